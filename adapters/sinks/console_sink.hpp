@@ -1,0 +1,32 @@
+// adapters/sinks/console_sink.hpp — the terminal: one short line per classified log line.
+//
+//   2023-06-19T13:19:53Z CRIT cert_expired  app1-123456-abc7  error starting server: … is after 2023-06-16T12:31:17Z  [expired_at=2023-06-16T12:31:17Z]
+//
+// Severity is coloured only when writing to a terminal (or with --color always), never when
+// NO_COLOR is set. Long messages keep their head and their tail, where Go errors put the cause.
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+#include "adapters/sinks/output_sink.hpp"
+
+namespace klaxon::sinks {
+
+class ConsoleSink final : public OutputSink {
+ public:
+  ConsoleSink(std::FILE* out, bool color) : out_(out), color_(color) {}
+  void match(const ClassifiedLine& line) override;
+  void summary(const RunSummary& summary) override;
+  void flush() override;
+
+ private:
+  std::FILE* out_;
+  bool color_;
+  std::string buf_;
+};
+
+/// Shortens `text` to at most `max` characters (bytes), keeping head and tail around ` … `.
+std::string shorten_middle(std::string_view text, std::size_t max);
+
+}  // namespace klaxon::sinks

@@ -1,0 +1,33 @@
+// adapters/sinks/output_sink.hpp — where classified lines and the run's summary are printed.
+//
+// Two printers share this shape, as ripgrep's Standard and JSON printers share its Sink: the
+// terminal (ConsoleSink) and the machine output of DESIGN.md (JsonLinesSink). They write to a
+// FILE* they do not own, and flush when told, so that a line piped in from `kubectl logs -f`
+// shows up at once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "engine/stream_classifier.hpp"
+
+namespace klaxon::sinks {
+
+struct RunSummary {
+  StreamStats stats;
+  std::map<std::string, std::uint64_t> matches_by_class;
+  std::map<std::string, std::uint64_t> matches_by_severity;
+  std::size_t sources = 0;
+  std::size_t source_errors = 0;
+};
+
+class OutputSink {
+ public:
+  virtual ~OutputSink() = default;
+  virtual void match(const ClassifiedLine& line) = 0;
+  virtual void summary(const RunSummary& summary) = 0;
+  virtual void flush() = 0;
+};
+
+}  // namespace klaxon::sinks

@@ -1,0 +1,223 @@
+#include "adapters/sources/file_source.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <fmt/format.h>
+
+namespace klaxon::sources {
+namespace {
+
+constexpr std::size_t kCompressedChunk = 256 * 1024;
+
+// Reads the raw bytes of a file descriptor, with a few bytes put back after sniffing.
+class RawFile {
+ public:
+  RawFile(int fd, bool owned) : fd_(fd), owned_(owned) {}
+  ~RawFile() {
+    if (owned_ && fd_ >= 0) ::close(fd_);
+  }
+  RawFile(const RawFile&) = delete;
+  RawFile& operator=(const RawFile&) = delete;
+
+  // Returns bytes read (0 = end), or -1 with errno set.
+  ssize_t read(char* out, std::size_t n) {
+    if (!pushback_.empty()) {
+      const std::size_t k = std::min(n, pushback_.size());
+      std::memcpy(out, pushback_.data(), k);
+      pushback_.erase(pushback_.begin(), pushback_.begin() + std::ptrdiff_t(k));
+      return ssize_t(k);
+    }
+    for (;;) {
+      const ssize_t r = ::read(fd_, out, n);
+      if (r < 0 && errno == EINTR) continue;
+      return r;
+    }
+  }
+
+  // Reads up to `n` leading bytes to recognise the format, and puts them back.
+  std::string sniff(std::size_t n) {
+    std::string head;
+    while (head.size() < n) {
+      char buf[8];
+      const ssize_t r = read(buf, n - head.size());
+      if (r <= 0) break;
+      head.append(buf, std::size_t(r));
+      // Only a possible gzip (1f 8b) or zstd (28 b5 2f fd) start is worth waiting for: a pipe
+      // from `kubectl logs -f` must not stall on its first short write.
+      if (head[0] != '\x1f' && head[0] != '\x28') break;
+    }
+    pushback_.insert(pushback_.begin(), head.begin(), head.end());
+    return head;
+  }
+
+ private:
+  int fd_;
+  bool owned_;
+  std::vector<char> pushback_;
+};
+
+class PlainSource final : public ByteSource {
+ public:
+  PlainSource(std::string name, std::unique_ptr<RawFile> file) : name_(std::move(name)), file_(std::move(file)) {}
+  ReadResult read(std::span<char> buf) override {
+    const ssize_t r = file_->read(buf.data(), buf.size());
+    if (r < 0) return {0, true, fmt::format("read failed: {}", std::strerror(errno))};
+    return {std::size_t(r), r == 0, {}};
+  }
+  const std::string& name() const override { return name_; }
+
+ private:
+  std::string name_;
+  std::unique_ptr<RawFile> file_;
+};
+
+// Shared shape of the two decompressors: refill compressed input, inflate into the caller's
+// buffer, notice an input that ends before its stream does.
+class CompressedSource : public ByteSource {
+ public:
+  CompressedSource(std::string name, std::unique_ptr<RawFile> file)
+      : name_(std::move(name)), file_(std::move(file)), in_(kCompressedChunk) {}
+  const std::string& name() const override { return name_; }
+
+  ReadResult read(std::span<char> buf) override {
+    if (done_) return {0, true, {}};
+    for (;;) {
+      if (in_pos_ == in_len_ && !input_eof_) {
+        const ssize_t r = file_->read(in_.data(), in_.size());
+        if (r < 0) return finish_with(fmt::format("read failed: {}", std::strerror(errno)));
+        in_pos_ = 0, in_len_ = std::size_t(r);
+        input_eof_ = r == 0;
+        compressed_ += std::size_t(r);
+      }
+      std::size_t produced = 0;
+      std::string error;
+      const bool stream_end = step(buf, produced, error);
+      produced_ += produced;
+      if (!error.empty()) {
+        auto result = finish_with(fmt::format("corrupt {} data after {} bytes of output: {}", kind(), produced_, error));
+        result.bytes = produced;
+        return result;
+      }
+      if (stream_end && in_pos_ == in_len_ && input_eof_) {
+        done_ = true;
+        return {produced, true, {}};
+      }
+      if (produced > 0) return {produced, false, {}};
+      if (input_eof_ && in_pos_ == in_len_) {
+        if (stream_end) return done_ = true, ReadResult{0, true, {}};
+        return finish_with(fmt::format("truncated {} archive: it ends inside a compressed block after {} bytes of output",
+                                       kind(), produced_));
+      }
+    }
+  }
+
+ protected:
+  // Decompresses from in_[in_pos_, in_len_) into buf; returns true at the end of a frame/member.
+  virtual bool step(std::span<char> buf, std::size_t& produced, std::string& error) = 0;
+  virtual const char* kind() const = 0;
+
+  ReadResult finish_with(std::string error) {
+    done_ = true;
+    return {0, true, std::move(error)};
+  }
+
+  std::string name_;
+  std::unique_ptr<RawFile> file_;
+  std::vector<char> in_;
+  std::size_t in_pos_ = 0, in_len_ = 0;
+  bool input_eof_ = false, done_ = false;
+  std::size_t compressed_ = 0, produced_ = 0;
+};
+
+class GzipSource final : public CompressedSource {
+ public:
+  using CompressedSource::CompressedSource;
+  ~GzipSource() override {
+    if (ready_) inflateEnd(&z_);
+  }
+
+ private:
+  const char* kind() const override { return "gzip"; }
+  bool step(std::span<char> buf, std::size_t& produced, std::string& error) override {
+    if (!ready_) {
+      if (inflateInit2(&z_, 15 + 32) != Z_OK) return error = "zlib init failed", false;
+      ready_ = true;
+    }
+    if (member_ended_) {
+      // `cat a.gz b.gz` is a valid gzip file: start the next member if bytes follow.
+      if (in_pos_ == in_len_) return true;
+      inflateReset(&z_);
+      member_ended_ = false;
+    }
+    z_.next_in = reinterpret_cast<Bytef*>(in_.data() + in_pos_);
+    z_.avail_in = unsigned(in_len_ - in_pos_);
+    z_.next_out = reinterpret_cast<Bytef*>(buf.data());
+    z_.avail_out = unsigned(buf.size());
+    const int rc = inflate(&z_, Z_NO_FLUSH);
+    produced = buf.size() - z_.avail_out;
+    in_pos_ = in_len_ - z_.avail_in;
+    if (rc == Z_STREAM_END) return member_ended_ = true, true;
+    if (rc != Z_OK && rc != Z_BUF_ERROR) error = z_.msg ? z_.msg : "inflate failed";
+    return false;
+  }
+  z_stream z_{};
+  bool ready_ = false;
+  bool member_ended_ = false;
+};
+
+class ZstdSource final : public CompressedSource {
+ public:
+  using CompressedSource::CompressedSource;
+  ~ZstdSource() override { ZSTD_freeDStream(z_); }
+
+ private:
+  const char* kind() const override { return "zstd"; }
+  bool step(std::span<char> buf, std::size_t& produced, std::string& error) override {
+    ZSTD_inBuffer in{in_.data() + in_pos_, in_len_ - in_pos_, 0};
+    ZSTD_outBuffer out{buf.data(), buf.size(), 0};
+    const std::size_t rc = ZSTD_decompressStream(z_, &out, &in);
+    produced = out.pos;
+    in_pos_ += in.pos;
+    if (ZSTD_isError(rc)) {
+      error = ZSTD_getErrorName(rc);
+      return false;
+    }
+    if (in.pos > 0 || out.pos > 0) frame_ended_ = rc == 0;
+    return frame_ended_;
+  }
+  ZSTD_DStream* z_ = ZSTD_createDStream();
+  bool frame_ended_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<ByteSource> open_file_source(const std::string& path, std::string& error) {
+  std::unique_ptr<RawFile> file;
+  std::string name = path;
+  if (path == "-") {
+    file = std::make_unique<RawFile>(STDIN_FILENO, false);
+    name = "stdin";
+  } else {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      error = fmt::format("cannot open {}: {}", path, std::strerror(errno));
+      return nullptr;
+    }
+    file = std::make_unique<RawFile>(fd, true);
+  }
+  const std::string head = file->sniff(4);
+  if (head.size() >= 2 && head[0] == '\x1f' && head[1] == '\x8b')
+    return std::make_unique<GzipSource>(std::move(name), std::move(file));
+  if (head.size() >= 4 && head == std::string("\x28\xb5\x2f\xfd", 4))
+    return std::make_unique<ZstdSource>(std::move(name), std::move(file));
+  return std::make_unique<PlainSource>(std::move(name), std::move(file));
+}
+
+}  // namespace klaxon::sources

@@ -1,0 +1,36 @@
+// adapters/sources/file_source.hpp — bytes from a file, an archive, or standard input.
+//
+// `klaxon FILE...` replays what operators saved: plain logs, `.gz` and `.zst` archives (known by
+// their first bytes, not their names, so `kubectl logs ... | gzip > x` with any name works),
+// and `-` for standard input. A read returns as soon as some bytes are there, so a pipe from
+// `kubectl logs -f` is classified line by line as it arrives. A truncated or corrupt archive
+// yields everything before the damage, then an error that says where.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace klaxon::sources {
+
+struct ReadResult {
+  std::size_t bytes = 0;  // bytes placed in the buffer
+  bool eof = false;       // no more bytes will come (after these)
+  std::string error;      // set when the stream broke; `bytes` before it are still good
+};
+
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  /// Blocks until at least one byte, end of stream or an error.
+  virtual ReadResult read(std::span<char> buffer) = 0;
+  /// `-` reads as `stdin`; files keep the path they were given.
+  virtual const std::string& name() const = 0;
+};
+
+/// Opens `path` (`-` = standard input), unwrapping gzip or zstd when the content starts with
+/// their magic bytes. Returns null and sets `error` when the file cannot be opened.
+std::unique_ptr<ByteSource> open_file_source(const std::string& path, std::string& error);
+
+}  // namespace klaxon::sources

@@ -1,0 +1,75 @@
+// cli/main.cpp — flags to pipeline. The only place that knows every adapter.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/options.hpp"
+
+namespace {
+
+constexpr const char* kFooter = R"(Examples:
+  kubectl logs -f -n dapr-system -l app=dapr-sentry --prefix --timestamps | klaxon
+  klaxon incident-2023-06-19.log.gz sentry.log
+  klaxon --format jsonl --matches app.log
+  klaxon rules test                      run the built-in packs' own test lines
+
+Exit status: 0 ok, 1 an input failed, 2 usage or rule errors, 3 --fail-on was met.)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace klaxon::cli;
+  CLI::App app{"klaxon: finds certificate and mTLS failures in Kubernetes logs, and says which one to fix first.\n"
+               "Reads log lines from FILEs (plain, .gz, .zst) or standard input and prints each line it recognises."};
+  app.footer(kFooter);
+  app.get_formatter()->column_width(28);
+
+  RunOptions run;
+  std::string fail_on;
+  app.add_option("files", run.inputs, "Log files to read; - or none for standard input")->type_name("FILE");
+  app.add_option("--format", run.format, "Output: text (for people) or jsonl (for scripts)")
+      ->check(CLI::IsMember({"text", "jsonl"}))
+      ->default_str("text");
+  app.add_flag("--matches", run.matches, "With --format jsonl: one object per classified line");
+  app.add_option("--rules", run.rules.rule_paths, "Add a rule pack file or directory (repeatable)")
+      ->type_name("PATH")
+      ->allow_extra_args(false);
+  app.add_flag("--no-default-rules", run.rules.no_default_rules, "Do not load the built-in rule packs");
+  app.add_option("--color", run.color, "Colour severities: auto (on a terminal), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->default_str("auto");
+  app.add_option("--max-line-bytes", run.max_line_bytes, "Cut longer lines (counted, head still matched)")
+      ->default_str("1048576");
+  app.add_option("--fail-on", fail_on, "Exit 3 if anything this severe or worse was found")
+      ->check(CLI::IsMember({"warning", "critical"}));
+
+  CLI::App* rules = app.add_subcommand("rules", "Check, test and list rule packs");
+  rules->require_subcommand(1);
+  rules->footer("Packs: rules/README.md. Without PATH, test and list use the built-in packs.");
+  std::vector<std::string> check_paths, test_paths, list_paths;
+  CLI::App* check = rules->add_subcommand("check", "Validate packs: every problem with file:line and why");
+  check->add_option("paths", check_paths, "Pack files or directories")->required()->type_name("PATH");
+  CLI::App* test = rules->add_subcommand("test", "Run every rule's embedded test lines");
+  test->add_option("paths", test_paths, "Pack files or directories (default: built-in packs)")->type_name("PATH");
+  CLI::App* list = rules->add_subcommand("list", "Print a table of rules: id, class, severity, title");
+  list->add_option("paths", list_paths, "Pack files or directories (default: built-in packs)")->type_name("PATH");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  if (!fail_on.empty()) run.fail_on = klaxon::severity_from_string(fail_on);
+
+  try {
+    if (check->parsed()) return rules_check(check_paths);
+    if (test->parsed()) return rules_test(run.rules, test_paths);
+    if (list->parsed()) return rules_list(run.rules, list_paths);
+    return run_files(run);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "klaxon: internal error: %s\n", e.what());
+    return kExitFailure;
+  }
+}

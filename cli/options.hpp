@@ -1,0 +1,45 @@
+// cli/options.hpp — what the command line asked for, as plain data.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/line_framer.hpp"
+#include "engine/matcher.hpp"
+#include "rules/rule_pack_loader.hpp"
+
+namespace klaxon::cli {
+
+struct RuleOptions {
+  std::vector<std::string> rule_paths;  // --rules
+  bool no_default_rules = false;        // --no-default-rules
+};
+
+struct RunOptions {
+  RuleOptions rules;
+  std::vector<std::string> inputs;  // files; empty or "-" = stdin
+  std::string format = "text";      // text | jsonl
+  bool matches = false;             // --matches (jsonl)
+  std::string color = "auto";       // auto | always | never
+  std::size_t max_line_bytes = LineFramer::kDefaultMaxLineBytes;
+  std::optional<Severity> fail_on;
+};
+
+/// Exit statuses (DESIGN.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitFailOn = 3;
+
+/// Loads the rule set the options name and compiles it, printing every problem to stderr.
+/// Returns nullopt (after printing) when the rules cannot be used.
+std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* loaded = nullptr);
+
+int run_files(const RunOptions& options);
+
+int rules_check(const std::vector<std::string>& paths);
+int rules_test(const RuleOptions& options, const std::vector<std::string>& paths);
+int rules_list(const RuleOptions& options, const std::vector<std::string>& paths);
+
+}  // namespace klaxon::cli

@@ -1,0 +1,39 @@
+// engine/civil_time.hpp — instants as log lines print them, to and from unix nanoseconds.
+//
+// Log lines carry time in a handful of shapes (RFC3339Nano from the kubelet and zap, Go's
+// time.Time.String() in x509 errors, unix seconds in rustls errors, RFC1123 and OpenSSL's
+// notAfter in CLI output, Java's Date.toString()). Everything in klaxon is UTC unix nanoseconds
+// (`Nanos`); 0 means "unknown". Parsing is allocation-free and never throws.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace klaxon {
+
+/// Unix time in nanoseconds, UTC. 0 = unknown.
+using Nanos = std::int64_t;
+inline constexpr Nanos kNanosPerSecond = 1'000'000'000;
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+std::int64_t days_from_civil(std::int64_t year, unsigned month, unsigned day) noexcept;
+
+/// Parses an RFC3339 instant at the start of `text` (`2023-06-19T13:19:51Z`,
+/// `2024-04-01T23:43:35.931825236Z`, `...+02:00`; a space may stand for `T`).
+/// On success returns the instant and sets `*consumed` (if given) to the bytes used.
+std::optional<Nanos> parse_rfc3339_prefix(std::string_view text, std::size_t* consumed = nullptr) noexcept;
+
+/// Parses a whole instant in any shape klaxon knows: RFC3339, Go's
+/// `2023-06-16 12:31:17 +0000 UTC`, unix seconds (`1761177843`, 9-11 digits), RFC1123
+/// (`Wed, 18 Jun 2025 13:37:30 UTC`), OpenSSL's `Jun 18 13:37:30 2025 GMT`, Java's
+/// `Mon Jan 01 00:00:00 UTC 2024`. Leading and trailing blanks and punctuation are ignored.
+std::optional<Nanos> parse_instant(std::string_view text) noexcept;
+
+/// `2023-06-16T12:31:17Z` (whole seconds).
+std::string format_rfc3339(Nanos t);
+/// `2024-04-01T23:43:35.931825236Z` (nanoseconds, trailing zeros kept off).
+std::string format_rfc3339_nano(Nanos t);
+
+}  // namespace klaxon

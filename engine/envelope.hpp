@@ -1,0 +1,28 @@
+// engine/envelope.hpp — what wraps a log line on its way to us.
+//
+// `kubectl logs --prefix` puts `[pod/NAME/CONTAINER] ` in front, `--timestamps` an RFC3339Nano
+// instant and a space; the kubelet's CRI files hold `<RFC3339Nano> stdout|stderr F|P <msg>`, with
+// `P` marking a piece of a longer line. These layers nest in that order (prefix outermost) and
+// any may be missing. Docker's json-file envelope needs a JSON parser and is peeled by Decoder.
+#pragma once
+
+#include <string_view>
+
+#include "engine/civil_time.hpp"
+
+namespace klaxon {
+
+struct Envelope {
+  std::string_view payload;    ///< the line inside every envelope found
+  Nanos time = 0;              ///< from `--timestamps` or CRI; 0 = none
+  std::string_view pod;        ///< from `--prefix`
+  std::string_view container;  ///< from `--prefix`
+  std::string_view stream;     ///< `stdout` / `stderr` from CRI
+  bool partial = false;        ///< CRI `P`: the line continues in the next record of the stream
+};
+
+/// Peels kubectl's prefix and timestamp and the CRI envelope. Never fails: a line with no
+/// envelope comes back whole as the payload. Lifetime: views into `line`.
+Envelope peel_envelope(std::string_view line) noexcept;
+
+}  // namespace klaxon

@@ -1,0 +1,295 @@
+#include "engine/matcher.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+#include <re2/re2.h>
+
+#include "engine/civil_time.hpp"
+#include "engine/duration.hpp"
+
+namespace klaxon {
+namespace {
+
+struct CompiledRule {
+  std::unique_ptr<RE2> re;
+  std::unique_ptr<RE2> exclude;
+  std::vector<std::unique_ptr<RE2>> where_regex;  // parallel to RuleSpec::where; null = exact
+  std::vector<std::pair<std::string, int>> captures;  // named groups: name, index
+  std::vector<int> extract_group;                     // parallel to RuleSpec::extract
+};
+
+std::unique_ptr<RE2> compile_regex(const std::string& pattern, std::string& error) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  auto re = std::make_unique<RE2>(pattern, options);
+  if (!re->ok()) {
+    error = re->error();
+    return nullptr;
+  }
+  return re;
+}
+
+bool holds(const Comparison& c, double v) {
+  switch (c.op) {
+    case Comparison::Op::lt: return v < c.value;
+    case Comparison::Op::le: return v <= c.value;
+    case Comparison::Op::gt: return v > c.value;
+    case Comparison::Op::ge: return v >= c.value;
+    case Comparison::Op::eq: return v == c.value;
+    case Comparison::Op::ne: return v != c.value;
+    case Comparison::Op::always: return true;
+  }
+  return false;
+}
+
+std::optional<double> numeric(const Value& v) {
+  switch (v.kind) {
+    case Value::Kind::seconds: return double(v.integer);
+    case Value::Kind::instant: return double(v.integer / kNanosPerSecond);
+    case Value::Kind::number: return v.number;
+    case Value::Kind::text: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+struct Matcher::Scratch::Impl {
+  Prefilter::Scratch prefilter;
+  std::vector<int> candidates;
+  std::vector<re2::StringPiece> groups;
+};
+Matcher::Scratch::Scratch() : impl_(std::make_unique<Impl>()) {}
+Matcher::Scratch::~Scratch() = default;
+Matcher::Scratch::Scratch(Scratch&&) noexcept = default;
+
+struct Matcher::Impl {
+  std::vector<RuleSpec> rules;
+  std::vector<CompiledRule> compiled;
+  std::optional<Prefilter> prefilter;
+  std::vector<int> every_rule;
+};
+
+Matcher::Matcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Matcher::Matcher(Matcher&&) noexcept = default;
+Matcher& Matcher::operator=(Matcher&&) noexcept = default;
+Matcher::~Matcher() = default;
+
+std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector<Diagnostic>& problems) {
+  auto impl = std::make_unique<Impl>();
+  bool failed = false;
+  auto error = [&](const RuleSpec& r, std::string message) {
+    problems.push_back({r.defined_at, fmt::format("rule {}: {}", r.id, message), false});
+    failed = true;
+  };
+  std::map<std::string, const RuleSpec*> seen;
+  for (const RuleSpec& r : rules) {
+    if (auto [it, fresh] = seen.emplace(r.id, &r); !fresh) {
+      const SourceLocation& first = it->second->defined_at;
+      error(r, fmt::format("duplicate id (first defined at {}:{})", first.file, first.line));
+    }
+    CompiledRule c;
+    std::string why;
+    c.re = compile_regex(r.pattern, why);
+    if (!c.re) {
+      error(r, fmt::format("match regex does not compile: {}", why));
+      impl->compiled.push_back(std::move(c));
+      continue;
+    }
+    if (!r.exclude.empty() && !(c.exclude = compile_regex(r.exclude, why)))
+      error(r, fmt::format("exclude regex does not compile: {}", why));
+    for (const FieldCondition& w : r.where) {
+      std::unique_ptr<RE2> re;
+      if (!w.regex.empty() && !(re = compile_regex(w.regex, why)))
+        error(r, fmt::format("where {}: regex does not compile: {}", w.name, why));
+      c.where_regex.push_back(std::move(re));
+    }
+    for (const auto& [name, index] : c.re->NamedCapturingGroups()) c.captures.emplace_back(name, index);
+    std::sort(c.captures.begin(), c.captures.end(),
+              [](const auto& a, const auto& b) { return a.second < b.second; });
+    std::vector<std::string> known;
+    for (const auto& [name, index] : c.captures) known.push_back(name);
+    for (const Extraction& x : r.extract) {
+      auto it = std::find_if(c.captures.begin(), c.captures.end(),
+                             [&](const auto& cap) { return cap.first == x.capture; });
+      if (it == c.captures.end()) {
+        error(r, fmt::format("extract {}: the regex has no capture named '{}' (write (?P<{}>...))",
+                             x.name, x.capture, x.capture));
+        c.extract_group.push_back(-1);
+      } else {
+        c.extract_group.push_back(it->second);
+      }
+      known.push_back(x.name);
+      if (x.name == "expires_in") known.push_back("expires_at");
+    }
+    for (const SeverityCase& s : r.severity) {
+      if (s.when.op == Comparison::Op::always) continue;
+      if (std::find(known.begin(), known.end(), s.when.name) == known.end())
+        error(r, fmt::format("severity condition names '{}', which the rule neither captures nor extracts",
+                             s.when.name));
+    }
+    impl->compiled.push_back(std::move(c));
+  }
+  if (failed) return std::nullopt;
+
+  std::vector<std::string> patterns;
+  for (const RuleSpec& r : rules) patterns.push_back(r.pattern);
+  impl->prefilter.emplace(patterns);
+  for (int i = 0; i < int(rules.size()); ++i) impl->every_rule.push_back(i);
+  impl->rules = std::move(rules);
+  return Matcher(std::move(impl));
+}
+
+bool Matcher::may_match(std::string_view raw, Scratch& scratch) const {
+  return impl_->prefilter->scan(raw, scratch.impl_->prefilter);
+}
+
+void Matcher::match(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const {
+  impl_->prefilter->candidates(scratch.impl_->prefilter, scratch.impl_->candidates);
+  match_candidates(record, scratch, scratch.impl_->candidates, out);
+}
+
+void Matcher::match_every_rule(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const {
+  match_candidates(record, scratch, impl_->every_rule, out);
+}
+
+void Matcher::match_candidates(const Record& record, Scratch& scratch, const std::vector<int>& candidates,
+                               std::vector<RuleMatch>& out) const {
+  out.clear();
+  auto& groups = scratch.impl_->groups;
+  for (int index : candidates) {
+    const RuleSpec& rule = impl_->rules[std::size_t(index)];
+    const CompiledRule& c = impl_->compiled[std::size_t(index)];
+
+    std::string_view text;
+    switch (rule.target) {
+      case MatchTarget::message: text = record.message; break;
+      case MatchTarget::line: text = record.line; break;
+      case MatchTarget::field: {
+        bool found = false;
+        text = record.get(rule.field, &found);
+        if (!found) continue;
+        break;
+      }
+    }
+    const int ngroups = c.re->NumberOfCapturingGroups() + 1;
+    groups.assign(std::size_t(ngroups), re2::StringPiece());
+    if (!c.re->Match(re2::StringPiece(text.data(), text.size()), 0, text.size(), RE2::UNANCHORED,
+                     groups.data(), ngroups))
+      continue;
+    if (c.exclude && RE2::PartialMatch(re2::StringPiece(record.message.data(), record.message.size()), *c.exclude))
+      continue;
+
+    bool where_ok = true;
+    for (std::size_t w = 0; w < rule.where.size() && where_ok; ++w) {
+      bool found = false;
+      std::string_view value = record.get(rule.where[w].name, &found);
+      if (!found) {
+        where_ok = false;
+      } else if (c.where_regex[w]) {
+        where_ok = RE2::PartialMatch(re2::StringPiece(value.data(), value.size()), *c.where_regex[w]);
+      } else {
+        const auto& any = rule.where[w].any_of;
+        where_ok = std::find(any.begin(), any.end(), value) != any.end();
+      }
+    }
+    if (!where_ok) continue;
+
+    RuleMatch m;
+    m.rule = index;
+    for (const auto& [name, group] : c.captures) {
+      const re2::StringPiece& g = groups[std::size_t(group)];
+      if (g.data() != nullptr) m.values.push_back({name, Value::Kind::text, std::string_view(g.data(), g.size())});
+    }
+    for (std::size_t x = 0; x < rule.extract.size(); ++x) {
+      const re2::StringPiece& g = groups[std::size_t(c.extract_group[x])];
+      if (g.data() == nullptr) continue;
+      std::string_view captured(g.data(), g.size());
+      Value v{rule.extract[x].name};
+      switch (rule.extract[x].kind) {
+        case ExtractKind::duration: {
+          auto secs = parse_duration_seconds(captured);
+          if (!secs) continue;
+          v.kind = Value::Kind::seconds, v.integer = *secs;
+          break;
+        }
+        case ExtractKind::instant: {
+          auto t = parse_instant(captured);
+          if (!t) continue;
+          v.kind = Value::Kind::instant, v.integer = *t;
+          break;
+        }
+        case ExtractKind::number: {
+          try {
+            v.number = std::stod(std::string(captured));
+          } catch (...) {
+            continue;
+          }
+          v.kind = Value::Kind::number;
+          break;
+        }
+      }
+      m.values.push_back(v);
+    }
+    if (const Value* in = m.find("expires_in"); in && in->kind == Value::Kind::seconds &&
+                                                !m.find("expires_at") && record.time != 0) {
+      const Nanos whole_second = record.time - record.time % kNanosPerSecond;
+      m.values.push_back({"expires_at", Value::Kind::instant, {}, whole_second + in->integer * kNanosPerSecond});
+    }
+
+    m.severity = Severity::warning;
+    for (const SeverityCase& s : rule.severity) {
+      bool applies = s.when.op == Comparison::Op::always;
+      if (!applies)
+        if (const Value* v = m.find(s.when.name))
+          if (auto n = numeric(*v)) applies = holds(s.when, *n);
+      if (applies) {
+        m.severity = s.severity;
+        break;
+      }
+    }
+    out.push_back(std::move(m));
+  }
+  std::stable_sort(out.begin(), out.end(), [&](const RuleMatch& a, const RuleMatch& b) {
+    const RuleSpec& ra = impl_->rules[std::size_t(a.rule)];
+    const RuleSpec& rb = impl_->rules[std::size_t(b.rule)];
+    const int ca = class_rank(ra.klass), cb = class_rank(rb.klass);
+    if (ca != cb) return ca < cb;
+    return ra.priority > rb.priority;
+  });
+}
+
+const std::vector<RuleSpec>& Matcher::rules() const { return impl_->rules; }
+const Prefilter& Matcher::prefilter() const { return *impl_->prefilter; }
+
+std::string value_to_string(const Value& v) {
+  switch (v.kind) {
+    case Value::Kind::text: return std::string(v.text);
+    case Value::Kind::seconds: return std::to_string(v.integer);
+    case Value::Kind::instant: return format_rfc3339(v.integer);
+    case Value::Kind::number: return fmt::format("{}", v.number);
+  }
+  return {};
+}
+
+std::string render_template(std::string_view tmpl, const RuleMatch& match) {
+  std::string out;
+  while (!tmpl.empty()) {
+    const std::size_t open = tmpl.find('{');
+    const std::size_t close = open == std::string_view::npos ? open : tmpl.find('}', open);
+    if (close == std::string_view::npos) break;
+    out.append(tmpl.substr(0, open));
+    std::string_view name = tmpl.substr(open + 1, close - open - 1);
+    if (const Value* v = match.find(name))
+      out += v->kind == Value::Kind::seconds ? format_duration(v->integer) : value_to_string(*v);
+    else
+      out.append(tmpl.substr(open, close - open + 1));
+    tmpl.remove_prefix(close + 1);
+  }
+  out.append(tmpl);
+  return out;
+}
+
+}  // namespace klaxon

@@ -1,0 +1,97 @@
+// engine/matcher.hpp — every rule compiled into one matcher.
+//
+// Two steps, kept apart as ripgrep keeps candidate search apart from confirmation:
+//   1. may_match(raw): the prefilter scans the raw line once for all rules' literals
+//      (engine/prefilter.hpp). Almost every line stops here, undecoded.
+//   2. match(record): the candidate rules' RE2 regexes run on the decoded record, then field
+//      conditions, extraction and severity. Matches come back most specific first: the first
+//      is the line's primary class (DESIGN.md, "Classes").
+// Built once, then const and shareable between threads; each thread brings its own Scratch.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "engine/prefilter.hpp"
+#include "engine/record.hpp"
+#include "engine/rule.hpp"
+
+namespace klaxon {
+
+/// A capture or an extracted value of one match.
+struct Value {
+  enum class Kind { text, seconds, instant, number };
+  std::string_view name;
+  Kind kind = Kind::text;
+  std::string_view text;     // Kind::text
+  std::int64_t integer = 0;  // Kind::seconds (seconds) and Kind::instant (unix ns)
+  double number = 0;         // Kind::number
+};
+
+struct RuleMatch {
+  int rule = -1;  // index into Matcher::rules()
+  Severity severity = Severity::warning;
+  std::vector<Value> values;  // named captures, then extracted values (derived expires_at last)
+
+  const Value* find(std::string_view name) const {
+    for (const Value& v : values)
+      if (v.name == name) return &v;
+    return nullptr;
+  }
+};
+
+class Matcher {
+ public:
+  class Scratch {
+   public:
+    Scratch();
+    ~Scratch();
+    Scratch(Scratch&&) noexcept;
+
+   private:
+    friend class Matcher;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+  };
+
+  /// Compiles `rules`. Every problem (a regex that does not compile, an extraction naming a
+  /// capture the regex lacks, a severity condition on an unknown value, a duplicate id) is
+  /// appended to `problems`, with the rule's location; returns nullopt if any is an error.
+  static std::optional<Matcher> compile(std::vector<RuleSpec> rules, std::vector<Diagnostic>& problems);
+
+  Matcher(Matcher&&) noexcept;
+  Matcher& operator=(Matcher&&) noexcept;
+  ~Matcher();
+
+  /// Step 1: could any rule match this raw line? Thread safety: const; Scratch per thread.
+  bool may_match(std::string_view raw, Scratch& scratch) const;
+
+  /// Step 2: the matches of the rules that were candidates on the line last given to
+  /// may_match(), most specific first. Lifetime: text values point into `record`.
+  void match(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const;
+
+  /// Step 2 without the prefilter: every rule is tried. For tests that compare the two.
+  void match_every_rule(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const;
+
+  const std::vector<RuleSpec>& rules() const;
+  const Prefilter& prefilter() const;
+
+ private:
+  struct Impl;
+  explicit Matcher(std::unique_ptr<Impl> impl);
+  void match_candidates(const Record& record, Scratch& scratch, const std::vector<int>& candidates,
+                        std::vector<RuleMatch>& out) const;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Renders `{name}` placeholders of an annotation with the match's values (durations as
+/// `2d15h`, instants as RFC3339); unknown names are left as they are.
+std::string render_template(std::string_view tmpl, const RuleMatch& match);
+
+/// A value as text: seconds as an integer, instants as RFC3339, numbers as written.
+std::string value_to_string(const Value& v);
+
+}  // namespace klaxon

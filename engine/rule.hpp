@@ -1,0 +1,101 @@
+// engine/rule.hpp — a rule as plain data, and the words rules share.
+//
+// rules/ reads packs (YAML) into RuleSpec; the engine compiles RuleSpecs into one Matcher and
+// never sees YAML. Everything here is value types: copy, compare, print.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace klaxon {
+
+enum class Severity { info = 0, warning = 1, critical = 2 };
+std::string_view to_string(Severity s) noexcept;
+std::optional<Severity> severity_from_string(std::string_view s) noexcept;
+
+/// Where a rule, a test line or a problem comes from: `rules/packs/dapr.yaml:42`.
+struct SourceLocation {
+  std::string file;
+  int line = 0;  // 1-based; 0 = unknown
+};
+
+/// A problem found while loading or compiling rules, always with a place and a reason.
+struct Diagnostic {
+  SourceLocation where;
+  std::string message;
+  bool is_warning = false;
+};
+std::string format_diagnostic(const Diagnostic& d);
+
+enum class MatchTarget { message, line, field };
+
+/// `where:` — the named label or field must equal one of `any_of`, or match `regex`.
+struct FieldCondition {
+  std::string name;
+  std::vector<std::string> any_of;
+  std::string regex;
+};
+
+enum class ExtractKind { duration, instant, number };
+/// `extract: { expires_in: duration(remaining) }`.
+struct Extraction {
+  std::string name;
+  ExtractKind kind = ExtractKind::duration;
+  std::string capture;
+};
+
+/// `expires_in < 7d`, or `true` (always).
+struct Comparison {
+  enum class Op { lt, le, gt, ge, eq, ne, always };
+  std::string name;
+  Op op = Op::always;
+  double value = 0;
+};
+/// Parses a condition; durations (`7d`, `30m`) become seconds. Returns nullopt on bad syntax.
+std::optional<Comparison> parse_comparison(std::string_view text);
+
+struct SeverityCase {
+  Severity severity = Severity::warning;
+  Comparison when;
+};
+
+struct RuleSpec {
+  std::string id;
+  std::string klass;  // `class` in the pack
+  std::string title;
+  MatchTarget target = MatchTarget::message;
+  std::string field;  // the field matched when target == field
+  std::string pattern;
+  std::string exclude;
+  std::vector<FieldCondition> where;
+  std::vector<Extraction> extract;
+  std::vector<std::string> group_by = {"namespace", "pod"};
+  std::vector<SeverityCase> severity;  // first true wins; empty = warning
+  int priority = 0;
+  std::int64_t resolve_after_seconds = 15 * 60;
+  int min_count = 1;
+  std::int64_t within_seconds = 0;
+  std::vector<std::pair<std::string, std::string>> annotations;
+  SourceLocation defined_at;
+};
+
+/// A root cause and the incidents it explains (incidents issue).
+struct CorrelationSpec {
+  std::string id;
+  std::string root;
+  std::vector<std::string> symptoms;
+  std::int64_t within_seconds = 3600;
+  std::vector<std::string> same;
+  SourceLocation defined_at;
+};
+
+/// Lower is more specific: `cert_expired` (0) wins over `tls_handshake_failure` over
+/// `connection_lost`; classes outside the shared vocabulary rank after all of them.
+int class_rank(std::string_view klass) noexcept;
+bool is_known_class(std::string_view klass) noexcept;
+
+}  // namespace klaxon

@@ -1,0 +1,148 @@
+#include "engine/stream_classifier.hpp"
+
+#include <chrono>
+#include <ctime>
+
+#include "engine/envelope.hpp"
+#include "engine/json_text.hpp"
+
+namespace klaxon {
+namespace {
+
+Nanos wall_clock_now() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int year_of(Nanos t) {
+  std::time_t secs = t / kNanosPerSecond;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return tm.tm_year + 1900;
+}
+
+// CRI `P` pieces are only seen in kubelet files; checking the cheap shape first keeps the
+// per-line cost of this test near zero for every other stream.
+bool may_be_cri_piece(std::string_view line) {
+  return line.size() > 30 && (line.find(" stdout P ", 19) != std::string_view::npos ||
+                              line.find(" stderr P ", 19) != std::string_view::npos);
+}
+
+}  // namespace
+
+StreamStats& StreamStats::operator+=(const StreamStats& o) {
+  lines += o.lines;
+  bytes += o.bytes;
+  candidates += o.candidates;
+  matched += o.matched;
+  truncated += o.truncated;
+  malformed_json += o.malformed_json;
+  invalid_utf8 += o.invalid_utf8;
+  return *this;
+}
+
+StreamClassifier::StreamClassifier(const Matcher& matcher, std::string source,
+                                   std::vector<std::pair<std::string, std::string>> labels,
+                                   StreamOptions options, OnMatch on_match, OnNotice on_notice)
+    : matcher_(matcher),
+      source_(std::move(source)),
+      labels_(std::move(labels)),
+      options_(std::move(options)),
+      on_match_(std::move(on_match)),
+      on_notice_(std::move(on_notice)),
+      framer_(options_.max_line_bytes) {
+  if (!options_.now) options_.now = wall_clock_now;
+}
+
+void StreamClassifier::feed(std::string_view bytes) {
+  stats_.bytes += bytes.size();
+  framer_.feed(bytes, [this](std::string_view line, bool truncated) { on_physical_line(line, truncated); });
+}
+
+void StreamClassifier::finish() {
+  framer_.finish([this](std::string_view line, bool truncated) { on_physical_line(line, truncated); });
+  if (!partial_.empty()) {
+    std::string joined = std::move(partial_);
+    partial_.clear();
+    classify(joined, partial_line_no_, partial_truncated_);
+  }
+}
+
+void StreamClassifier::notice(StreamNotice::Kind kind, std::uint64_t line_no) {
+  const unsigned bit = 1u << static_cast<unsigned>(kind);
+  if ((noticed_ & bit) != 0) return;
+  noticed_ |= bit;
+  if (on_notice_) on_notice_({kind, source_, line_no});
+}
+
+void StreamClassifier::on_physical_line(std::string_view line, bool truncated) {
+  ++physical_line_;
+  if (truncated) {
+    ++stats_.truncated;
+    notice(StreamNotice::Kind::line_truncated, physical_line_);
+  }
+  if (partial_.empty() && !may_be_cri_piece(line)) {
+    classify(line, physical_line_, truncated);
+    return;
+  }
+  Envelope e = peel_envelope(line);
+  if (e.partial) {
+    if (partial_.empty()) {
+      // Keep the first piece's envelope, marked full, so the joined line decodes as one.
+      const std::size_t envelope_bytes = std::size_t(e.payload.data() - line.data());
+      partial_.assign(line.substr(0, envelope_bytes));
+      if (const std::size_t tag = partial_.rfind(" P "); tag != std::string::npos) partial_[tag + 1] = 'F';
+      partial_line_no_ = physical_line_;
+      partial_truncated_ = false;
+    }
+    partial_truncated_ |= truncated;
+    if (partial_.size() + e.payload.size() > options_.max_line_bytes) {
+      if (!partial_truncated_) ++stats_.truncated, notice(StreamNotice::Kind::line_truncated, physical_line_);
+      partial_truncated_ = true;
+      partial_.append(e.payload.substr(0, options_.max_line_bytes > partial_.size() ? options_.max_line_bytes - partial_.size() : 0));
+    } else {
+      partial_.append(e.payload);
+    }
+    return;
+  }
+  if (partial_.empty()) {
+    classify(line, physical_line_, truncated);
+    return;
+  }
+  // The `F` piece that ends a line begun in `P` pieces.
+  if (partial_.size() + e.payload.size() <= options_.max_line_bytes) partial_.append(e.payload);
+  std::string joined = std::move(partial_);
+  partial_.clear();
+  classify(joined, partial_line_no_, partial_truncated_ || truncated);
+}
+
+void StreamClassifier::classify(std::string_view line, std::uint64_t line_no, bool truncated) {
+  ++stats_.lines;
+  if (!matcher_.may_match(line, scratch_)) return;
+  ++stats_.candidates;
+
+  record_.labels.clear();
+  for (const auto& [name, value] : labels_) record_.labels.push_back({name, value});
+  const std::uint64_t malformed_before = decoder_.malformed_json();
+  if (context_year_ == 0) context_year_ = year_of(options_.now());
+  decoder_.decode(line, record_, context_year_);
+  if (decoder_.malformed_json() != malformed_before) {
+    ++stats_.malformed_json;
+    notice(StreamNotice::Kind::malformed_json, line_no);
+  }
+  if (record_.time == 0) record_.time = options_.now();
+  else context_year_ = year_of(record_.time);
+
+  matcher_.match(record_, scratch_, matches_);
+  if (matches_.empty()) return;
+  ++stats_.matched;
+  if (!is_valid_utf8(line)) {
+    ++stats_.invalid_utf8;
+    notice(StreamNotice::Kind::invalid_utf8, line_no);
+  }
+  const RuleMatch& primary = matches_.front();
+  on_match_(ClassifiedLine{source_, line_no, record_, primary, matcher_.rules()[std::size_t(primary.rule)], truncated});
+}
+
+}  // namespace klaxon

@@ -1,0 +1,103 @@
+// engine/stream_classifier.hpp — one input stream, bytes in, classified lines out.
+//
+// The spine of the data flow for one source: LineFramer cuts the bytes, CRI `P` pieces are
+// joined, the Matcher's prefilter looks at each raw line, and only candidates are decoded
+// (Decoder) and matched. The primary match of each classified line is pushed to the callback.
+// Per-stream state (line numbers, a half-joined CRI line, the year klog needs) lives here; the
+// Matcher is shared.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/decoder.hpp"
+#include "engine/line_framer.hpp"
+#include "engine/matcher.hpp"
+
+namespace klaxon {
+
+struct StreamStats {
+  std::uint64_t lines = 0;           ///< records (a joined CRI line counts once)
+  std::uint64_t bytes = 0;
+  std::uint64_t candidates = 0;      ///< lines that passed the prefilter
+  std::uint64_t matched = 0;         ///< lines with a primary class
+  std::uint64_t truncated = 0;       ///< lines cut at the length limit
+  std::uint64_t malformed_json = 0;  ///< candidate lines that looked like JSON and were not
+  std::uint64_t invalid_utf8 = 0;    ///< matched lines whose bytes are not valid UTF-8
+
+  StreamStats& operator+=(const StreamStats& o);
+};
+
+/// A classified line, pushed to the callback. Lifetime: valid during the call only.
+struct ClassifiedLine {
+  std::string_view source;
+  std::uint64_t line_no = 0;  ///< 1-based physical line where the record starts
+  const Record& record;
+  const RuleMatch& primary;
+  const RuleSpec& rule;
+  bool truncated = false;
+};
+
+/// Something wrong with the input, reported the first time it happens in this stream.
+struct StreamNotice {
+  enum class Kind { line_truncated, malformed_json, invalid_utf8 };
+  Kind kind;
+  std::string_view source;
+  std::uint64_t line_no;
+};
+
+struct StreamOptions {
+  std::size_t max_line_bytes = LineFramer::kDefaultMaxLineBytes;
+  /// Event time for lines that carry none (arrival time); tests give a fixed clock.
+  std::function<Nanos()> now;
+};
+
+class StreamClassifier {
+ public:
+  using OnMatch = std::function<void(const ClassifiedLine&)>;
+  using OnNotice = std::function<void(const StreamNotice&)>;
+
+  /// `labels` are the source's own (e.g. namespace for kubectl), added to every record.
+  StreamClassifier(const Matcher& matcher, std::string source, std::vector<std::pair<std::string, std::string>> labels,
+                   StreamOptions options, OnMatch on_match, OnNotice on_notice = {});
+
+  /// Feeds the next bytes of the stream, in any chunking.
+  void feed(std::string_view bytes);
+  /// Ends the stream: a last line without newline, or a CRI line whose `F` never came.
+  void finish();
+
+  const StreamStats& stats() const { return stats_; }
+
+ private:
+  void on_physical_line(std::string_view line, bool truncated);
+  void classify(std::string_view line, std::uint64_t line_no, bool truncated);
+  void notice(StreamNotice::Kind kind, std::uint64_t line_no);
+
+  const Matcher& matcher_;
+  std::string source_;
+  std::vector<std::pair<std::string, std::string>> labels_;
+  StreamOptions options_;
+  OnMatch on_match_;
+  OnNotice on_notice_;
+
+  LineFramer framer_;
+  Decoder decoder_;
+  Matcher::Scratch scratch_;
+  Record record_;
+  std::vector<RuleMatch> matches_;
+  StreamStats stats_;
+  std::uint64_t physical_line_ = 0;
+  int context_year_ = 0;
+  unsigned noticed_ = 0;  // bit per StreamNotice::Kind already reported
+
+  // A CRI line in `P` pieces: the first piece's envelope, then the pieces' payloads.
+  std::string partial_;
+  std::uint64_t partial_line_no_ = 0;
+  bool partial_truncated_ = false;
+};
+
+}  // namespace klaxon

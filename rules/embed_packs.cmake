@@ -1,0 +1,15 @@
+# Writes OUT: a C++ file holding every shipped pack's YAML text, so a lone `klaxon` needs no files.
+# Run by CMake at build time with -DOUT=<file> -DPACKS=<list of yaml files>.
+set(body "// Generated from rules/packs/*.yaml by rules/embed_packs.cmake. Do not edit.\n")
+string(APPEND body "#include \"rules/builtin_packs.hpp\"\n\n#include <array>\n\nnamespace klaxon::rules {\n\n")
+list(SORT PACKS)
+list(LENGTH PACKS count)
+string(APPEND body "std::span<const EmbeddedPack> builtin_packs() {\n  static const std::array<EmbeddedPack, ${count}> packs = {{\n")
+foreach(pack IN LISTS PACKS)
+  get_filename_component(name "${pack}" NAME)
+  file(READ "${pack}" text)
+  string(APPEND body "    {\"rules/packs/${name}\", R\"klaxon_pack(${text})klaxon_pack\"},\n")
+endforeach()
+string(APPEND body "  }};\n  return packs;\n}\n\n}  // namespace klaxon::rules\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)

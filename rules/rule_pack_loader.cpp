@@ -1,0 +1,353 @@
+#include "rules/rule_pack_loader.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "engine/duration.hpp"
+#include "rules/builtin_packs.hpp"
+
+namespace klaxon::rules {
+namespace {
+
+// Reads one pack, collecting problems with the line they are on.
+class PackReader {
+ public:
+  PackReader(const std::string& file, RuleSet& into, std::vector<Diagnostic>& problems)
+      : file_(file), into_(into), problems_(problems) {}
+
+  void read(std::string_view text) {
+    YAML::Node root;
+    try {
+      root = YAML::Load(std::string(text));
+    } catch (const YAML::Exception& e) {
+      problems_.push_back({{file_, e.mark.line + 1}, "not valid YAML: " + e.msg, false});
+      return;
+    }
+    if (!root.IsMap()) return error(root, "a pack is a map with `pack:` and `rules:`");
+    known_keys(root, "pack", {"pack", "description", "rules", "correlations"});
+    pack_ = scalar(root, "pack", true);
+    if (pack_.empty()) return;
+    PackInfo info{pack_, scalar(root, "description", false), file_, 0};
+    const YAML::Node rules = root["rules"];
+    if (!rules || !rules.IsSequence()) return error(root, "`rules:` must be a list of rules");
+    for (const YAML::Node& r : rules) {
+      if (read_rule(r)) ++info.rules;
+    }
+    if (const YAML::Node cs = root["correlations"]) {
+      if (!cs.IsSequence()) error(cs, "`correlations:` must be a list");
+      else
+        for (const YAML::Node& c : cs) read_correlation(c);
+    }
+    into_.packs.push_back(std::move(info));
+  }
+
+ private:
+  int line_of(const YAML::Node& n) const { return n.Mark().line >= 0 ? n.Mark().line + 1 : 0; }
+
+  void error(const YAML::Node& at, std::string message) {
+    problems_.push_back({{file_, line_of(at)}, std::move(message), false});
+    failed_ = true;
+  }
+  void warning(const YAML::Node& at, std::string message) {
+    problems_.push_back({{file_, line_of(at)}, std::move(message), true});
+  }
+
+  void known_keys(const YAML::Node& map, std::string_view what, std::initializer_list<std::string_view> keys) {
+    for (const auto& kv : map) {
+      const std::string key = kv.first.as<std::string>("");
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        std::string list;
+        for (auto k : keys) list += (list.empty() ? "" : ", ") + std::string(k);
+        error(kv.first, fmt::format("{}: unknown key '{}' (known: {})", what, key, list));
+      }
+    }
+  }
+
+  std::string scalar(const YAML::Node& map, const char* key, bool required, std::string_view what = "pack") {
+    const YAML::Node n = map[key];
+    if (!n) {
+      if (required) error(map, fmt::format("{}: `{}` is required", what, key));
+      return {};
+    }
+    if (!n.IsScalar()) {
+      error(n, fmt::format("{}: `{}` must be a single value", what, key));
+      return {};
+    }
+    return n.Scalar();
+  }
+
+  std::optional<std::int64_t> duration(const YAML::Node& map, const char* key, std::string_view what) {
+    const std::string text = scalar(map, key, false, what);
+    if (text.empty()) return std::nullopt;
+    auto secs = parse_duration_seconds(text);
+    if (!secs) error(map[key], fmt::format("{}: `{}: {}` is not a duration (write 30s, 15m, 2h, 7d)", what, key, text));
+    return secs;
+  }
+
+  std::vector<std::string> string_list(const YAML::Node& n, std::string_view what) {
+    std::vector<std::string> out;
+    if (n.IsScalar()) return {n.Scalar()};
+    if (!n.IsSequence()) {
+      error(n, fmt::format("{} must be a list", what));
+      return out;
+    }
+    for (const YAML::Node& x : n) {
+      if (!x.IsScalar()) error(x, fmt::format("{}: every item must be a single value", what));
+      else out.push_back(x.Scalar());
+    }
+    return out;
+  }
+
+  bool read_rule(const YAML::Node& n) {
+    failed_ = false;
+    if (!n.IsMap()) {
+      error(n, "a rule is a map with id, class, title, match ...");
+      return false;
+    }
+    RuleSpec r;
+    r.defined_at = {file_, line_of(n)};
+    r.id = scalar(n, "id", true, "rule");
+    const std::string what = r.id.empty() ? std::string("rule") : "rule " + r.id;
+    known_keys(n, what,
+               {"id", "class", "title", "match", "exclude", "where", "extract", "group_by", "severity",
+                "priority", "resolve_after", "min_count", "within", "annotations", "tests"});
+    if (!r.id.empty() && !r.id.starts_with(pack_ + "."))
+      error(n["id"], fmt::format("{}: the id must start with the pack name, '{}.'", what, pack_));
+    r.klass = scalar(n, "class", true, what);
+    if (!r.klass.empty() && !is_known_class(r.klass))
+      warning(n["class"], fmt::format("{}: class '{}' is not in the shared vocabulary (rules/README.md)", what, r.klass));
+    r.title = scalar(n, "title", true, what);
+    read_match(n, r, what);
+    r.exclude = scalar(n, "exclude", false, what);
+    if (const YAML::Node w = n["where"]) read_where(w, r, what);
+    if (const YAML::Node x = n["extract"]) read_extract(x, r, what);
+    if (const YAML::Node g = n["group_by"]) r.group_by = string_list(g, what + ": group_by");
+    if (const YAML::Node s = n["severity"]) read_severity(s, r, what);
+    if (const YAML::Node p = n["priority"]) {
+      try {
+        r.priority = p.as<int>();
+      } catch (const YAML::Exception&) {
+        error(p, what + ": priority must be an integer");
+      }
+    }
+    if (auto d = duration(n, "resolve_after", what)) r.resolve_after_seconds = *d;
+    if (auto d = duration(n, "within", what)) r.within_seconds = *d;
+    if (const YAML::Node m = n["min_count"]) {
+      try {
+        r.min_count = m.as<int>();
+        if (r.min_count < 1) error(m, what + ": min_count must be at least 1");
+      } catch (const YAML::Exception&) {
+        error(m, what + ": min_count must be an integer");
+      }
+      if (r.min_count > 1 && !n["within"]) error(m, what + ": min_count needs `within:` (the window)");
+    }
+    if (const YAML::Node a = n["annotations"]) {
+      if (!a.IsMap()) error(a, what + ": annotations must be a map");
+      else
+        for (const auto& kv : a) {
+          if (!kv.second.IsScalar()) error(kv.second, what + ": annotation values are text");
+          else r.annotations.emplace_back(kv.first.as<std::string>(""), kv.second.Scalar());
+        }
+    }
+    std::vector<RuleTest> tests;
+    if (const YAML::Node t = n["tests"]) read_tests(t, r.id, what, tests);
+    if (failed_) return false;
+    into_.rules.push_back(std::move(r));
+    for (auto& t : tests) into_.tests.push_back(std::move(t));
+    return true;
+  }
+
+  void read_match(const YAML::Node& n, RuleSpec& r, const std::string& what) {
+    const YAML::Node m = n["match"];
+    if (!m) return error(n, what + ": `match` is required (message:, line: or field: + regex:)");
+    if (!m.IsMap()) return error(m, what + ": `match` is a map: message:, line: or field: + regex:");
+    known_keys(m, what + ": match", {"message", "line", "field", "regex"});
+    const int kinds = int(bool(m["message"])) + int(bool(m["line"])) + int(bool(m["field"]));
+    if (kinds != 1) return error(m, what + ": `match` needs exactly one of message:, line:, field:");
+    if (m["message"]) r.target = MatchTarget::message, r.pattern = scalar(m, "message", true, what);
+    if (m["line"]) r.target = MatchTarget::line, r.pattern = scalar(m, "line", true, what);
+    if (m["field"]) {
+      r.target = MatchTarget::field;
+      r.field = scalar(m, "field", true, what);
+      r.pattern = scalar(m, "regex", true, what + ": match.field");
+    } else if (m["regex"]) {
+      error(m["regex"], what + ": match.regex goes with match.field");
+    }
+    if (r.pattern.empty() && !failed_) error(m, what + ": the match regex is empty");
+  }
+
+  void read_where(const YAML::Node& w, RuleSpec& r, const std::string& what) {
+    if (!w.IsMap()) return error(w, what + ": `where` is a map of field: value");
+    for (const auto& kv : w) {
+      FieldCondition c;
+      c.name = kv.first.as<std::string>("");
+      if (kv.second.IsScalar() && kv.second.Scalar().size() >= 2 && kv.second.Scalar().front() == '/' &&
+          kv.second.Scalar().back() == '/') {
+        c.regex = kv.second.Scalar().substr(1, kv.second.Scalar().size() - 2);
+      } else {
+        c.any_of = string_list(kv.second, what + ": where " + c.name);
+      }
+      r.where.push_back(std::move(c));
+    }
+  }
+
+  void read_extract(const YAML::Node& x, RuleSpec& r, const std::string& what) {
+    if (!x.IsMap()) return error(x, what + ": `extract` is a map of name: function(capture)");
+    for (const auto& kv : x) {
+      Extraction e;
+      e.name = kv.first.as<std::string>("");
+      const std::string call = kv.second.IsScalar() ? kv.second.Scalar() : std::string();
+      const std::size_t open = call.find('('), close = call.rfind(')');
+      if (open == std::string::npos || close != call.size() - 1 || close <= open + 1) {
+        error(kv.second, fmt::format("{}: extract {}: write duration(capture), instant(capture) or number(capture)",
+                                     what, e.name));
+        continue;
+      }
+      const std::string fn = call.substr(0, open);
+      e.capture = call.substr(open + 1, close - open - 1);
+      if (fn == "duration") e.kind = ExtractKind::duration;
+      else if (fn == "instant") e.kind = ExtractKind::instant;
+      else if (fn == "number") e.kind = ExtractKind::number;
+      else {
+        error(kv.second, fmt::format("{}: extract {}: unknown function '{}' (duration, instant, number)", what, e.name, fn));
+        continue;
+      }
+      r.extract.push_back(std::move(e));
+    }
+  }
+
+  void read_severity(const YAML::Node& s, RuleSpec& r, const std::string& what) {
+    if (s.IsScalar()) {
+      auto sev = severity_from_string(s.Scalar());
+      if (!sev) return error(s, fmt::format("{}: severity '{}' is not info, warning or critical", what, s.Scalar()));
+      r.severity.push_back({*sev, Comparison{}});
+      return;
+    }
+    if (!s.IsSequence()) return error(s, what + ": severity is a level or a list of {level: condition}");
+    for (const YAML::Node& item : s) {
+      if (!item.IsMap() || item.size() != 1) {
+        error(item, what + ": each severity case is one {level: condition}, e.g. {critical: 'expires_in < 7d'}");
+        continue;
+      }
+      const auto kv = *item.begin();
+      auto sev = severity_from_string(kv.first.as<std::string>(""));
+      if (!sev) {
+        error(kv.first, fmt::format("{}: severity '{}' is not info, warning or critical", what, kv.first.as<std::string>("")));
+        continue;
+      }
+      auto cond = parse_comparison(kv.second.IsScalar() ? kv.second.Scalar() : std::string());
+      if (!cond) {
+        error(kv.second, fmt::format("{}: severity condition '{}' is not NAME OP VALUE (e.g. expires_in < 7d) or true",
+                                     what, kv.second.IsScalar() ? kv.second.Scalar() : std::string("?")));
+        continue;
+      }
+      r.severity.push_back({*sev, *cond});
+    }
+  }
+
+  void read_tests(const YAML::Node& t, const std::string& rule_id, const std::string& what, std::vector<RuleTest>& out) {
+    if (!t.IsSequence()) return error(t, what + ": tests is a list of {line, expect}");
+    for (const YAML::Node& item : t) {
+      if (!item.IsMap()) {
+        error(item, what + ": a test is {line: ..., expect: ...}");
+        continue;
+      }
+      known_keys(item, what + ": test", {"line", "expect"});
+      RuleTest test;
+      test.rule_id = rule_id;
+      test.at = {file_, line_of(item)};
+      test.line = scalar(item, "line", true, what + ": test");
+      const YAML::Node e = item["expect"];
+      if (!e) {
+        error(item, what + ": test needs `expect:` (none, or a map such as {class: cert_expired})");
+      } else if (e.IsScalar() && e.Scalar() == "none") {
+        test.expect_none = true;
+      } else if (e.IsMap()) {
+        for (const auto& kv : e) {
+          if (!kv.second.IsScalar()) error(kv.second, what + ": expected values are single values");
+          else test.expect.emplace_back(kv.first.as<std::string>(""), kv.second.Scalar());
+        }
+      } else {
+        error(e, what + ": expect is `none` or a map such as {class: cert_expired, expires_in: 226800}");
+      }
+      out.push_back(std::move(test));
+    }
+  }
+
+  void read_correlation(const YAML::Node& n) {
+    if (!n.IsMap()) return error(n, "a correlation is a map with id, root, symptoms");
+    CorrelationSpec c;
+    c.defined_at = {file_, line_of(n)};
+    c.id = scalar(n, "id", true, "correlation");
+    const std::string what = "correlation " + c.id;
+    known_keys(n, what, {"id", "root", "symptoms", "within", "same"});
+    c.root = scalar(n, "root", true, what);
+    if (const YAML::Node s = n["symptoms"]) c.symptoms = string_list(s, what + ": symptoms");
+    else error(n, what + ": `symptoms` is required");
+    if (auto d = duration(n, "within", what)) c.within_seconds = *d;
+    if (const YAML::Node s = n["same"]) c.same = string_list(s, what + ": same");
+    into_.correlations.push_back(std::move(c));
+  }
+
+  const std::string& file_;
+  RuleSet& into_;
+  std::vector<Diagnostic>& problems_;
+  std::string pack_;
+  bool failed_ = false;
+};
+
+}  // namespace
+
+void load_pack_text(std::string_view text, const std::string& file, RuleSet& into, std::vector<Diagnostic>& problems) {
+  PackReader(file, into, problems).read(text);
+}
+
+void load_pack_path(const std::string& path, RuleSet& into, std::vector<Diagnostic>& problems) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<fs::path> files;
+  if (fs::is_directory(path, ec)) {
+    for (const auto& entry : fs::directory_iterator(path, ec)) {
+      const auto ext = entry.path().extension();
+      if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    if (files.empty()) problems.push_back({{path, 0}, "no *.yaml or *.yml rule packs in this directory", false});
+  } else {
+    files.push_back(path);
+  }
+  for (const fs::path& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    if (!in) {
+      problems.push_back({{f.string(), 0}, "cannot read the file: " + std::error_code(errno, std::generic_category()).message(), false});
+      continue;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    load_pack_text(text.str(), f.string(), into, problems);
+  }
+}
+
+void load_builtin_packs(RuleSet& into, std::vector<Diagnostic>& problems) {
+  for (const EmbeddedPack& p : builtin_packs()) load_pack_text(p.text, std::string(p.file), into, problems);
+}
+
+void check_rule_set(const RuleSet& set, std::vector<Diagnostic>& problems) {
+  std::set<std::string_view> ids;
+  for (const RuleSpec& r : set.rules) ids.insert(r.id);
+  for (const CorrelationSpec& c : set.correlations) {
+    if (!c.root.empty() && !ids.contains(c.root))
+      problems.push_back({c.defined_at, fmt::format("correlation {}: root '{}' is not a loaded rule", c.id, c.root), false});
+    for (const std::string& s : c.symptoms)
+      if (!ids.contains(s))
+        problems.push_back({c.defined_at, fmt::format("correlation {}: symptom '{}' is not a loaded rule", c.id, s), true});
+  }
+}
+
+}  // namespace klaxon::rules

@@ -1,0 +1,60 @@
+// rules/rule_pack_loader.hpp — reads rule packs (YAML, format in rules/README.md) into RuleSpecs.
+//
+// Policy lives here, mechanism in engine/: this file knows the pack format and checks it,
+// reporting every problem with file:line and what is wrong (an operator fixing a pack at 3 a.m.
+// wants all of them at once, not one per run). The engine never sees YAML.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/rule.hpp"
+
+namespace klaxon::rules {
+
+/// One embedded test line of a rule.
+struct RuleTest {
+  std::string rule_id;
+  std::string line;
+  bool expect_none = false;                                  // a near-miss: nothing may match
+  std::vector<std::pair<std::string, std::string>> expect;  // class, rule, severity, values
+  SourceLocation at;
+};
+
+struct PackInfo {
+  std::string name;
+  std::string description;
+  std::string file;
+  std::size_t rules = 0;
+};
+
+/// Everything loaded from one or more packs.
+struct RuleSet {
+  std::vector<PackInfo> packs;
+  std::vector<RuleSpec> rules;
+  std::vector<CorrelationSpec> correlations;
+  std::vector<RuleTest> tests;
+};
+
+/// Parses one pack. Problems are appended; rules with errors are left out.
+void load_pack_text(std::string_view text, const std::string& file, RuleSet& into,
+                    std::vector<Diagnostic>& problems);
+
+/// A pack file, or every `*.yaml` / `*.yml` in a directory (sorted by name).
+void load_pack_path(const std::string& path, RuleSet& into, std::vector<Diagnostic>& problems);
+
+/// The packs compiled into the binary.
+void load_builtin_packs(RuleSet& into, std::vector<Diagnostic>& problems);
+
+/// Checks what spans packs: correlations naming rules that exist.
+void check_rule_set(const RuleSet& set, std::vector<Diagnostic>& problems);
+
+inline bool has_errors(const std::vector<Diagnostic>& problems) {
+  for (const Diagnostic& d : problems)
+    if (!d.is_warning) return true;
+  return false;
+}
+
+}  // namespace klaxon::rules
