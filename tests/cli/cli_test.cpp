@@ -1,0 +1,247 @@
+// End to end: the real binary on the seeds' samples, loghub, bad input, and its contract.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "tests/support/test_support.hpp"
+
+namespace klaxon {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run_command;
+
+const std::string kBin = KLAXON_BINARY;
+const std::string kSource = KLAXON_SOURCE_DIR;
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  std::istringstream in(s);
+  while (std::getline(in, cur, sep)) out.push_back(cur);
+  return out;
+}
+
+// Extracts "key":value (string or number) from one of our own jsonl lines.
+std::string json_value(const std::string& line, const std::string& key) {
+  const std::string needle = "\"" + key + "\":";
+  std::size_t at = line.find(needle);
+  if (at == std::string::npos) return "(absent)";
+  at += needle.size();
+  if (line[at] == '"') {
+    const std::size_t end = line.find('"', at + 1);
+    return line.substr(at + 1, end - at - 1);
+  }
+  const std::size_t end = line.find_first_of(",}", at);
+  return line.substr(at, end - at);
+}
+
+// Every line of every sample file of the seeds, with the class it must get (samples/seeds/expected.tsv).
+TEST(Cli, EverySeedLineIsClassifiedRight) {
+  const std::string dir = kSource + "/samples/seeds";
+  const auto rows = split(test::read_file(dir + "/expected.tsv"), '\n');
+  std::map<std::string, std::map<std::uint64_t, std::string>> output;  // file -> line -> jsonl
+  std::map<std::string, bool> run;
+  int checked = 0, classified = 0;
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    if (rows[i].empty()) continue;
+    auto cols = split(rows[i], '\t');
+    ASSERT_GE(cols.size(), 3u) << rows[i];
+    const std::string& file = cols[0];
+    if (!run[file]) {
+      run[file] = true;
+      auto r = run_command(kBin + " --format jsonl --matches " + dir + "/" + file);
+      ASSERT_EQ(r.status, 0) << r.err;
+      for (const auto& line : split(r.out, '\n'))
+        if (line.starts_with("{\"type\":\"match\""))
+          output[file][std::stoull(json_value(line, "line_no"))] = line;
+    }
+    const std::uint64_t line_no = std::stoull(cols[1]);
+    const std::string& want = cols[2];
+    auto& lines = output[file];
+    const auto it = lines.find(line_no);
+    ++checked;
+    if (want == "-" || want == "~") {
+      EXPECT_TRUE(it == lines.end()) << file << ":" << line_no << " must not be classified, got " << it->second;
+      continue;
+    }
+    ++classified;
+    ASSERT_TRUE(it != lines.end()) << file << ":" << line_no << " should be " << want;
+    EXPECT_EQ(json_value(it->second, "class"), want) << file << ":" << line_no;
+    if (cols.size() > 3 && !cols[3].empty())
+      for (const auto& kv : split(cols[3], ';')) {
+        const auto eq = kv.find('=');
+        EXPECT_EQ(json_value(it->second, kv.substr(0, eq)), kv.substr(eq + 1)) << file << ":" << line_no << " " << kv;
+      }
+  }
+  EXPECT_GT(checked, 40);
+  EXPECT_GT(classified, 15);
+}
+
+TEST(Cli, NoMatchOnTheLoghubBackgroundCorpus) {
+  const std::string corpus = kSource + "/../shared/corpora/loghub";
+  if (!fs::exists(corpus)) GTEST_SKIP() << "shared/corpora/loghub is not beside the checkout";
+  auto r = run_command(kBin + " --format jsonl --matches " + corpus + "/*.log");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("\"type\":\"match\""), std::string::npos) << r.out.substr(0, 2000);
+  EXPECT_EQ(json_value(r.out, "lines"), "32000");
+  EXPECT_EQ(json_value(r.out, "matched_lines"), "0");
+}
+
+class CliInput : public ::testing::Test {
+ protected:
+  fs::path dir = fs::temp_directory_path() / ("klaxon-cli-" + std::to_string(::getpid()));
+  void SetUp() override { fs::create_directories(dir); }
+  void TearDown() override { fs::remove_all(dir); }
+  std::string path(const std::string& name) { return (dir / name).string(); }
+  void write(const std::string& name, const std::string& text) { std::ofstream(dir / name, std::ios::binary) << text; }
+};
+
+const std::string kExpired =
+    R"({"instance":"dapr-sentry-1","level":"warning","msg":"Dapr root certificate expiration warning: certificate has expired.","scope":"dapr.sentry","time":"2023-06-19T12:49:06.566339341Z","type":"log","ver":"1.10.4"})";
+const std::string kLost =
+    "W0601 02:52:46.530879       1 reflector.go:347] pkg/mod/k8s.io/client-go@v0.26.1/tools/cache/reflector.go:169: watch of *v1.Secret ended with: an error on the server (\"unable to decode an event from the watch stream: http2: client connection lost\") has prevented the request from succeeding";
+
+TEST_F(CliInput, MachineOutputHasTheDocumentedShape) {
+  write("a.log", kExpired + "\n");
+  auto r = run_command(kBin + " --format jsonl --matches " + path("a.log"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto lines = split(r.out, '\n');
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_EQ(lines[0].rfind("{\"type\":\"match\",\"source\":\"" + path("a.log") + "\",\"line_no\":1,\"time\":\"2023-06-19T12:49:06.566339341Z\",\"rule\":\"", 0), 0u) << lines[0];
+  EXPECT_EQ(json_value(lines[0], "class"), "cert_expired");
+  EXPECT_NE(lines[0].find(",\"labels\":{"), std::string::npos);
+  EXPECT_NE(lines[0].find(",\"fields\":{"), std::string::npos);
+  EXPECT_NE(lines[0].find(",\"line\":\"{\\\"instance\\\":\\\"dapr-sentry-1\\\""), std::string::npos);
+  EXPECT_EQ(lines[1].rfind("{\"type\":\"summary\"", 0), 0u);
+  // Without --matches only the summary is printed.
+  auto quiet = run_command(kBin + " --format jsonl " + path("a.log"));
+  EXPECT_EQ(split(quiet.out, '\n').size(), 1u);
+}
+
+TEST_F(CliInput, BadInputIsSaidOnceCountedAndLosesNothingElse) {
+  std::string text = kLost + "\n";
+  text += "{\"msg\":\"broken json, x509: certificate has expired or is not yet valid: current time 2023-06-19T13:19:51Z is after 2023-06-16T12:31:17Z\n";
+  text += "{\"msg\":\"broken again\n";
+  text += "\xff\xfe\xfd " + kLost + "\n";
+  text += std::string(10 << 20, 'z') + " http2: client connection lost\n";  // 10 MiB: cut, its tail is lost
+  text += std::string("\0\0\0", 3) + "\n";
+  text += kExpired;  // last line without newline
+  write("bad.log", text);
+  auto r = run_command(kBin + " --format jsonl --matches " + path("bad.log"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  int matches = 0;
+  for (const auto& line : split(r.out, '\n')) matches += line.starts_with("{\"type\":\"match\"");
+  EXPECT_EQ(matches, 4) << r.out.substr(0, 3000);  // lost, broken-json expired, invalid-utf8 lost, final expired
+  EXPECT_EQ(json_value(r.out, "truncated_lines"), "1");
+  EXPECT_EQ(json_value(r.out, "invalid_utf8"), "1");
+  EXPECT_EQ(json_value(r.out, "lines"), "7");
+  EXPECT_NE(r.err.find("bad.log:5: a line longer than 1048576 bytes was cut"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("bad.log:2: broken JSON, read as plain text"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("bad.log:4: invalid UTF-8"), std::string::npos) << r.err;
+  // Said once each: the second broken JSON line is only counted.
+  EXPECT_EQ(r.err.find("broken JSON", r.err.find("broken JSON") + 1), std::string::npos) << r.err;
+  // The output is valid UTF-8 whatever came in.
+  EXPECT_NE(r.out.find("\xEF\xBF\xBD"), std::string::npos);
+}
+
+TEST_F(CliInput, TruncatedArchiveAndMissingFileFailButTheOtherFilesAreRead) {
+  std::string text;
+  for (int i = 0; i < 5000; ++i) text += kExpired + "\n";
+  write("big.log", text);
+  write("good.log", kLost + "\n");
+  ASSERT_EQ(run_command("cd " + dir.string() + " && gzip -k big.log && head -c 2000 big.log.gz > cut.gz").status, 0);
+  auto r = run_command(kBin + " --format jsonl --matches " + path("cut.gz") + " " + path("nope.log") + " " + path("good.log"));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("cut.gz: truncated gzip archive"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cannot open " + path("nope.log")), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("\"source\":\"" + path("good.log") + "\""), std::string::npos);
+  EXPECT_NE(r.out.find("\"source\":\"" + path("cut.gz") + "\""), std::string::npos);
+  EXPECT_EQ(json_value(r.out, "source_errors"), "2");
+}
+
+TEST_F(CliInput, StdinPlainGzipAndZstdGiveTheSameMatches) {
+  write("a.log", kLost + "\n" + kExpired + "\n");
+  ASSERT_EQ(run_command("cd " + dir.string() + " && gzip -k a.log && zstd -q -k a.log").status, 0);
+  auto strip_source = [](std::string out) {
+    std::string kept;
+    for (const auto& l : split(out, '\n'))
+      if (l.starts_with("{\"type\":\"match\"")) kept += json_value(l, "line_no") + json_value(l, "rule") + "\n";
+    return kept;
+  };
+  const auto plain = strip_source(run_command(kBin + " --format jsonl --matches " + path("a.log")).out);
+  EXPECT_EQ(std::count(plain.begin(), plain.end(), '\n'), 2);
+  EXPECT_EQ(strip_source(run_command(kBin + " --format jsonl --matches " + path("a.log.gz")).out), plain);
+  EXPECT_EQ(strip_source(run_command(kBin + " --format jsonl --matches " + path("a.log.zst")).out), plain);
+  EXPECT_EQ(strip_source(run_command("cat " + path("a.log") + " | " + kBin + " --format jsonl --matches").out), plain);
+  EXPECT_EQ(strip_source(run_command("cat " + path("a.log.zst") + " | " + kBin + " --format jsonl --matches -").out), plain);
+}
+
+TEST_F(CliInput, TerminalOutputIsOneShortLinePerMatchAndASummary) {
+  write("a.log", "[pod/app1-123456-abc7/daprd] 2023-06-19T13:19:53.535259601Z " + kExpired + "\nnothing here\n");
+  auto r = run_command(kBin + " " + path("a.log"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto lines = split(r.out, '\n');
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_EQ(lines[0].rfind("2023-06-19T12:49:06Z ", 0), 0u) << lines[0];
+  EXPECT_NE(lines[0].find("cert_expired"), std::string::npos);
+  EXPECT_NE(lines[0].find("app1-123456-abc7/daprd"), std::string::npos);
+  EXPECT_EQ(lines[0].find("\x1b["), std::string::npos);  // no colour when not on a terminal
+  EXPECT_LE(lines[0].size(), 300u);
+  EXPECT_NE(lines[1].find("2 lines read from 1 source, 1 classified: 1 cert_expired"), std::string::npos) << lines[1];
+  auto colored = run_command(kBin + " --color always " + path("a.log"));
+  EXPECT_NE(colored.out.find("\x1b["), std::string::npos);
+}
+
+TEST_F(CliInput, FailOnSetsTheExitStatus) {
+  write("a.log", kLost + "\n");
+  EXPECT_EQ(run_command(kBin + " --fail-on warning " + path("a.log")).status, 3);
+  EXPECT_EQ(run_command(kBin + " --fail-on critical " + path("a.log")).status, 0);
+}
+
+TEST_F(CliInput, InvalidRulePackIsAUsageErrorNamingFileAndLine) {
+  write("bad.yaml", "pack: x\nrules:\n  - id: x.a\n    class: cert_expired\n    title: t\n    match: { message: '(' }\n");
+  auto r = run_command(kBin + " --rules " + path("bad.yaml") + " " + path("bad.yaml"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find(path("bad.yaml") + ":3: rule x.a: match regex does not compile"), std::string::npos) << r.err;
+  auto check = run_command(kBin + " rules check " + path("bad.yaml"));
+  EXPECT_EQ(check.status, 2);
+  EXPECT_NE(check.err.find(path("bad.yaml") + ":3:"), std::string::npos) << check.err;
+}
+
+TEST_F(CliInput, ExtraPacksAddToTheBuiltInOnesOrReplaceThem) {
+  write("mine.yaml", "pack: mine\nrules:\n  - { id: mine.a, class: crashloop, title: t, match: { message: 'custom failure phrase' } }\n");
+  write("a.log", "a custom failure phrase\n" + kLost + "\n");
+  auto both = run_command(kBin + " --format jsonl --matches --rules " + path("mine.yaml") + " " + path("a.log"));
+  EXPECT_NE(both.out.find("\"rule\":\"mine.a\""), std::string::npos) << both.err;
+  EXPECT_NE(both.out.find("connection_lost"), std::string::npos);
+  auto only = run_command(kBin + " --format jsonl --matches --no-default-rules --rules " + path("mine.yaml") + " " + path("a.log"));
+  EXPECT_NE(only.out.find("\"rule\":\"mine.a\""), std::string::npos);
+  EXPECT_EQ(only.out.find("connection_lost"), std::string::npos);
+}
+
+TEST(Cli, HelpIsShortAndNamesEveryOption) {
+  auto r = run_command(kBin + " --help");
+  EXPECT_EQ(r.status, 0);
+  for (const char* opt : {"--format", "--matches", "--rules", "--no-default-rules", "--color", "--fail-on", "rules"})
+    EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
+  EXPECT_LT(split(r.out, '\n').size(), 45u);
+  auto rules = run_command(kBin + " rules --help");
+  for (const char* sub : {"check", "test", "list"}) EXPECT_NE(rules.out.find(sub), std::string::npos) << sub;
+  EXPECT_EQ(run_command(kBin + " --no-such-flag").status, 2);
+}
+
+TEST(Cli, RulesListAndTestCoverTheBuiltInPacks) {
+  auto list = run_command(kBin + " rules list");
+  ASSERT_EQ(list.status, 0);
+  EXPECT_NE(list.out.find("dapr.root_cert_expired"), std::string::npos);
+  auto t = run_command(kBin + " rules test");
+  EXPECT_EQ(t.status, 0) << t.out;
+  EXPECT_NE(t.out.find(" passed, 0 failed"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace klaxon

@@ -1,0 +1,156 @@
+#include "rules/rule_pack_loader.hpp"
+
+#include <gtest/gtest.h>
+
+#include "engine/matcher.hpp"
+#include "rules/rule_tests.hpp"
+#include "tests/support/test_support.hpp"
+
+namespace klaxon::rules {
+namespace {
+
+std::vector<std::string> problems_of(const std::string& yaml) {
+  RuleSet set;
+  std::vector<Diagnostic> problems;
+  load_pack_text(yaml, "p.yaml", set, problems);
+  check_rule_set(set, problems);
+  if (!has_errors(problems)) Matcher::compile(set.rules, problems);
+  std::vector<std::string> out;
+  for (const auto& d : problems) out.push_back(format_diagnostic(d));
+  return out;
+}
+
+bool has(const std::vector<std::string>& all, const std::string& text) {
+  for (const auto& s : all)
+    if (s.find(text) != std::string::npos) return true;
+  return false;
+}
+
+TEST(RulePackLoader, ReadsAWholeRule) {
+  RuleSet set;
+  std::vector<Diagnostic> problems;
+  load_pack_text(R"(pack: dapr
+description: test
+rules:
+  - id: dapr.root_cert_expiring
+    class: cert_expiring_soon
+    title: Dapr root certificate expires soon
+    match:
+      message: 'certificate expires in (?P<remaining>.+)'
+    where: { scope: dapr.sentry, level: [warning, error], logger: '/^dapr/' }
+    extract: { expires_in: duration(remaining) }
+    group_by: [namespace, instance]
+    severity: [ { critical: 'expires_in < 7d' }, { warning: true } ]
+    priority: 5
+    resolve_after: 2h
+    min_count: 2
+    within: 5m
+    annotations: { summary: 'expires in {remaining}', runbook: 'dapr mtls renew-certificate' }
+    tests:
+      - line: 'x'
+        expect: none
+      - line: 'y'
+        expect: { class: cert_expiring_soon, expires_in: 226800 }
+correlations:
+  - { id: dapr.outage, root: dapr.root_cert_expiring, symptoms: [go.x], within: 1h, same: [cluster] }
+)", "p.yaml", set, problems);
+  for (const auto& d : problems) EXPECT_TRUE(d.is_warning) << format_diagnostic(d);
+  ASSERT_EQ(set.rules.size(), 1u);
+  const RuleSpec& r = set.rules[0];
+  EXPECT_EQ(r.klass, "cert_expiring_soon");
+  EXPECT_EQ(r.where.size(), 3u);
+  EXPECT_EQ(r.where[1].any_of, (std::vector<std::string>{"warning", "error"}));
+  EXPECT_EQ(r.where[2].regex, "^dapr");
+  EXPECT_EQ(r.severity.size(), 2u);
+  EXPECT_EQ(r.severity[0].when.value, 7 * 86400);
+  EXPECT_EQ(r.resolve_after_seconds, 7200);
+  EXPECT_EQ(r.within_seconds, 300);
+  EXPECT_EQ(r.min_count, 2);
+  EXPECT_EQ(r.priority, 5);
+  EXPECT_EQ(r.defined_at.line, 4);
+  ASSERT_EQ(set.tests.size(), 2u);
+  EXPECT_TRUE(set.tests[0].expect_none);
+  EXPECT_EQ(set.tests[1].at.line, 21);
+  ASSERT_EQ(set.correlations.size(), 1u);
+  EXPECT_EQ(set.correlations[0].within_seconds, 3600);
+}
+
+TEST(RulePackLoader, NamesFileLineAndWhatIsWrong) {
+  auto p = problems_of(R"(pack: t
+rules:
+  - id: t.a
+    class: cert_expired
+    title: a
+    match: { mesage: 'x' }
+  - id: other.b
+    class: cert_expired
+    title: b
+    match: { message: 'y' }
+    severity: urgent
+  - id: t.c
+    title: c
+    match: { message: 'unclosed (' }
+  - id: t.d
+    class: cert_expired
+    title: d
+    match: { message: 'z' }
+    resolve_after: soon
+    extract: { at: when(x) }
+  - id: t.e
+    class: cert_expird
+    title: e
+    match: { message: 'literal here' }
+    tests:
+      - line: 'q'
+)");
+  EXPECT_TRUE(has(p, "p.yaml:6: rule t.a: match: unknown key 'mesage'")) << ::testing::PrintToString(p);
+  EXPECT_TRUE(has(p, "p.yaml:7: rule other.b: the id must start with the pack name, 't.'"));
+  EXPECT_TRUE(has(p, "p.yaml:11: rule other.b: severity 'urgent' is not info, warning or critical"));
+  EXPECT_TRUE(has(p, "p.yaml:12: rule t.c: `class` is required"));
+  EXPECT_TRUE(has(p, "p.yaml:19: rule t.d: `resolve_after: soon` is not a duration"));
+  EXPECT_TRUE(has(p, "p.yaml:20: rule t.d: extract at: unknown function 'when'"));
+  EXPECT_TRUE(has(p, "p.yaml:22: warning: rule t.e: class 'cert_expird' is not in the shared vocabulary"));
+  EXPECT_TRUE(has(p, "p.yaml:26: rule t.e: test needs `expect:`"));
+}
+
+TEST(RulePackLoader, InvalidYamlSaysWhere) {
+  auto p = problems_of("pack: t\nrules:\n  - id: t.a\n    title: [unclosed\n");
+  ASSERT_FALSE(p.empty());
+  EXPECT_TRUE(has(p, "p.yaml:5: not valid YAML") || has(p, "p.yaml:4: not valid YAML")) << ::testing::PrintToString(p);
+}
+
+TEST(RulePackLoader, RegexErrorsComeFromTheCompilerWithTheRulesLine) {
+  auto p = problems_of("pack: t\nrules:\n  - id: t.a\n    class: cert_expired\n    title: a\n    match: { message: 'bad (' }\n");
+  EXPECT_TRUE(has(p, "p.yaml:3: rule t.a: match regex does not compile: missing )")) << ::testing::PrintToString(p);
+}
+
+TEST(RulePackLoader, CorrelationWithAnUnknownRootIsAnError) {
+  auto p = problems_of("pack: t\nrules: []\ncorrelations:\n  - { id: t.c, root: t.nope, symptoms: [t.x] }\n");
+  EXPECT_TRUE(has(p, "p.yaml:4: correlation t.c: root 't.nope' is not a loaded rule"));
+}
+
+TEST(RulePackLoader, LoadsADirectoryAndSaysWhenAFileIsMissing) {
+  RuleSet set;
+  std::vector<Diagnostic> problems;
+  load_pack_path("/nonexistent/pack.yaml", set, problems);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(format_diagnostic(problems[0]).find("/nonexistent/pack.yaml: cannot read the file"), std::string::npos);
+}
+
+TEST(BuiltinPacks, LoadCompileAndPassTheirOwnTests) {
+  RuleSet set;
+  std::vector<Diagnostic> problems;
+  load_builtin_packs(set, problems);
+  check_rule_set(set, problems);
+  for (const auto& d : problems) EXPECT_TRUE(d.is_warning) << format_diagnostic(d);
+  std::optional<Matcher> m = Matcher::compile(set.rules, problems);
+  ASSERT_TRUE(m);
+  EXPECT_GE(set.packs.size(), 5u);
+  TestReport report = run_rule_tests(*m, set.tests);
+  for (const auto& f : report.failures)
+    ADD_FAILURE() << f.test->at.file << ":" << f.test->at.line << " " << f.test->rule_id << ": " << f.why;
+  EXPECT_GT(report.passed, 50u);
+}
+
+}  // namespace
+}  // namespace klaxon::rules

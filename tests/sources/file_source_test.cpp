@@ -1,0 +1,89 @@
+#include "adapters/sources/file_source.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/support/test_support.hpp"
+
+namespace klaxon::sources {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FileSourceTest : public ::testing::Test {
+ protected:
+  fs::path dir = fs::temp_directory_path() / ("klaxon-fs-" + std::to_string(::getpid()));
+  std::string text;
+  void SetUp() override {
+    fs::create_directories(dir);
+    for (int i = 0; i < 20000; ++i) text += "line " + std::to_string(i) + " x509: certificate has expired\n";
+    std::ofstream(dir / "plain.log") << text;
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  std::string sh(const std::string& cmd) {
+    auto r = test::run_command("cd " + dir.string() + " && " + cmd);
+    EXPECT_EQ(r.status, 0) << cmd << r.err;
+    return r.out;
+  }
+
+  // Reads a whole source in small buffers; returns bytes and the error, if any.
+  std::pair<std::string, std::string> slurp(const fs::path& p) {
+    std::string error;
+    auto src = open_file_source(p.string(), error);
+    EXPECT_TRUE(src) << error;
+    if (!src) return {};
+    std::string out;
+    char buf[1000];
+    for (;;) {
+      ReadResult r = src->read(buf);
+      out.append(buf, r.bytes);
+      if (!r.error.empty()) return {out, r.error};
+      if (r.eof) return {out, ""};
+    }
+  }
+};
+
+TEST_F(FileSourceTest, PlainGzipZstdAndConcatenatedGzipGiveTheSameBytes) {
+  sh("gzip -k plain.log && zstd -q -k plain.log && cp plain.log.gz twice.gz && cat plain.log.gz >> twice.gz "
+     "&& cp plain.log.gz named-without-extension");
+  EXPECT_EQ(slurp(dir / "plain.log").first, text);
+  EXPECT_EQ(slurp(dir / "plain.log.gz").first, text);
+  EXPECT_EQ(slurp(dir / "plain.log.zst").first, text);
+  EXPECT_EQ(slurp(dir / "named-without-extension").first, text);
+  EXPECT_EQ(slurp(dir / "twice.gz").first, text + text);
+}
+
+TEST_F(FileSourceTest, TruncatedArchivesKeepWhatCameBeforeAndSaySo) {
+  sh("gzip -k plain.log && zstd -q -k plain.log && head -c $(( $(stat -c %s plain.log.gz) / 2 )) plain.log.gz > cut.gz && head -c $(( $(stat -c %s plain.log.zst) / 2 )) plain.log.zst > cut.zst");
+  for (const char* name : {"cut.gz", "cut.zst"}) {
+    auto [bytes, error] = slurp(dir / name);
+    EXPECT_NE(error.find("truncated"), std::string::npos) << name << ": " << error;
+    EXPECT_GT(bytes.size(), 1000u) << name;
+    EXPECT_EQ(text.compare(0, bytes.size(), bytes), 0) << name;
+  }
+}
+
+TEST_F(FileSourceTest, CorruptGzipSaysWhere) {
+  sh("gzip -k plain.log && cp plain.log.gz bad.gz && printf 'XXXXXXXX' | dd of=bad.gz bs=1 seek=2000 conv=notrunc 2>/dev/null");
+  auto [bytes, error] = slurp(dir / "bad.gz");
+  EXPECT_NE(error.find("corrupt gzip data after"), std::string::npos) << error;
+}
+
+TEST_F(FileSourceTest, MissingFileIsAClearError) {
+  std::string error;
+  EXPECT_FALSE(open_file_source((dir / "nope.log").string(), error));
+  EXPECT_NE(error.find("cannot open"), std::string::npos);
+  EXPECT_NE(error.find("No such file"), std::string::npos);
+}
+
+TEST_F(FileSourceTest, EmptyFileEndsAtOnce) {
+  std::ofstream(dir / "empty.log");
+  EXPECT_EQ(slurp(dir / "empty.log"), (std::pair<std::string, std::string>{"", ""}));
+}
+
+}  // namespace
+}  // namespace klaxon::sources

@@ -1,0 +1,114 @@
+// tests/support/test_support.hpp — small helpers shared by the tests.
+#pragma once
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <sys/wait.h>
+
+#include "engine/matcher.hpp"
+#include "engine/stream_classifier.hpp"
+#include "rules/rule_pack_loader.hpp"
+
+namespace klaxon::test {
+
+/// Compiles a matcher from one pack's YAML text; throws with the diagnostics on any error.
+inline Matcher matcher_from_yaml(const std::string& yaml) {
+  rules::RuleSet set;
+  std::vector<Diagnostic> problems;
+  rules::load_pack_text(yaml, "test.yaml", set, problems);
+  std::optional<Matcher> m;
+  if (!rules::has_errors(problems)) m = Matcher::compile(set.rules, problems);
+  if (!m) {
+    std::string all;
+    for (const auto& d : problems) all += format_diagnostic(d) + "\n";
+    throw std::runtime_error(all);
+  }
+  return std::move(*m);
+}
+
+/// The built-in packs, compiled.
+inline Matcher builtin_matcher() {
+  rules::RuleSet set;
+  std::vector<Diagnostic> problems;
+  rules::load_builtin_packs(set, problems);
+  std::optional<Matcher> m;
+  if (!rules::has_errors(problems)) m = Matcher::compile(set.rules, problems);
+  if (!m) {
+    std::string all;
+    for (const auto& d : problems) all += format_diagnostic(d) + "\n";
+    throw std::runtime_error(all);
+  }
+  return std::move(*m);
+}
+
+/// What a classified line said, owned, for comparing runs.
+struct Seen {
+  std::uint64_t line_no;
+  std::string rule;
+  std::string klass;
+  std::string severity;
+  std::string values;  // name=value;...
+  Nanos time;
+  bool operator==(const Seen&) const = default;
+};
+
+inline Seen seen_from(const ClassifiedLine& l) {
+  std::string values;
+  for (const Value& v : l.primary.values) values += std::string(v.name) + "=" + value_to_string(v) + ";";
+  return {l.line_no, l.rule.id, l.rule.klass, std::string(to_string(l.primary.severity)), values, l.record.time};
+}
+
+/// Classifies `text` fed in pieces of `chunk` bytes (0 = all at once).
+inline std::vector<Seen> classify(const Matcher& m, std::string_view text, std::size_t chunk = 0,
+                                  StreamStats* stats = nullptr, std::size_t max_line = LineFramer::kDefaultMaxLineBytes) {
+  std::vector<Seen> out;
+  StreamOptions options;
+  options.max_line_bytes = max_line;
+  options.now = [] { return Nanos{1'700'000'000} * kNanosPerSecond; };
+  StreamClassifier s(m, "test", {}, options, [&](const ClassifiedLine& l) { out.push_back(seen_from(l)); });
+  if (chunk == 0) chunk = text.size() ? text.size() : 1;
+  for (std::size_t i = 0; i < text.size(); i += chunk) s.feed(text.substr(i, chunk));
+  s.finish();
+  if (stats) *stats = s.stats();
+  return out;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct CommandResult {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs a shell command line; captures stdout and stderr.
+inline CommandResult run_command(const std::string& command) {
+  char err_path[] = "/tmp/klaxon-test-stderr-XXXXXX";
+  const int fd = mkstemp(err_path);
+  if (fd < 0) throw std::runtime_error("mkstemp failed");
+  ::close(fd);
+  CommandResult r;
+  std::FILE* p = ::popen((command + " 2>" + err_path).c_str(), "r");
+  if (!p) throw std::runtime_error("popen failed");
+  char buf[65536];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = read_file(err_path);
+  std::remove(err_path);
+  return r;
+}
+
+}  // namespace klaxon::test
