@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/options.hpp"
+#include "engine/duration.hpp"
 
 namespace {
 
@@ -41,8 +42,13 @@ int main(int argc, char** argv) {
       ->default_str("auto");
   app.add_option("--max-line-bytes", run.max_line_bytes, "Cut longer lines (counted, head still matched)")
       ->default_str("1048576");
-  app.add_option("--fail-on", fail_on, "Exit 3 if anything this severe or worse was found")
+  app.add_option("--fail-on", fail_on, "Exit 3 if an incident this severe or worse was opened")
       ->check(CLI::IsMember({"warning", "critical"}));
+  std::string lateness = "30s";
+  app.add_option("--allowed-lateness", lateness, "How late a line may arrive and still count in order")
+      ->default_str("30s");
+  app.add_option("--max-incidents", run.tracker.max_incidents, "Incidents held at most; the oldest are dropped")
+      ->default_str("10000");
 
   CLI::App* rules = app.add_subcommand("rules", "Check, test and list rule packs");
   rules->require_subcommand(1);
@@ -62,6 +68,12 @@ int main(int argc, char** argv) {
     return code == 0 ? kExitOk : kExitUsage;
   }
   if (!fail_on.empty()) run.fail_on = klaxon::severity_from_string(fail_on);
+  if (auto secs = klaxon::parse_duration_seconds(lateness)) {
+    run.tracker.allowed_lateness = *secs * klaxon::kNanosPerSecond;
+  } else {
+    std::fprintf(stderr, "klaxon: --allowed-lateness %s is not a duration (write 30s, 2m)\n", lateness.c_str());
+    return kExitUsage;
+  }
 
   try {
     if (check->parsed()) return rules_check(check_paths);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/incident_tracker.hpp"
 #include "engine/line_framer.hpp"
 #include "engine/matcher.hpp"
 #include "rules/rule_pack_loader.hpp"
@@ -24,6 +25,7 @@ struct RunOptions {
   std::string color = "auto";       // auto | always | never
   std::size_t max_line_bytes = LineFramer::kDefaultMaxLineBytes;
   std::optional<Severity> fail_on;
+  TrackerOptions tracker;
 };
 
 /// Exit statuses (DESIGN.md).

@@ -1,4 +1,5 @@
 // cli/run_files.cpp — `klaxon [FILE...]`: replay files or a pipe through the matcher.
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -6,6 +7,7 @@
 #include <set>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -69,8 +71,22 @@ std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* 
   return matcher;
 }
 
+namespace {
+
+Nanos wall_now() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+bool is_pipe_or_terminal(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 && !S_ISREG(st.st_mode);
+}
+
+}  // namespace
+
 int run_files(const RunOptions& options) {
-  std::optional<Matcher> matcher = load_matcher(options.rules);
+  rules::RuleSet set;
+  std::optional<Matcher> matcher = load_matcher(options.rules, &set);
   if (!matcher) return kExitUsage;
 
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
@@ -85,12 +101,27 @@ int run_files(const RunOptions& options) {
     std::fprintf(stderr, "klaxon: reading log lines from standard input (Ctrl-D ends; klaxon --help for more)\n");
   install_signal_handlers();
 
+  IncidentTracker tracker(matcher->rules(), set.correlations, options.tracker);
+  std::vector<IncidentEvent> events;
+  std::optional<Severity> worst;
+  auto deliver = [&] {
+    for (const IncidentEvent& e : events) {
+      sink->incident(e);
+      if ((e.kind == IncidentEvent::Kind::opened || e.kind == IncidentEvent::Kind::escalated) &&
+          (!worst || e.incident.severity > *worst))
+        worst = e.incident.severity;
+    }
+    events.clear();
+  };
+
   sinks::RunSummary summary;
   std::set<StreamNotice::Kind> said;
-  std::optional<Severity> worst;
   std::vector<char> buffer(kReadChunk);
   StreamOptions stream_options;
   stream_options.max_line_bytes = options.max_line_bytes;
+  // When the newest event time was first seen, on the wall clock: a live stream that falls
+  // silent moves the event clock on by the wall time that passed since.
+  Nanos latest_seen = 0, latest_seen_wall = 0;
 
   for (const std::string& path : inputs) {
     if (g_stop) break;
@@ -102,21 +133,30 @@ int run_files(const RunOptions& options) {
       ++summary.source_errors;
       continue;
     }
+    const bool live = path == "-" && is_pipe_or_terminal(STDIN_FILENO);
     StreamClassifier stream(
         *matcher, source->name(), {}, stream_options,
         [&](const ClassifiedLine& line) {
           sink->match(line);
           ++summary.matches_by_class[line.rule.klass];
           ++summary.matches_by_severity[std::string(to_string(line.primary.severity))];
-          if (!worst || line.primary.severity > *worst) worst = line.primary.severity;
+          tracker.observe(line, events);
+          deliver();
         },
         [&](const StreamNotice& n) {
           if (said.insert(n.kind).second)
             std::fprintf(stderr, "klaxon: warning: %s\n", notice_text(n, options.max_line_bytes).c_str());
         });
     for (;;) {
-      sources::ReadResult r = source->read(buffer);
+      sources::ReadResult r = source->read(buffer, live ? 1000 : -1);
       if (r.bytes > 0) stream.feed(std::string_view(buffer.data(), r.bytes));
+      if (tracker.latest_event_time() != latest_seen) {
+        latest_seen = tracker.latest_event_time();
+        latest_seen_wall = wall_now();
+      } else if (live && latest_seen != 0) {
+        tracker.advance(latest_seen + (wall_now() - latest_seen_wall), events);
+        deliver();
+      }
       sink->flush();
       if (!r.error.empty()) {
         std::fprintf(stderr, "klaxon: error: %s: %s\n", source->name().c_str(), r.error.c_str());
@@ -125,8 +165,15 @@ int run_files(const RunOptions& options) {
       if (r.eof || g_stop) break;
     }
     stream.finish();
+    deliver();
     summary.stats += stream.stats();
   }
+  summary.incidents = tracker.incidents();
+  summary.certificates = tracker.certificates();
+  summary.tracker = tracker.stats();
+  if (summary.tracker.evicted > 0)
+    std::fprintf(stderr, "klaxon: warning: %llu incidents were dropped to stay within --max-incidents %zu\n",
+                 static_cast<unsigned long long>(summary.tracker.evicted), options.tracker.max_incidents);
   sink->summary(summary);
 
   if (options.fail_on && worst && *worst >= *options.fail_on) return kExitFailOn;

@@ -80,6 +80,8 @@ struct RuleSpec {
   int min_count = 1;
   std::int64_t within_seconds = 0;
   std::vector<std::pair<std::string, std::string>> annotations;
+  /// Rules whose open incidents in the same scope a match of this rule resolves (a renewal).
+  std::vector<std::string> resolves;
   SourceLocation defined_at;
 };
 

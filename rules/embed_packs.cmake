@@ -1,5 +1,6 @@
 # Writes OUT: a C++ file holding every shipped pack's YAML text, so a lone `klaxon` needs no files.
-# Run by CMake at build time with -DOUT=<file> -DPACKS=<list of yaml files>.
+# Run by CMake at build time with -DOUT=<file> -DPACKS_DIR=<rules/packs>.
+file(GLOB PACKS "${PACKS_DIR}/*.yaml")
 set(body "// Generated from rules/packs/*.yaml by rules/embed_packs.cmake. Do not edit.\n")
 string(APPEND body "#include \"rules/builtin_packs.hpp\"\n\n#include <array>\n\nnamespace klaxon::rules {\n\n")
 list(SORT PACKS)

@@ -116,7 +116,7 @@ class PackReader {
     const std::string what = r.id.empty() ? std::string("rule") : "rule " + r.id;
     known_keys(n, what,
                {"id", "class", "title", "match", "exclude", "where", "extract", "group_by", "severity",
-                "priority", "resolve_after", "min_count", "within", "annotations", "tests"});
+                "priority", "resolve_after", "min_count", "within", "annotations", "resolves", "tests"});
     if (!r.id.empty() && !r.id.starts_with(pack_ + "."))
       error(n["id"], fmt::format("{}: the id must start with the pack name, '{}.'", what, pack_));
     r.klass = scalar(n, "class", true, what);
@@ -155,6 +155,7 @@ class PackReader {
           else r.annotations.emplace_back(kv.first.as<std::string>(""), kv.second.Scalar());
         }
     }
+    if (const YAML::Node res = n["resolves"]) r.resolves = string_list(res, what + ": resolves");
     std::vector<RuleTest> tests;
     if (const YAML::Node t = n["tests"]) read_tests(t, r.id, what, tests);
     if (failed_) return false;
@@ -318,14 +319,22 @@ void load_pack_path(const std::string& path, RuleSet& into, std::vector<Diagnost
       if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(entry.path());
     }
     std::sort(files.begin(), files.end());
-    if (files.empty()) problems.push_back({{path, 0}, "no *.yaml or *.yml rule packs in this directory", false});
+    if (files.empty()) {
+      Diagnostic d;
+      d.where.file = path;
+      d.message = "no *.yaml or *.yml rule packs in this directory";
+      problems.push_back(std::move(d));
+    }
   } else {
     files.push_back(path);
   }
   for (const fs::path& f : files) {
     std::ifstream in(f, std::ios::binary);
     if (!in) {
-      problems.push_back({{f.string(), 0}, "cannot read the file: " + std::error_code(errno, std::generic_category()).message(), false});
+      Diagnostic d;
+      d.where.file = f.string();
+      d.message = "cannot read the file: " + std::error_code(errno, std::generic_category()).message();
+      problems.push_back(std::move(d));
       continue;
     }
     std::stringstream text;
@@ -341,6 +350,10 @@ void load_builtin_packs(RuleSet& into, std::vector<Diagnostic>& problems) {
 void check_rule_set(const RuleSet& set, std::vector<Diagnostic>& problems) {
   std::set<std::string_view> ids;
   for (const RuleSpec& r : set.rules) ids.insert(r.id);
+  for (const RuleSpec& r : set.rules)
+    for (const std::string& target : r.resolves)
+      if (!ids.contains(target))
+        problems.push_back({r.defined_at, fmt::format("rule {}: resolves '{}', which is not a loaded rule", r.id, target), true});
   for (const CorrelationSpec& c : set.correlations) {
     if (!c.root.empty() && !ids.contains(c.root))
       problems.push_back({c.defined_at, fmt::format("correlation {}: root '{}' is not a loaded rule", c.id, c.root), false});

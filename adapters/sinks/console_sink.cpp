@@ -1,5 +1,8 @@
 #include "adapters/sinks/console_sink.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include "adapters/sinks/json_lines_sink.hpp"
@@ -76,6 +79,38 @@ void ConsoleSink::match(const ClassifiedLine& line) {
   if (buf_.size() > (1 << 16)) flush();
 }
 
+namespace {
+
+std::string labels_text(const IncidentSnapshot& i) {
+  std::string out;
+  for (const auto& [k, v] : i.labels) out += fmt::format("{}{}={}", out.empty() ? "" : " ", k, v);
+  return out;
+}
+
+std::string incident_facts(const IncidentSnapshot& i) {
+  std::string out = fmt::format("×{}", i.count);
+  if (i.symptoms > 0)
+    out += fmt::format(", {} symptom{} in {} pod{}", i.symptoms, i.symptoms == 1 ? "" : "s", i.symptom_pods.size(),
+                       i.symptom_pods.size() == 1 ? "" : "s");
+  if (i.expires_at != 0)
+    out += fmt::format(", {} {}", i.klass == "cert_expired" ? "expired" : "expires", format_rfc3339(i.expires_at));
+  return out;
+}
+
+}  // namespace
+
+void ConsoleSink::incident(const IncidentEvent& e) {
+  const IncidentSnapshot& i = e.incident;
+  if (!i.caused_by.empty()) return;  // shown through its root
+  const char* marker = e.kind == IncidentEvent::Kind::resolved ? "✔" : "▲";
+  std::string word(to_string(e.kind));
+  for (char& c : word) c = char(std::toupper(static_cast<unsigned char>(c)));
+  fmt::format_to(std::back_inserter(buf_), "{} {} INCIDENT {:<9} {}{}{} {:<22} {}  [{}] {}{}\n", format_rfc3339(e.time),
+                 marker, word, color_ ? severity_color(i.severity) : "", severity_word(i.severity), color_ ? "\x1b[0m" : "",
+                 i.klass, i.summary.empty() ? i.title : i.summary, labels_text(i), incident_facts(i),
+                 e.kind == IncidentEvent::Kind::resolved ? " (" + i.resolved_because + ")" : "");
+}
+
 void ConsoleSink::summary(const RunSummary& s) {
   std::string classes;
   for (const auto& [klass, n] : s.matches_by_class) classes += fmt::format("{}{} {}", classes.empty() ? "" : ", ", n, klass);
@@ -90,6 +125,46 @@ void ConsoleSink::summary(const RunSummary& s) {
   add(s.stats.invalid_utf8, "lines with invalid UTF-8");
   add(s.source_errors, "sources failed (see above)");
   if (!problems.empty()) fmt::format_to(std::back_inserter(buf_), "── input problems: {}\n", problems);
+
+  std::size_t open = 0, critical = 0, warning = 0, shown = 0;
+  for (const IncidentSnapshot& i : s.incidents) {
+    open += i.open;
+    critical += i.severity == Severity::critical;
+    warning += i.severity == Severity::warning;
+  }
+  if (!s.incidents.empty())
+    fmt::format_to(std::back_inserter(buf_), "── {} incident{} ({} critical, {} warning), {} still open{}\n", s.incidents.size(),
+                   s.incidents.size() == 1 ? "" : "s", critical, warning, open,
+                   s.tracker.evicted ? fmt::format("; {} evicted to stay within the memory bound", s.tracker.evicted) : "");
+  // Root causes and lone incidents, most severe first; symptoms are counted under their root.
+  std::vector<const IncidentSnapshot*> heads;
+  for (const IncidentSnapshot& i : s.incidents)
+    if (i.caused_by.empty()) heads.push_back(&i);
+  std::stable_sort(heads.begin(), heads.end(), [](auto* a, auto* b) {
+    if (a->severity != b->severity) return a->severity > b->severity;
+    return a->symptoms > b->symptoms;
+  });
+  for (const IncidentSnapshot* i : heads) {
+    if (++shown > 20) {
+      fmt::format_to(std::back_inserter(buf_), "   … and {} more (--format jsonl lists them all)\n", heads.size() - 20);
+      break;
+    }
+    fmt::format_to(std::back_inserter(buf_), "   {}{}{} {:<4} {:<22} {}  [{}]\n", color_ ? severity_color(i->severity) : "",
+                   severity_word(i->severity), color_ ? "\x1b[0m" : "", i->symptoms ? "ROOT" : "", i->klass,
+                   i->summary.empty() ? i->title : i->summary, labels_text(*i));
+    fmt::format_to(std::back_inserter(buf_), "        first {}  last {}  {}{}\n", format_rfc3339(i->first_seen),
+                   format_rfc3339(i->last_seen), incident_facts(*i), i->open ? "" : "  (resolved: " + i->resolved_because + ")");
+    if (!i->runbook.empty()) fmt::format_to(std::back_inserter(buf_), "        fix: {}\n", i->runbook);
+  }
+  if (!s.certificates.empty()) {
+    fmt::format_to(std::back_inserter(buf_), "── certificates whose expiry the logs stated:\n");
+    for (const auto& c : s.certificates) {
+      std::string labels;
+      for (const auto& [k, v] : c.labels) labels += fmt::format("{}{}={}", labels.empty() ? "" : " ", k, v);
+      fmt::format_to(std::back_inserter(buf_), "   expires {}  {} [{}]  (said at {})\n", format_rfc3339(c.expires_at), c.rule,
+                     labels, c.source);
+    }
+  }
   flush();
 }
 

@@ -2,6 +2,8 @@
 //
 //   2023-06-19T13:19:53Z CRIT cert_expired  app1-123456-abc7  error starting server: … is after 2023-06-16T12:31:17Z  [expired_at=2023-06-16T12:31:17Z]
 //
+// Incident events stand out with a marker (symptoms under a root are not shown on their own:
+// the root says how many there are), and the summary at the end lists the root causes first.
 // Severity is coloured only when writing to a terminal (or with --color always), never when
 // NO_COLOR is set. Long messages keep their head and their tail, where Go errors put the cause.
 #pragma once
@@ -17,6 +19,7 @@ class ConsoleSink final : public OutputSink {
  public:
   ConsoleSink(std::FILE* out, bool color) : out_(out), color_(color) {}
   void match(const ClassifiedLine& line) override;
+  void incident(const IncidentEvent& event) override;
   void summary(const RunSummary& summary) override;
   void flush() override;
 

@@ -59,6 +59,67 @@ void JsonLinesSink::match(const ClassifiedLine& line) {
   if (b.size() > (1 << 16)) flush();
 }
 
+namespace {
+
+void append_labels(std::string& b, const std::vector<std::pair<std::string, std::string>>& labels) {
+  b += '{';
+  bool first = true;
+  for (const auto& [k, v] : labels) {
+    if (!first) b += ',';
+    first = false;
+    append_json_string(b, k);
+    b += ':';
+    append_json_string(b, v);
+  }
+  b += '}';
+}
+
+void append_instant_or_null(std::string& b, Nanos t) {
+  if (t == 0) b += "null";
+  else append_json_string(b, format_rfc3339(t));
+}
+
+}  // namespace
+
+void append_incident_json(std::string& b, const IncidentSnapshot& i) {
+  b += R"("id":)";
+  append_json_string(b, i.id);
+  b += R"(,"rule":)";
+  append_json_string(b, i.rule);
+  b += R"(,"class":)";
+  append_json_string(b, i.klass);
+  fmt::format_to(std::back_inserter(b), R"(,"severity":"{}","title":)", to_string(i.severity));
+  append_json_string(b, i.title);
+  b += R"(,"labels":)";
+  append_labels(b, i.labels);
+  b += R"(,"first_seen":)";
+  append_json_string(b, format_rfc3339_nano(i.first_seen));
+  b += R"(,"last_seen":)";
+  append_json_string(b, format_rfc3339_nano(i.last_seen));
+  fmt::format_to(std::back_inserter(b), R"(,"count":{},"expires_at":)", i.count);
+  append_instant_or_null(b, i.expires_at);
+  b += R"(,"caused_by":)";
+  if (i.caused_by.empty()) b += "null";
+  else append_json_string(b, i.caused_by);
+  b += R"(,"summary":)";
+  append_json_string(b, i.summary.empty() ? i.title : i.summary);
+  fmt::format_to(std::back_inserter(b), R"(,"symptoms":{},"symptom_pods":{},"open":{})", i.symptoms,
+                 i.symptom_pods.size(), i.open ? "true" : "false");
+  if (!i.runbook.empty()) {
+    b += R"(,"runbook":)";
+    append_json_string(b, i.runbook);
+  }
+}
+
+void JsonLinesSink::incident(const IncidentEvent& e) {
+  fmt::format_to(std::back_inserter(buf_), R"({{"type":"incident","event":"{}","time":")", to_string(e.kind));
+  buf_ += format_rfc3339_nano(e.time);
+  buf_ += "\",";
+  append_incident_json(buf_, e.incident);
+  buf_ += "}\n";
+  if (buf_.size() > (1 << 16)) flush();
+}
+
 void JsonLinesSink::summary(const RunSummary& s) {
   std::string& b = buf_;
   fmt::format_to(std::back_inserter(b), R"({{"type":"summary","sources":{},"source_errors":{},"lines":{},"bytes":{},)",
@@ -81,7 +142,49 @@ void JsonLinesSink::summary(const RunSummary& s) {
     append_json_string(b, sev);
     fmt::format_to(std::back_inserter(b), ":{}", n);
   }
-  b += "}}\n";
+  std::size_t open = 0;
+  std::map<std::string, std::size_t> by_severity;
+  for (const IncidentSnapshot& i : s.incidents) {
+    open += i.open;
+    ++by_severity[std::string(to_string(i.severity))];
+  }
+  fmt::format_to(std::back_inserter(b), R"(}},"incidents":{{"total":{},"open":{},"opened":{},"resolved":{},"escalated":{},"evicted":{},"inhibited":{},"by_severity":{{)",
+                 s.incidents.size(), open, s.tracker.opened, s.tracker.resolved, s.tracker.escalated, s.tracker.evicted,
+                 s.tracker.inhibited);
+  first = true;
+  for (const auto& [sev, n] : by_severity) {
+    if (!first) b += ',';
+    first = false;
+    append_json_string(b, sev);
+    fmt::format_to(std::back_inserter(b), ":{}", n);
+  }
+  b += R"(},"list":[)";
+  first = true;
+  for (const IncidentSnapshot& i : s.incidents) {
+    if (!first) b += ',';
+    first = false;
+    b += '{';
+    append_incident_json(b, i);
+    b += '}';
+  }
+  b += R"(]},"certificates":[)";
+  first = true;
+  for (const auto& c : s.certificates) {
+    if (!first) b += ',';
+    first = false;
+    b += R"({"rule":)";
+    append_json_string(b, c.rule);
+    b += R"(,"labels":)";
+    append_labels(b, c.labels);
+    b += R"(,"expires_at":)";
+    append_instant_or_null(b, c.expires_at);
+    b += R"(,"stated_at":)";
+    append_instant_or_null(b, c.stated_at);
+    b += R"(,"source":)";
+    append_json_string(b, c.source);
+    b += '}';
+  }
+  b += "]}\n";
   flush();
 }
 

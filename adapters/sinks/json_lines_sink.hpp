@@ -13,6 +13,7 @@ class JsonLinesSink final : public OutputSink {
   /// `with_matches`: print one object per classified line (`--matches`).
   JsonLinesSink(std::FILE* out, bool with_matches) : out_(out), with_matches_(with_matches) {}
   void match(const ClassifiedLine& line) override;
+  void incident(const IncidentEvent& event) override;
   void summary(const RunSummary& summary) override;
   void flush() override;
 
@@ -21,6 +22,9 @@ class JsonLinesSink final : public OutputSink {
   bool with_matches_;
   std::string buf_;
 };
+
+/// Appends DESIGN.md's incident object (without the closing brace) to `out`.
+void append_incident_json(std::string& out, const IncidentSnapshot& i);
 
 /// The labels a match is reported with: the record's own (pod, container, ...) and the rule's
 /// group_by names found in the payload's fields (instance, app_id, ...).

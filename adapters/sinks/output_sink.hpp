@@ -1,5 +1,6 @@
 // adapters/sinks/output_sink.hpp — where classified lines and the run's summary are printed.
 //
+// Classified lines, incident lifecycle events, and at the end of a finite input the summary.
 // Two printers share this shape, as ripgrep's Standard and JSON printers share its Sink: the
 // terminal (ConsoleSink) and the machine output of DESIGN.md (JsonLinesSink). They write to a
 // FILE* they do not own, and flush when told, so that a line piped in from `kubectl logs -f`
@@ -10,6 +11,7 @@
 #include <map>
 #include <string>
 
+#include "engine/incident_tracker.hpp"
 #include "engine/stream_classifier.hpp"
 
 namespace klaxon::sinks {
@@ -20,12 +22,16 @@ struct RunSummary {
   std::map<std::string, std::uint64_t> matches_by_severity;
   std::size_t sources = 0;
   std::size_t source_errors = 0;
+  std::vector<IncidentSnapshot> incidents;  // every incident held at the end, oldest first
+  std::vector<IncidentTracker::Certificate> certificates;
+  TrackerStats tracker;
 };
 
 class OutputSink {
  public:
   virtual ~OutputSink() = default;
   virtual void match(const ClassifiedLine& line) = 0;
+  virtual void incident(const IncidentEvent& event) = 0;
   virtual void summary(const RunSummary& summary) = 0;
   virtual void flush() = 0;
 };

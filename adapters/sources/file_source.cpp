@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -26,19 +27,24 @@ class RawFile {
   RawFile(const RawFile&) = delete;
   RawFile& operator=(const RawFile&) = delete;
 
-  // Returns bytes read (0 = end), or -1 with errno set.
-  ssize_t read(char* out, std::size_t n) {
+  static constexpr ssize_t kTimedOut = -2;
+
+  // Returns bytes read (0 = end), -1 with errno set, or kTimedOut.
+  ssize_t read(char* out, std::size_t n, int timeout_ms = -1) {
     if (!pushback_.empty()) {
       const std::size_t k = std::min(n, pushback_.size());
       std::memcpy(out, pushback_.data(), k);
       pushback_.erase(pushback_.begin(), pushback_.begin() + std::ptrdiff_t(k));
       return ssize_t(k);
     }
-    for (;;) {
-      const ssize_t r = ::read(fd_, out, n);
-      if (r < 0 && errno == EINTR) continue;
-      return r;
+    if (timeout_ms >= 0) {
+      pollfd p{fd_, POLLIN, 0};
+      const int ready = ::poll(&p, 1, timeout_ms);
+      if (ready < 0) return -1;  // EINTR included: the caller decides whether to stop
+      if (ready == 0) return kTimedOut;
     }
+    const ssize_t r = ::read(fd_, out, n);
+    return r;
   }
 
   // Reads up to `n` leading bytes to recognise the format, and puts them back.
@@ -66,10 +72,11 @@ class RawFile {
 class PlainSource final : public ByteSource {
  public:
   PlainSource(std::string name, std::unique_ptr<RawFile> file) : name_(std::move(name)), file_(std::move(file)) {}
-  ReadResult read(std::span<char> buf) override {
-    const ssize_t r = file_->read(buf.data(), buf.size());
-    if (r < 0) return {0, true, fmt::format("read failed: {}", std::strerror(errno))};
-    return {std::size_t(r), r == 0, {}};
+  ReadResult read(std::span<char> buf, int timeout_ms) override {
+    const ssize_t r = file_->read(buf.data(), buf.size(), timeout_ms);
+    if (r == RawFile::kTimedOut || (r < 0 && errno == EINTR)) return {0, false, true, {}};
+    if (r < 0) return {0, true, false, fmt::format("read failed: {}", std::strerror(errno))};
+    return {std::size_t(r), r == 0, false, {}};
   }
   const std::string& name() const override { return name_; }
 
@@ -86,11 +93,13 @@ class CompressedSource : public ByteSource {
       : name_(std::move(name)), file_(std::move(file)), in_(kCompressedChunk) {}
   const std::string& name() const override { return name_; }
 
-  ReadResult read(std::span<char> buf) override {
-    if (done_) return {0, true, {}};
+  ReadResult read(std::span<char> buf, int /*timeout_ms*/) override {
+    if (done_) return {0, true, false, {}};
     for (;;) {
       if (in_pos_ == in_len_ && !input_eof_) {
-        const ssize_t r = file_->read(in_.data(), in_.size());
+        ssize_t r;
+        do r = file_->read(in_.data(), in_.size());
+        while (r < 0 && errno == EINTR);
         if (r < 0) return finish_with(fmt::format("read failed: {}", std::strerror(errno)));
         in_pos_ = 0, in_len_ = std::size_t(r);
         input_eof_ = r == 0;
@@ -107,11 +116,11 @@ class CompressedSource : public ByteSource {
       }
       if (stream_end && in_pos_ == in_len_ && input_eof_) {
         done_ = true;
-        return {produced, true, {}};
+        return {produced, true, false, {}};
       }
-      if (produced > 0) return {produced, false, {}};
+      if (produced > 0) return {produced, false, false, {}};
       if (input_eof_ && in_pos_ == in_len_) {
-        if (stream_end) return done_ = true, ReadResult{0, true, {}};
+        if (stream_end) return done_ = true, ReadResult{0, true, false, {}};
         return finish_with(fmt::format("truncated {} archive: it ends inside a compressed block after {} bytes of output",
                                        kind(), produced_));
       }
@@ -125,7 +134,7 @@ class CompressedSource : public ByteSource {
 
   ReadResult finish_with(std::string error) {
     done_ = true;
-    return {0, true, std::move(error)};
+    return {0, true, false, std::move(error)};
   }
 
   std::string name_;

@@ -17,14 +17,17 @@ namespace klaxon::sources {
 struct ReadResult {
   std::size_t bytes = 0;  // bytes placed in the buffer
   bool eof = false;       // no more bytes will come (after these)
+  bool timed_out = false; // nothing arrived within the timeout; call again
   std::string error;      // set when the stream broke; `bytes` before it are still good
 };
 
 class ByteSource {
  public:
   virtual ~ByteSource() = default;
-  /// Blocks until at least one byte, end of stream or an error.
-  virtual ReadResult read(std::span<char> buffer) = 0;
+  /// Blocks until at least one byte, end of stream, an error, or `timeout_ms` (-1 = no limit;
+  /// honoured by plain files and pipes, so a quiet `kubectl logs -f` pipe still lets the
+  /// caller move its clock).
+  virtual ReadResult read(std::span<char> buffer, int timeout_ms = -1) = 0;
   /// `-` reads as `stdin`; files keep the path they were given.
   virtual const std::string& name() const = 0;
 };

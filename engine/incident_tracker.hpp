@@ -1,0 +1,133 @@
+// engine/incident_tracker.hpp — matches folded into incidents, on an event-time clock.
+//
+// An incident is what an operator acts on: one rule, one group (the rule's group_by labels),
+// with counts, first/last seen, samples, the predicted expiry instant and the root cause it
+// belongs to. The tracker turns each classified line into lifecycle events:
+//
+//   opened     the first match (or the min_count-th within the window)
+//   updated    more matches; at most one event per incident per `update_interval` of event time
+//   escalated  severity or class went up: a worse line, the clock passing the expiry threshold,
+//              or the clock passing the predicted expiry instant with no renewal seen
+//   resolved   no match for the rule's resolve_after, a renewal line, or a later certificate
+//
+// Time is event time. The clock (watermark) is the latest event time seen minus the allowed
+// lateness, so lines from many pods may arrive a little out of order and a replay gives the
+// same incidents as the live run. advance() moves the clock without lines (live sources do so
+// on wall time). Memory is bounded: at most `max_incidents` incidents and `max_certificates`
+// remembered certificates; the least recently seen are evicted first, and counted.
+//
+// Correlations (rule packs) make a symptom incident the child of an open root incident in the
+// same scope: its `caused_by` names the root, alerting sinks skip it, the root counts it. A
+// symptom that opened before its root is re-parented when the root opens.
+//
+// Thread safety: none; one tracker per pipeline, fed from one thread.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "engine/civil_time.hpp"
+#include "engine/matcher.hpp"
+#include "engine/rule.hpp"
+
+namespace klaxon {
+
+struct ClassifiedLine;
+
+/// What an incident is, copied out for sinks (an event outlives the tracker's state).
+struct IncidentSnapshot {
+  std::string id;
+  std::string rule;
+  std::string klass;
+  Severity severity = Severity::warning;
+  std::string title;
+  std::string summary;
+  std::string runbook;
+  std::vector<std::pair<std::string, std::string>> labels;
+  Nanos first_seen = 0;
+  Nanos last_seen = 0;
+  std::uint64_t count = 0;
+  std::vector<std::string> samples;  // the first lines and the latest, capped
+  Nanos expires_at = 0;              // 0 = unknown
+  std::string caused_by;             // root incident id, or empty
+  std::uint64_t symptoms = 0;        // for a root: incidents it explains
+  std::vector<std::string> symptom_pods;  // for a root: distinct pods of its symptoms (capped)
+  bool open = true;
+  std::string resolved_because;      // quiet | renewed | superseded | evicted | shutdown
+};
+
+struct IncidentEvent {
+  enum class Kind { opened, updated, escalated, resolved };
+  Kind kind;
+  Nanos time;  // event time at which it happened
+  IncidentSnapshot incident;
+};
+std::string_view to_string(IncidentEvent::Kind k) noexcept;
+
+struct TrackerOptions {
+  Nanos allowed_lateness = 30 * kNanosPerSecond;
+  std::size_t max_incidents = 10'000;
+  std::size_t max_certificates = 10'000;
+  Nanos update_interval = 60 * kNanosPerSecond;
+  /// Default threshold for "expires soon is now critical" when a rule states none.
+  Nanos expiry_threshold = 7 * 86400 * kNanosPerSecond;
+  std::size_t max_samples = 3;
+  std::size_t max_symptom_pods = 50;
+};
+
+struct TrackerStats {
+  std::uint64_t opened = 0;
+  std::uint64_t resolved = 0;
+  std::uint64_t escalated = 0;
+  std::uint64_t evicted = 0;             // incidents dropped to stay within max_incidents
+  std::uint64_t certificates_evicted = 0;
+  std::uint64_t inhibited = 0;           // symptom incidents under a root
+  std::uint64_t late_lines = 0;          // older than the clock when they arrived
+};
+
+class IncidentTracker {
+ public:
+  IncidentTracker(const std::vector<RuleSpec>& rules, std::vector<CorrelationSpec> correlations,
+                  TrackerOptions options = {});
+  ~IncidentTracker();
+
+  /// Folds one classified line in. Events are appended to `out`.
+  void observe(const ClassifiedLine& line, std::vector<IncidentEvent>& out);
+
+  /// Moves the clock to at least `event_time` - allowed lateness (never backwards), resolving
+  /// and escalating what that instant decides.
+  void advance(Nanos event_time, std::vector<IncidentEvent>& out);
+
+  /// The clock: latest event time minus the allowed lateness. 0 before any line.
+  Nanos watermark() const;
+  /// The latest event time seen.
+  Nanos latest_event_time() const;
+
+  /// Every incident still held, open or resolved, oldest first.
+  std::vector<IncidentSnapshot> incidents() const;
+
+  /// Every certificate whose expiry a line stated (`cert_validity`), with where it was seen.
+  struct Certificate {
+    std::string identity;  // rule id + labels
+    std::string rule;
+    std::vector<std::pair<std::string, std::string>> labels;
+    Nanos expires_at = 0;
+    Nanos stated_at = 0;
+    std::string source;
+  };
+  std::vector<Certificate> certificates() const;
+
+  const TrackerStats& stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace klaxon
