@@ -61,6 +61,14 @@ int main(int argc, char** argv) {
   CLI::App* list = rules->add_subcommand("list", "Print a table of rules: id, class, severity, title");
   list->add_option("paths", list_paths, "Pack files or directories (default: built-in packs)")->type_name("PATH");
 
+  std::vector<std::string> export_paths;
+  std::string export_what = "rg";
+  CLI::App* exp = rules->add_subcommand("export", "Print every rule's regex (for rg -f, grep -E -f) or its literals");
+  exp->add_option("paths", export_paths, "Pack files or directories (default: built-in packs)")->type_name("PATH");
+  exp->add_option("--as", export_what, "rg (RE2/Rust syntax), ere (grep -E), literals (what the prefilter searches)")
+      ->check(CLI::IsMember({"rg", "ere", "literals"}))
+      ->default_str("rg");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -79,6 +87,7 @@ int main(int argc, char** argv) {
     if (check->parsed()) return rules_check(check_paths);
     if (test->parsed()) return rules_test(run.rules, test_paths);
     if (list->parsed()) return rules_list(run.rules, list_paths);
+    if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);
     return run_files(run);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "klaxon: internal error: %s\n", e.what());

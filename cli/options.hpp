@@ -43,5 +43,7 @@ int run_files(const RunOptions& options);
 int rules_check(const std::vector<std::string>& paths);
 int rules_test(const RuleOptions& options, const std::vector<std::string>& paths);
 int rules_list(const RuleOptions& options, const std::vector<std::string>& paths);
+/// `what`: rg | ere (one regex per line, for rg -f / grep -E -f) or literals (per rule).
+int rules_export(const RuleOptions& options, const std::vector<std::string>& paths, const std::string& what);
 
 }  // namespace klaxon::cli

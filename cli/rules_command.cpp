@@ -35,6 +35,33 @@ std::string severity_summary(const RuleSpec& r) {
   return out;
 }
 
+// RE2 syntax to what `rg -f` (Rust regex, which joins the lines into one: named groups must
+// go) or `grep -E -f` (POSIX ERE: no (?:), no \d) takes. For the benchmark's side-by-side runs.
+std::string export_regex(const std::string& re2, const std::string& dialect) {
+  std::string out;
+  for (std::size_t i = 0; i < re2.size(); ++i) {
+    if (re2.compare(i, 3, "(?P") == 0) {
+      const std::size_t close = re2.find('>', i);
+      out += dialect == "rg" ? "(?:" : "(";
+      i = close;
+    } else if (dialect == "rg") {
+      out += re2[i];
+    } else if (re2.compare(i, 3, "(?:") == 0) {
+      out += '(';
+      i += 2;
+    } else if (re2[i] == '\\' && i + 1 < re2.size() && re2[i + 1] == 'd') {
+      out += "[0-9]";
+      ++i;
+    } else if (re2[i] == '\\' && i + 1 < re2.size()) {
+      out += re2.substr(i, 2);
+      ++i;
+    } else {
+      out += re2[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int rules_check(const std::vector<std::string>& paths) {
@@ -79,6 +106,28 @@ int rules_test(const RuleOptions& options, const std::vector<std::string>& paths
   }
   std::printf("%zu passed, %zu failed\n", report.passed, report.failures.size());
   return report.failures.empty() ? kExitOk : kExitFailure;
+}
+
+int rules_export(const RuleOptions& options, const std::vector<std::string>& paths, const std::string& what) {
+  std::vector<Diagnostic> problems;
+  rules::RuleSet set = load_for_command(options, paths, problems);
+  if (rules::has_errors(problems)) {
+    print(problems);
+    return kExitUsage;
+  }
+  std::string out;
+  for (const RuleSpec& r : set.rules) {
+    if (what == "literals") {
+      std::string lits;
+      const Prefilter one({r.pattern});
+      for (const std::string& l : one.literals_of(0)) lits += fmt::format("{}{:?}", lits.empty() ? "" : " ", l);
+      out += fmt::format("{}\t{}\n", r.id, lits.empty() ? "(none: runs on every line)" : lits);
+    } else {
+      out += export_regex(r.pattern, what) + "\n";
+    }
+  }
+  std::fputs(out.c_str(), stdout);
+  return kExitOk;
 }
 
 int rules_list(const RuleOptions& options, const std::vector<std::string>& paths) {

@@ -48,13 +48,6 @@ Nanos threshold_of(const RuleSpec& r, Nanos fallback) {
   return fallback;
 }
 
-std::string pod_of(const Labels& labels) {
-  for (const char* name : {"pod", "instance"})
-    for (const auto& [k, v] : labels)
-      if (k == name) return v;
-  return {};
-}
-
 }  // namespace
 
 std::string_view to_string(IncidentEvent::Kind k) noexcept {
@@ -72,7 +65,6 @@ struct IncidentTracker::Impl {
     IncidentSnapshot s;
     const RuleSpec* rule = nullptr;
     std::string key;
-    std::string pod;                 // the pod/instance it came from, for a root's count
     bool pending = false;            // below min_count
     std::deque<Nanos> window;        // match times within the rule's window, while pending
     Nanos last_update = 0;           // event time of the last emitted open/update event
@@ -176,7 +168,6 @@ struct IncidentTracker::Impl {
     if (const std::string* rb = annotation(r, "runbook")) i.s.runbook = *rb;
     i.s.labels = std::move(labels);
     i.s.first_seen = i.s.last_seen = t;
-    i.pod = pod_of(i.s.labels);
     i.threshold = threshold_of(r, options.expiry_threshold);
     lru.push_front(key);
     i.lru = lru.begin();
@@ -192,6 +183,13 @@ struct IncidentTracker::Impl {
     else i.s.samples.back() = std::move(sample);
   }
 
+  void add_pod(Incident& i, const ClassifiedLine& line) {
+    std::string_view pod = line.record.get("pod");
+    if (pod.empty()) pod = line.record.get("instance");
+    if (pod.empty() || i.s.pods.size() >= options.max_symptom_pods) return;
+    if (std::find(i.s.pods.begin(), i.s.pods.end(), pod) == i.s.pods.end()) i.s.pods.emplace_back(pod);
+  }
+
   // ---- correlation -------------------------------------------------------------------------
 
   bool within(const CorrelationSpec& c, const Incident& root, const Incident& symptom) {
@@ -204,9 +202,15 @@ struct IncidentTracker::Impl {
     ++stats.inhibited;
     root.children.insert(symptom.s.id);
     root.s.symptoms = root.children.size();
-    if (!symptom.pod.empty() && root.pods.size() < options.max_symptom_pods) root.pods.insert(symptom.pod);
-    root.s.symptom_pods.assign(root.pods.begin(), root.pods.end());
+    count_symptom_pods(root, symptom);
     if (!symptom.pending) out.push_back(event(IncidentEvent::Kind::updated, t, symptom));
+  }
+
+  void count_symptom_pods(Incident& root, const Incident& symptom) {
+    const std::size_t before = root.pods.size();
+    for (const std::string& pod : symptom.s.pods)
+      if (root.pods.size() < options.max_symptom_pods) root.pods.insert(pod);
+    if (root.pods.size() != before) root.s.symptom_pods.assign(root.pods.begin(), root.pods.end());
   }
 
   // A symptom looks for an open root in its scope.
@@ -300,6 +304,9 @@ struct IncidentTracker::Impl {
     i->s.first_seen = std::min(i->s.first_seen, t);
     i->s.last_seen = std::max(i->s.last_seen, t);
     add_sample(*i, line.record.line);
+    add_pod(*i, line);
+    if (!i->s.caused_by.empty())
+      if (auto root = by_id.find(i->s.caused_by); root != by_id.end()) count_symptom_pods(*root->second, *i);
     const Severity before = i->s.severity;
     if (fresh || line.primary.severity > i->s.severity) i->s.severity = line.primary.severity;
     if (const std::string* summary = annotation(r, "summary")) i->s.summary = render_template(*summary, line.primary);

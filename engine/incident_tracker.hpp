@@ -54,6 +54,7 @@ struct IncidentSnapshot {
   Nanos last_seen = 0;
   std::uint64_t count = 0;
   std::vector<std::string> samples;  // the first lines and the latest, capped
+  std::vector<std::string> pods;     // distinct pods (or instances) its lines came from, capped
   Nanos expires_at = 0;              // 0 = unknown
   std::string caused_by;             // root incident id, or empty
   std::uint64_t symptoms = 0;        // for a root: incidents it explains

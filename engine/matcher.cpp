@@ -58,7 +58,6 @@ std::optional<double> numeric(const Value& v) {
 
 struct Matcher::Scratch::Impl {
   Prefilter::Scratch prefilter;
-  std::vector<int> candidates;
   std::vector<re2::StringPiece> groups;
 };
 Matcher::Scratch::Scratch() : impl_(std::make_unique<Impl>()) {}
@@ -143,12 +142,19 @@ std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector
 }
 
 bool Matcher::may_match(std::string_view raw, Scratch& scratch) const {
-  return impl_->prefilter->scan(raw, scratch.impl_->prefilter);
+  return impl_->prefilter->scan_line(raw, scratch.impl_->prefilter);
+}
+
+void Matcher::scan_block(std::string_view block, Scratch& scratch) const {
+  impl_->prefilter->scan_block(block, scratch.impl_->prefilter);
+}
+
+bool Matcher::may_match_in_block(std::string_view line, Scratch& scratch) const {
+  return impl_->prefilter->candidates_in(line, scratch.impl_->prefilter);
 }
 
 void Matcher::match(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const {
-  impl_->prefilter->candidates(scratch.impl_->prefilter, scratch.impl_->candidates);
-  match_candidates(record, scratch, scratch.impl_->candidates, out);
+  match_candidates(record, scratch, impl_->prefilter->candidates(scratch.impl_->prefilter), out);
 }
 
 void Matcher::match_every_rule(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const {

@@ -69,8 +69,14 @@ class Matcher {
   /// Step 1: could any rule match this raw line? Thread safety: const; Scratch per thread.
   bool may_match(std::string_view raw, Scratch& scratch) const;
 
+  /// Step 1 for many lines at once: scan a block of whole lines, then ask may_match_in_block()
+  /// for lines inside it, in order. One scan of the block costs far less than one per line.
+  void scan_block(std::string_view block, Scratch& scratch) const;
+  bool may_match_in_block(std::string_view line, Scratch& scratch) const;
+
   /// Step 2: the matches of the rules that were candidates on the line last given to
-  /// may_match(), most specific first. Lifetime: text values point into `record`.
+  /// may_match() / may_match_in_block(), most specific first. Lifetime: text values point
+  /// into `record`.
   void match(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const;
 
   /// Step 2 without the prefilter: every rule is tried. For tests that compare the two.

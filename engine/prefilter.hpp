@@ -1,20 +1,23 @@
-// engine/prefilter.hpp — which rules could match this raw line, at the cost of one scan.
+// engine/prefilter.hpp — which rules could match a line, for the price of one scan of the bytes.
 //
-// RE2's FilteredRE2 works out, for every rule's regex, the literal strings ("atoms") any match
-// must contain and the boolean structure between them. We search all atoms at once in the raw
-// line with Hyperscan (a caseless multi-literal scan), then ask FilteredRE2 which regexes are
-// still possible. Like ripgrep's candidate-line search, this may over-report but never misses:
+// Every rule's regex has literal text that any match must contain. RE2's FilteredRE2 works out
+// those literals ("atoms"); for each rule we keep the longest atom that is *required* (the
+// rule cannot match without it), or, when no single atom is required (`a.*b|c.*d`), all of
+// them as alternatives. All kept literals go into one Hyperscan database, scanned caseless over
+// a whole chunk of lines at once; a line is a candidate for the rules whose literals occur in
+// it, and only candidates are decoded and tried with RE2. Like ripgrep's candidate search this
+// may over-report but never misses:
 //
 //  * Atoms are lowercased by RE2; the scan is caseless.
 //  * The raw bytes may be escaped where the decoded message is not: inside a JSON string `"`
 //    is `\"`, `\` is `\\`, and Go writes `<`, `>`, `&` as `\u003c`, `\u003e`, `\u0026`
-//    (Docker's envelope escapes a JSON payload twice). So an atom holding such a character
-//    (or `'`, `/`, or non-ASCII) is searched as its longest piece free of them; an atom with
-//    no piece of at least 3 bytes counts as present on every line.
-//  * A regex with no usable atom ("unfiltered") is a candidate on every line; `klaxon rules
-//    check` warns about such rules because they make every line cost an RE2 run.
+//    (Docker's envelope escapes a JSON payload twice). So a literal holding such a character
+//    (or `'`, `/`, a control byte or non-ASCII) is searched as its longest piece free of them.
+//  * A rule with no usable literal of at least 3 bytes is "unfiltered": a candidate on every
+//    line. `klaxon rules check` warns about such rules: they make every line cost an RE2 run.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,31 +41,32 @@ class Prefilter {
     std::unique_ptr<Impl> impl_;
   };
 
-  /// `patterns` are RE2 regexes that must already compile. Index i of `patterns` is pattern i.
+  /// `patterns` are RE2 regexes that must already compile; index i is rule i.
   explicit Prefilter(const std::vector<std::string>& patterns);
   ~Prefilter();
   Prefilter(Prefilter&&) noexcept;
   Prefilter& operator=(Prefilter&&) noexcept;
 
-  /// True when some pattern may match `raw`. Remembers the atoms found in `scratch` for a
-  /// following candidates() call on the same line. Thread safety: const; one Scratch per thread.
-  bool scan(std::string_view raw, Scratch& scratch) const;
+  /// One line on its own: finds its candidate rules. Returns true when there is any.
+  bool scan_line(std::string_view line, Scratch& scratch) const;
 
-  /// The patterns that may match the line last given to scan(), ascending.
-  void candidates(const Scratch& scratch, std::vector<int>& out) const;
+  /// A block of whole lines: one scan for all of them. Then call candidates_in() for lines
+  /// inside `block`, in increasing order of position. Lifetime: `block` must outlive those calls.
+  void scan_block(std::string_view block, Scratch& scratch) const;
+  /// Candidate rules of `line`, a view into the block last given to scan_block().
+  bool candidates_in(std::string_view line, Scratch& scratch) const;
 
-  /// Patterns that are candidates on every line (no selective literal).
+  /// The candidate rules found by the last scan_line() / candidates_in(), ascending.
+  const std::vector<int>& candidates(const Scratch& scratch) const;
+
+  /// Rules that are candidates on every line (no selective literal).
   const std::vector<int>& unfiltered() const;
-
-  /// The literals searched for; for `rules check` and benchmarks.
-  const std::vector<std::string>& searched_literals() const;
+  /// The literals searched for one rule, as searched (lowercase, escape-safe pieces).
+  const std::vector<std::string>& literals_of(int rule) const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-/// The literals a single regex is filtered on (as searched in raw bytes), for diagnostics.
-std::vector<std::string> prefilter_literals_of(const std::string& pattern);
 
 }  // namespace klaxon

@@ -1,6 +1,8 @@
 #include "engine/stream_classifier.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 
 #include "engine/envelope.hpp"
@@ -25,8 +27,12 @@ int year_of(Nanos t) {
 // CRI `P` pieces are only seen in kubelet files; checking the cheap shape first keeps the
 // per-line cost of this test near zero for every other stream.
 bool may_be_cri_piece(std::string_view line) {
-  return line.size() > 30 && (line.find(" stdout P ", 19) != std::string_view::npos ||
-                              line.find(" stderr P ", 19) != std::string_view::npos);
+  // `2023-06-19T13:19:53.535259601Z stdout P ...`: the tag follows the first blank.
+  if (line.size() < 30 || line[4] != '-' || line[10] != 'T') return false;
+  const void* blank = std::memchr(line.data() + 19, ' ', std::min<std::size_t>(line.size() - 19, 24));
+  if (blank == nullptr) return false;
+  const std::string_view tag = line.substr(std::size_t(static_cast<const char*>(blank) - line.data()) + 1, 9);
+  return tag == "stdout P " || tag == "stderr P ";
 }
 
 }  // namespace
@@ -57,7 +63,12 @@ StreamClassifier::StreamClassifier(const Matcher& matcher, std::string source,
 
 void StreamClassifier::feed(std::string_view bytes) {
   stats_.bytes += bytes.size();
+  // One prefilter scan for every line of the chunk; lines that straddle chunks (copied by the
+  // framer) and joined CRI lines are scanned on their own.
+  matcher_.scan_block(bytes, scratch_);
+  block_ = bytes;
   framer_.feed(bytes, [this](std::string_view line, bool truncated) { on_physical_line(line, truncated); });
+  block_ = {};
 }
 
 void StreamClassifier::finish() {
@@ -119,7 +130,9 @@ void StreamClassifier::on_physical_line(std::string_view line, bool truncated) {
 
 void StreamClassifier::classify(std::string_view line, std::uint64_t line_no, bool truncated) {
   ++stats_.lines;
-  if (!matcher_.may_match(line, scratch_)) return;
+  const bool in_block = line.data() >= block_.data() && line.data() + line.size() <= block_.data() + block_.size() &&
+                        !block_.empty();
+  if (!(in_block ? matcher_.may_match_in_block(line, scratch_) : matcher_.may_match(line, scratch_))) return;
   ++stats_.candidates;
 
   record_.labels.clear();

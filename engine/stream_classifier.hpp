@@ -85,6 +85,7 @@ class StreamClassifier {
   OnNotice on_notice_;
 
   LineFramer framer_;
+  std::string_view block_;  // the chunk being fed, scanned once by the prefilter
   Decoder decoder_;
   Matcher::Scratch scratch_;
   Record record_;

@@ -89,6 +89,7 @@ std::string labels_text(const IncidentSnapshot& i) {
 
 std::string incident_facts(const IncidentSnapshot& i) {
   std::string out = fmt::format("×{}", i.count);
+  if (i.pods.size() > 1) out += fmt::format(" from {} pods", i.pods.size());
   if (i.symptoms > 0)
     out += fmt::format(", {} symptom{} in {} pod{}", i.symptoms, i.symptoms == 1 ? "" : "s", i.symptom_pods.size(),
                        i.symptom_pods.size() == 1 ? "" : "s");

@@ -103,7 +103,12 @@ void append_incident_json(std::string& b, const IncidentSnapshot& i) {
   else append_json_string(b, i.caused_by);
   b += R"(,"summary":)";
   append_json_string(b, i.summary.empty() ? i.title : i.summary);
-  fmt::format_to(std::back_inserter(b), R"(,"symptoms":{},"symptom_pods":{},"open":{})", i.symptoms,
+  b += R"(,"pods":[)";
+  for (std::size_t k = 0; k < i.pods.size(); ++k) {
+    if (k) b += ',';
+    append_json_string(b, i.pods[k]);
+  }
+  fmt::format_to(std::back_inserter(b), R"(],"symptoms":{},"symptom_pods":{},"open":{})", i.symptoms,
                  i.symptom_pods.size(), i.open ? "true" : "false");
   if (!i.runbook.empty()) {
     b += R"(,"runbook":)";
@@ -124,8 +129,8 @@ void JsonLinesSink::summary(const RunSummary& s) {
   std::string& b = buf_;
   fmt::format_to(std::back_inserter(b), R"({{"type":"summary","sources":{},"source_errors":{},"lines":{},"bytes":{},)",
                  s.sources, s.source_errors, s.stats.lines, s.stats.bytes);
-  fmt::format_to(std::back_inserter(b), R"("matched_lines":{},"truncated_lines":{},"malformed_json":{},"invalid_utf8":{},)",
-                 s.stats.matched, s.stats.truncated, s.stats.malformed_json, s.stats.invalid_utf8);
+  fmt::format_to(std::back_inserter(b), R"("candidate_lines":{},"matched_lines":{},"truncated_lines":{},"malformed_json":{},"invalid_utf8":{},)",
+                 s.stats.candidates, s.stats.matched, s.stats.truncated, s.stats.malformed_json, s.stats.invalid_utf8);
   b += R"("matches":{)";
   bool first = true;
   for (const auto& [klass, n] : s.matches_by_class) {
