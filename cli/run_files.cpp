@@ -16,6 +16,7 @@
 #include "adapters/sinks/json_lines_sink.hpp"
 #include "adapters/sources/file_source.hpp"
 #include "cli/options.hpp"
+#include "cli/pipeline.hpp"
 
 namespace klaxon::cli {
 namespace {
@@ -33,22 +34,6 @@ void install_signal_handlers() {
   sa.sa_flags = 0;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-}
-
-std::string notice_text(const StreamNotice& n, std::size_t max_line_bytes) {
-  switch (n.kind) {
-    case StreamNotice::Kind::line_truncated:
-      return fmt::format("{}:{}: a line longer than {} bytes was cut; its head is still matched "
-                         "(further cuts are counted in the summary)",
-                         n.source, n.line_no, max_line_bytes);
-    case StreamNotice::Kind::malformed_json:
-      return fmt::format("{}:{}: broken JSON, read as plain text (further ones are counted in the summary)",
-                         n.source, n.line_no);
-    case StreamNotice::Kind::invalid_utf8:
-      return fmt::format("{}:{}: invalid UTF-8, shown with U+FFFD (further ones are counted in the summary)",
-                         n.source, n.line_no);
-  }
-  return {};
 }
 
 }  // namespace
@@ -72,10 +57,6 @@ std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* 
 }
 
 namespace {
-
-Nanos wall_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 bool is_pipe_or_terminal(int fd) {
   struct stat st {};
@@ -101,82 +82,36 @@ int run_files(const RunOptions& options) {
     std::fprintf(stderr, "klaxon: reading log lines from standard input (Ctrl-D ends; klaxon --help for more)\n");
   install_signal_handlers();
 
-  IncidentTracker tracker(matcher->rules(), set.correlations, options.tracker);
-  std::vector<IncidentEvent> events;
-  std::optional<Severity> worst;
-  auto deliver = [&] {
-    for (const IncidentEvent& e : events) {
-      sink->incident(e);
-      if ((e.kind == IncidentEvent::Kind::opened || e.kind == IncidentEvent::Kind::escalated) &&
-          (!worst || e.incident.severity > *worst))
-        worst = e.incident.severity;
-    }
-    events.clear();
-  };
-
-  sinks::RunSummary summary;
-  std::set<StreamNotice::Kind> said;
+  Pipeline pipeline(*matcher, set.correlations, options, *sink);
   std::vector<char> buffer(kReadChunk);
-  StreamOptions stream_options;
-  stream_options.max_line_bytes = options.max_line_bytes;
-  // When the newest event time was first seen, on the wall clock: a live stream that falls
-  // silent moves the event clock on by the wall time that passed since.
-  Nanos latest_seen = 0, latest_seen_wall = 0;
-
   for (const std::string& path : inputs) {
     if (g_stop) break;
-    ++summary.sources;
+    pipeline.count_source();
     std::string error;
     auto source = sources::open_file_source(path, error);
     if (!source) {
       std::fprintf(stderr, "klaxon: error: %s\n", error.c_str());
-      ++summary.source_errors;
+      pipeline.count_source_error();
       continue;
     }
+    // A pipe (kubectl logs -f) may fall silent: wake up every second to move the clock on.
     const bool live = path == "-" && is_pipe_or_terminal(STDIN_FILENO);
-    StreamClassifier stream(
-        *matcher, source->name(), {}, stream_options,
-        [&](const ClassifiedLine& line) {
-          sink->match(line);
-          ++summary.matches_by_class[line.rule.klass];
-          ++summary.matches_by_severity[std::string(to_string(line.primary.severity))];
-          tracker.observe(line, events);
-          deliver();
-        },
-        [&](const StreamNotice& n) {
-          if (said.insert(n.kind).second)
-            std::fprintf(stderr, "klaxon: warning: %s\n", notice_text(n, options.max_line_bytes).c_str());
-        });
     for (;;) {
       sources::ReadResult r = source->read(buffer, live ? 1000 : -1);
-      if (r.bytes > 0) stream.feed(std::string_view(buffer.data(), r.bytes));
-      if (tracker.latest_event_time() != latest_seen) {
-        latest_seen = tracker.latest_event_time();
-        latest_seen_wall = wall_now();
-      } else if (live && latest_seen != 0) {
-        tracker.advance(latest_seen + (wall_now() - latest_seen_wall), events);
-        deliver();
-      }
-      sink->flush();
+      if (r.bytes > 0) pipeline.feed(source->name(), std::string_view(buffer.data(), r.bytes));
+      else if (live) pipeline.tick_wall();
+      pipeline.flush();
       if (!r.error.empty()) {
         std::fprintf(stderr, "klaxon: error: %s: %s\n", source->name().c_str(), r.error.c_str());
-        ++summary.source_errors;
+        pipeline.count_source_error();
       }
       if (r.eof || g_stop) break;
     }
-    stream.finish();
-    deliver();
-    summary.stats += stream.stats();
+    pipeline.end_stream(source->name());
   }
-  summary.incidents = tracker.incidents();
-  summary.certificates = tracker.certificates();
-  summary.tracker = tracker.stats();
-  if (summary.tracker.evicted > 0)
-    std::fprintf(stderr, "klaxon: warning: %llu incidents were dropped to stay within --max-incidents %zu\n",
-                 static_cast<unsigned long long>(summary.tracker.evicted), options.tracker.max_incidents);
-  sink->summary(summary);
+  const sinks::RunSummary& summary = pipeline.finish();
 
-  if (options.fail_on && worst && *worst >= *options.fail_on) return kExitFailOn;
+  if (options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on) return kExitFailOn;
   return summary.source_errors > 0 ? kExitFailure : kExitOk;
 }
 

@@ -80,6 +80,21 @@ void StreamClassifier::finish() {
   }
 }
 
+void StreamClassifier::feed_line(std::string_view line, Nanos time) {
+  stats_.bytes += line.size() + 1;
+  line_time_ = time;
+  ++physical_line_;
+  if (line.size() > options_.max_line_bytes) {
+    line = line.substr(0, options_.max_line_bytes);
+    ++stats_.truncated;
+    notice(StreamNotice::Kind::line_truncated, physical_line_);
+    classify(line, physical_line_, true);
+  } else {
+    classify(line, physical_line_, false);
+  }
+  line_time_ = 0;
+}
+
 void StreamClassifier::notice(StreamNotice::Kind kind, std::uint64_t line_no) {
   const unsigned bit = 1u << static_cast<unsigned>(kind);
   if ((noticed_ & bit) != 0) return;
@@ -144,7 +159,7 @@ void StreamClassifier::classify(std::string_view line, std::uint64_t line_no, bo
     ++stats_.malformed_json;
     notice(StreamNotice::Kind::malformed_json, line_no);
   }
-  if (record_.time == 0) record_.time = options_.now();
+  if (record_.time == 0) record_.time = line_time_ != 0 ? line_time_ : options_.now();
   else context_year_ = year_of(record_.time);
 
   matcher_.match(record_, scratch_, matches_);

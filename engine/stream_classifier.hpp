@@ -70,6 +70,10 @@ class StreamClassifier {
   /// Ends the stream: a last line without newline, or a CRI line whose `F` never came.
   void finish();
 
+  /// One whole line whose time the source knows (a Loki entry): `time` stands in for the
+  /// envelope's when the line carries none of its own. `line` holds no newline.
+  void feed_line(std::string_view line, Nanos time);
+
   const StreamStats& stats() const { return stats_; }
 
  private:
@@ -93,6 +97,7 @@ class StreamClassifier {
   StreamStats stats_;
   std::uint64_t physical_line_ = 0;
   int context_year_ = 0;
+  Nanos line_time_ = 0;  // set by feed_line() for the line being classified
   unsigned noticed_ = 0;  // bit per StreamNotice::Kind already reported
 
   // A CRI line in `P` pieces: the first piece's envelope, then the pieces' payloads.

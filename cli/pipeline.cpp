@@ -1,0 +1,115 @@
+#include "cli/pipeline.hpp"
+
+#include <chrono>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+namespace klaxon::cli {
+namespace {
+
+Nanos wall_now() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string notice_text(const StreamNotice& n, std::size_t max_line_bytes) {
+  switch (n.kind) {
+    case StreamNotice::Kind::line_truncated:
+      return fmt::format("{}:{}: a line longer than {} bytes was cut; its head is still matched "
+                         "(further cuts are counted in the summary)",
+                         n.source, n.line_no, max_line_bytes);
+    case StreamNotice::Kind::malformed_json:
+      return fmt::format("{}:{}: broken JSON, read as plain text (further ones are counted in the summary)", n.source,
+                         n.line_no);
+    case StreamNotice::Kind::invalid_utf8:
+      return fmt::format("{}:{}: invalid UTF-8, shown with U+FFFD (further ones are counted in the summary)", n.source,
+                         n.line_no);
+  }
+  return {};
+}
+
+}  // namespace
+
+Pipeline::Pipeline(const Matcher& matcher, std::vector<CorrelationSpec> correlations, const RunOptions& options,
+                   sinks::OutputSink& out)
+    : matcher_(matcher), options_(options), out_(out), tracker_(matcher.rules(), std::move(correlations), options.tracker) {}
+
+StreamClassifier& Pipeline::stream(const std::string& key, const Labels& labels) {
+  auto it = streams_.find(key);
+  if (it != streams_.end()) return *it->second;
+  StreamOptions so;
+  so.max_line_bytes = options_.max_line_bytes;
+  auto s = std::make_unique<StreamClassifier>(
+      matcher_, key, labels, so, [this](const ClassifiedLine& line) { on_match(line); },
+      [this](const StreamNotice& n) {
+        if (said_.insert(n.kind).second)
+          std::fprintf(stderr, "klaxon: warning: %s\n", notice_text(n, options_.max_line_bytes).c_str());
+      });
+  return *streams_.emplace(key, std::move(s)).first->second;
+}
+
+void Pipeline::on_match(const ClassifiedLine& line) {
+  out_.match(line);
+  ++summary_.matches_by_class[line.rule.klass];
+  ++summary_.matches_by_severity[std::string(to_string(line.primary.severity))];
+  tracker_.observe(line, events_);
+  deliver();
+}
+
+void Pipeline::deliver() {
+  for (const IncidentEvent& e : events_) {
+    out_.incident(e);
+    for (const auto& l : listeners_) l(e);
+    if ((e.kind == IncidentEvent::Kind::opened || e.kind == IncidentEvent::Kind::escalated) &&
+        (!worst_ || e.incident.severity > *worst_))
+      worst_ = e.incident.severity;
+  }
+  events_.clear();
+}
+
+void Pipeline::after_input() {
+  if (tracker_.latest_event_time() != latest_seen_) {
+    latest_seen_ = tracker_.latest_event_time();
+    latest_seen_wall_ = wall_now();
+  }
+}
+
+void Pipeline::feed(const std::string& key, std::string_view bytes, const Labels& labels) {
+  stream(key, labels).feed(bytes);
+  after_input();
+}
+
+void Pipeline::feed_line(const std::string& key, std::string_view line, Nanos time, const Labels& labels) {
+  stream(key, labels).feed_line(line, time);
+  after_input();
+}
+
+void Pipeline::end_stream(const std::string& key) {
+  auto it = streams_.find(key);
+  if (it == streams_.end()) return;
+  it->second->finish();
+  summary_.stats += it->second->stats();
+  streams_.erase(it);
+  after_input();
+  deliver();
+}
+
+void Pipeline::tick_wall() {
+  if (latest_seen_ == 0) return;
+  tracker_.advance(latest_seen_ + (wall_now() - latest_seen_wall_), events_);
+  deliver();
+}
+
+const sinks::RunSummary& Pipeline::finish() {
+  while (!streams_.empty()) end_stream(streams_.begin()->first);
+  summary_.incidents = tracker_.incidents();
+  summary_.certificates = tracker_.certificates();
+  summary_.tracker = tracker_.stats();
+  if (summary_.tracker.evicted > 0)
+    std::fprintf(stderr, "klaxon: warning: %llu incidents were dropped to stay within --max-incidents %zu\n",
+                 static_cast<unsigned long long>(summary_.tracker.evicted), options_.tracker.max_incidents);
+  out_.summary(summary_);
+  return summary_;
+}
+
+}  // namespace klaxon::cli

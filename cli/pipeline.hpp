@@ -1,0 +1,78 @@
+// cli/pipeline.hpp — one run of klaxon: streams in, classified lines and incidents out.
+//
+// Every source, whether a file, a pipe, a kubectl child or a Loki tail, hands its bytes (or
+// whole lines with their own time) to the pipeline under a stream key. The pipeline frames each
+// stream on its own (StreamClassifier), folds matches into incidents (IncidentTracker), and
+// passes lines and incident events to the output sink and to any listeners (network sinks).
+// Live sources also tick it on wall time, so a stream that falls silent still resolves.
+// Thread safety: none; call it from one thread (the event loop's, in live mode).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "adapters/sinks/output_sink.hpp"
+#include "cli/options.hpp"
+#include "engine/incident_tracker.hpp"
+#include "engine/stream_classifier.hpp"
+
+namespace klaxon::cli {
+
+class Pipeline {
+ public:
+  using Labels = std::vector<std::pair<std::string, std::string>>;
+  using IncidentListener = std::function<void(const IncidentEvent&)>;
+
+  Pipeline(const Matcher& matcher, std::vector<CorrelationSpec> correlations, const RunOptions& options,
+           sinks::OutputSink& out);
+
+  /// The next bytes of stream `key` (any chunking). `labels` are the stream's own (namespace,
+  /// pod, container, Loki stream labels); they are taken when the stream is first seen.
+  void feed(const std::string& key, std::string_view bytes, const Labels& labels = {});
+  /// One whole line of stream `key` whose envelope time the source knows (Loki entries).
+  void feed_line(const std::string& key, std::string_view line, Nanos time, const Labels& labels = {});
+  /// The stream ended: a last line without newline is classified, its state let go.
+  void end_stream(const std::string& key);
+
+  /// Live mode: the event clock moves on by the wall time passed since the newest line.
+  void tick_wall();
+
+  void add_incident_listener(IncidentListener listener) { listeners_.push_back(std::move(listener)); }
+  void count_source_error() { ++summary_.source_errors; }
+  void count_source() { ++summary_.sources; }
+  void flush() { out_.flush(); }
+
+  /// Ends every stream and prints the summary. Returns it.
+  const sinks::RunSummary& finish();
+
+  /// The most severe incident opened or escalated so far (for --fail-on).
+  std::optional<Severity> worst() const { return worst_; }
+  const IncidentTracker& tracker() const { return tracker_; }
+  const sinks::RunSummary& summary() const { return summary_; }
+
+ private:
+  StreamClassifier& stream(const std::string& key, const Labels& labels);
+  void on_match(const ClassifiedLine& line);
+  void deliver();
+  void after_input();
+
+  const Matcher& matcher_;
+  const RunOptions& options_;
+  sinks::OutputSink& out_;
+  IncidentTracker tracker_;
+  std::map<std::string, std::unique_ptr<StreamClassifier>> streams_;
+  std::vector<IncidentListener> listeners_;
+  std::vector<IncidentEvent> events_;
+  sinks::RunSummary summary_;
+  std::set<StreamNotice::Kind> said_;
+  std::optional<Severity> worst_;
+  Nanos latest_seen_ = 0, latest_seen_wall_ = 0;
+};
+
+}  // namespace klaxon::cli
