@@ -45,6 +45,10 @@ class Pipeline {
 
   void add_incident_listener(IncidentListener listener) { listeners_.push_back(std::move(listener)); }
   void count_source_error() { ++summary_.source_errors; }
+  /// A source's own counter (restarts, reconnects, dropped entries), for the summary and /metrics.
+  void count(std::string_view counter, std::uint64_t n = 1) { summary_.source_counters[std::string(counter)] += n; }
+  /// Whether a live source is connected (for /readyz).
+  void set_connected(std::string_view source, bool up) { summary_.connected[std::string(source)] = up; }
   void count_source() { ++summary_.sources; }
   void flush() { out_.flush(); }
 

@@ -22,6 +22,8 @@ struct RunSummary {
   std::map<std::string, std::uint64_t> matches_by_severity;
   std::size_t sources = 0;
   std::size_t source_errors = 0;
+  std::map<std::string, std::uint64_t> source_counters;  // restarts, reconnects, dropped entries
+  std::map<std::string, bool> connected;                // live sources: connected now?
   std::vector<IncidentSnapshot> incidents;  // every incident held at the end, oldest first
   std::vector<IncidentTracker::Certificate> certificates;
   TrackerStats tracker;

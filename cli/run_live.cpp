@@ -1,0 +1,115 @@
+// cli/run_live.cpp — the event loop for live sources (kubectl, followed files, Loki, push).
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <map>
+#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "adapters/sinks/console_sink.hpp"
+#include "adapters/sinks/json_lines_sink.hpp"
+#include "cli/options.hpp"
+#include "cli/pipeline.hpp"
+#include "cli/run_live.hpp"
+
+namespace klaxon::cli {
+namespace {
+
+namespace asio = boost::asio;
+
+// The pipeline as a live source sees it.
+class PipelineSink final : public sources::StreamSink {
+ public:
+  explicit PipelineSink(Pipeline& p) : p_(p) {}
+  void bytes(const std::string& stream, std::string_view data, const sources::Labels& labels) override {
+    p_.feed(stream, data, labels);
+  }
+  void line(const std::string& stream, std::string_view line, Nanos time, const sources::Labels& labels) override {
+    p_.feed_line(stream, line, time, labels);
+  }
+  void end(const std::string& stream) override { p_.end_stream(stream); }
+  void notice(std::string_view counter, std::string_view message, std::uint64_t count) override {
+    p_.count(counter, count);
+    if (!message.empty()) std::fprintf(stderr, "klaxon: %.*s\n", int(message.size()), message.data());
+  }
+  void connected(std::string_view source, bool up) override { p_.set_connected(source, up); }
+
+ private:
+  Pipeline& p_;
+};
+
+asio::awaitable<void> tick_every_second(Pipeline& pipeline) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(1));
+    co_await timer.async_wait(asio::use_awaitable);
+    pipeline.tick_wall();
+    pipeline.flush();
+  }
+}
+
+}  // namespace
+
+int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
+  rules::RuleSet set;
+  std::optional<Matcher> matcher = load_matcher(options.rules, &set);
+  if (!matcher) return kExitUsage;
+
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  const bool color = options.color == "always" || (options.color == "auto" && tty && std::getenv("NO_COLOR") == nullptr);
+  std::unique_ptr<sinks::OutputSink> sink;
+  if (options.format == "jsonl") sink = std::make_unique<sinks::JsonLinesSink>(stdout, options.matches);
+  else sink = std::make_unique<sinks::ConsoleSink>(stdout, color);
+
+  Pipeline pipeline(*matcher, set.correlations, options, *sink);
+  PipelineSink bridge(pipeline);
+  asio::io_context io;
+  std::unique_ptr<sources::LiveSource> source;
+  try {
+    source = make_source(io.get_executor());
+  } catch (const sources::FatalSourceError& e) {
+    std::fprintf(stderr, "klaxon: %s\n", e.what());
+    return kExitUsage;
+  }
+  pipeline.count_source();
+
+  int status = kExitOk;
+  // Ctrl-C / SIGTERM: stop the loop; the source's destructor stops its children; the summary is printed.
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (!ec) io.stop();
+  });
+  asio::co_spawn(io, tick_every_second(pipeline), asio::detached);
+  asio::co_spawn(io, source->run(bridge), [&](std::exception_ptr error) {
+    if (error) {
+      try {
+        std::rethrow_exception(error);
+      } catch (const sources::FatalSourceError& e) {
+        std::fprintf(stderr, "klaxon: %s\n", e.what());
+        status = kExitUsage;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "klaxon: error: %s\n", e.what());
+        status = kExitFailure;
+      }
+    }
+    io.stop();  // a finite source is done (or failed): end the run
+  });
+  io.run();
+  source.reset();
+  pipeline.finish();
+  if (status == kExitOk && options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on)
+    return kExitFailOn;
+  return status;
+}
+
+}  // namespace klaxon::cli
