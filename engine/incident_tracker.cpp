@@ -275,7 +275,10 @@ struct IncidentTracker::Impl {
     const Nanos t = line.record.time;
     if (t < watermark) ++stats.late_lines;
     latest = std::max(latest, t);
+    // The clock first: what happened before this line (an expiry threshold passed, a quiet
+    // period ended) is decided before the line is folded in.
     watermark = std::max(watermark, latest - options.allowed_lateness);
+    if (watermark >= checked_at + kCheckEvery) check_clock(out);
 
     Labels labels = group_labels(line, r);
     for (const std::string& target : r.resolves) resolve_renewed(target, labels, t, out);
@@ -335,7 +338,6 @@ struct IncidentTracker::Impl {
       if (t - i->last_update >= options.update_interval) emit_update(*i, t, out);
     }
     evict_if_full();
-    if (watermark >= checked_at + kCheckEvery) check_clock(out);
   }
 
   void emit_update(Incident& i, Nanos t, std::vector<IncidentEvent>& out) {

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Whole-process throughput, side by side: klaxon, rg, grep and the memchr floor, on one corpus.
+
+    bench/run.py [--gb 1] [--runs 5] [--build build] [--big]
+
+Generates the deterministic corpus (bench/corpus.cpp) in a temporary directory, exports the
+shipped packs' regexes for rg and grep (`klaxon rules export`), and runs each tool several times
+on the same file, printing median GB/s and the ratios the throughput issue asks for. Page cache
+is warm for every run (the corpus is read once first). Prints a Markdown table for
+bench/README.md. --big adds the 10 GB memory check.
+"""
+import argparse
+import os
+import random
+import re
+import resource
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--gb", type=float, default=1.0)
+ap.add_argument("--runs", type=int, default=5)
+ap.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
+ap.add_argument("--big", action="store_true", help="also check peak memory on a 10 GB corpus")
+args = ap.parse_args()
+
+BUILD = os.path.abspath(args.build)
+KLAXON = os.path.join(BUILD, "klaxon")
+CORPUS = os.path.join(BUILD, "bench", "klaxon-corpus")
+FLOOR = os.path.join(BUILD, "bench", "memchr-floor")
+tmp = tempfile.mkdtemp(prefix="klaxon-bench-")
+rows = []
+
+
+def run(cmd, stdout=subprocess.DEVNULL):
+    """Wall seconds and peak RSS (KiB) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    subprocess.run(cmd, stdout=stdout, stderr=subprocess.DEVNULL, check=False, shell=isinstance(cmd, str))
+    wall = time.perf_counter() - t
+    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+
+def median_gbps(name, cmd, size, runs=args.runs):
+    walls = []
+    rss = 0
+    for _ in range(runs):
+        w, r = run(cmd)
+        walls.append(w)
+        rss = max(rss, r)
+    med = statistics.median(walls)
+    gbps = size / med / 1e9
+    rows.append((name, gbps, med, rss))
+    print(f"  {name:<44} {gbps:6.2f} GB/s  ({med:.3f} s median of {runs})", flush=True)
+    return gbps
+
+
+def peak_rss_kib(cmd):
+    """Peak RSS of one process, alone (ru_maxrss of children is the max over all of them)."""
+    p = subprocess.Popen(["/bin/sh", "-c", cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    return usage.ru_maxrss
+
+
+def corpus(name, gb, incident_every):
+    path = os.path.join(tmp, name)
+    with open(path, "wb") as f:
+        subprocess.run([CORPUS, str(int(gb * 1e9)), str(incident_every)], stdout=f, check=True)
+    subprocess.run(["cat", path], stdout=subprocess.DEVNULL)  # warm the page cache
+    return path, os.path.getsize(path)
+
+
+def synthetic_pack(times):
+    """The shipped rules again, `times` - 1 more times, with their words' letters shuffled: the
+    same shapes and lengths, literals that are as selective, text that never occurs."""
+    out = subprocess.run([KLAXON, "rules", "export", "--as", "rg"], capture_output=True, text=True, check=True).stdout
+    rng = random.Random(7)
+    lines = ["pack: synthetic", "rules:"]
+    n = 0
+    for regex in out.splitlines():
+        for k in range(times - 1):
+            def scramble(m):
+                w = list(m.group(0))
+                rng.shuffle(w)
+                return "".join(w)
+            mutated = re.sub(r"(?<![\\?<])[a-z]{4,}", scramble, regex)
+            n += 1
+            q = mutated.replace("'", "''")
+            lines.append(f"  - {{ id: synthetic.r{n}, class: tls_handshake_failure, title: synthetic, match: {{ line: '{q}' }} }}")
+    path = os.path.join(tmp, "synthetic.yaml")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path, n
+
+
+def latency_ms(samples=20):
+    """Time from writing a line to klaxon's stdin to seeing its match on stdout."""
+    p = subprocess.Popen([KLAXON, "--format", "jsonl", "--matches"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, bufsize=0)
+    line = b'{"instance":"dapr-sentry-1","level":"warning","msg":"Dapr root certificate expiration warning: certificate has expired.","scope":"dapr.sentry","time":"2023-06-19T12:49:06Z","type":"log","ver":"1.10.4"}\n'
+    got = []
+    buf = b""
+    for _ in range(samples):
+        t = time.perf_counter()
+        p.stdin.write(line)
+        while b'"type":"match"' not in buf:
+            select.select([p.stdout], [], [], 5)
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buf += chunk
+        got.append((time.perf_counter() - t) * 1000)
+        buf = buf[buf.index(b'"type":"match"') + 1:] if b'"type":"match"' in buf else b""
+        time.sleep(0.05)
+    p.stdin.close()
+    p.wait()
+    return statistics.median(got), max(got)
+
+
+try:
+    print(f"corpus: {args.gb} GB realistic mix (1 incident line in 10,000)", flush=True)
+    path, size = corpus("mix.log", args.gb, 10_000)
+    pats_rg = os.path.join(tmp, "pats.rg")
+    pats_ere = os.path.join(tmp, "pats.ere")
+    with open(pats_rg, "w") as f:
+        subprocess.run([KLAXON, "rules", "export", "--as", "rg"], stdout=f, check=True)
+    with open(pats_ere, "w") as f:
+        subprocess.run([KLAXON, "rules", "export", "--as", "ere"], stdout=f, check=True)
+    out = os.path.join(tmp, "out.jsonl")
+    floor = median_gbps("memchr floor (count lines)", [FLOOR, path], size)
+    k1 = median_gbps("klaxon --format jsonl --matches", f"{KLAXON} --format jsonl --matches {path} > {out}", size)
+    rg = median_gbps("rg -j1 -c -f (same regexes)", ["rg", "-j1", "-c", "-f", pats_rg, path], size) if shutil.which("rg") else None
+    gr = median_gbps("grep -c -E -f (same regexes)", ["grep", "-c", "-E", "-f", pats_ere, path], size, runs=1)
+
+    print("noisy set: 5% of lines match", flush=True)
+    noisy, nsize = corpus("noisy.log", min(args.gb, 0.25), 20)
+    kn = median_gbps("klaxon, noisy", f"{KLAXON} --format jsonl --matches {noisy} > {out}", nsize)
+    rn = median_gbps("rg -j1 -c -f, noisy", ["rg", "-j1", "-c", "-f", pats_rg, noisy], nsize) if shutil.which("rg") else None
+
+    print("rule count: the shipped packs x10 (synthetic rules of the same shapes)", flush=True)
+    pack, extra = synthetic_pack(10)
+    k10 = median_gbps(f"klaxon with {extra} extra rules", f"{KLAXON} --format jsonl --matches --rules {pack} {path} > {out}", size)
+
+    print("compressed replay", flush=True)
+    subprocess.run(["gzip", "-k", "-1", path], check=True)
+    gz = path + ".gz"
+    dz = median_gbps("gzip -dc > /dev/null (decompression alone)", f"gzip -dc {gz} > /dev/null", size, runs=3)
+    kz = median_gbps("klaxon on the .gz", f"{KLAXON} --format jsonl --matches {gz} > {out}", size, runs=3)
+    os.remove(gz)
+
+    rss1 = peak_rss_kib(f"{KLAXON} --format jsonl --matches {path} > {out}")
+    print(f"  peak RSS, {args.gb} GB: {rss1 / 1024:.1f} MiB", flush=True)
+    rss10 = None
+    if args.big:
+        os.remove(path)
+        big, _ = corpus("big.log", 10, 10_000)
+        rss10 = peak_rss_kib(f"{KLAXON} --format jsonl --matches {big} > {out}")
+        print(f"  peak RSS, 10 GB: {rss10 / 1024:.1f} MiB", flush=True)
+    lat_med, lat_max = latency_ms()
+    print(f"  stdin line to output: median {lat_med:.2f} ms, max {lat_max:.2f} ms", flush=True)
+
+    print("\n| measure | value |\n|---|---|")
+    print(f"| klaxon / memchr floor | {k1 / floor:.2f} |")
+    if rg:
+        print(f"| klaxon / rg -j1 -c -f (target >= 2) | {k1 / rg:.2f} |")
+        print(f"| klaxon / rg, noisy set, 5% match (target >= 1) | {kn / rn:.2f} |")
+    print(f"| klaxon / grep -E -f | {k1 / gr:.2f} |")
+    print(f"| time with 10x rules / time with shipped rules (target <= 1.5) | {k1 / k10:.2f} |")
+    print(f"| .gz replay / gzip -dc alone (target >= 1) | {kz / dz:.2f} |")
+    print(f"| peak RSS, {args.gb} GB (target < 64 MiB) | {rss1 / 1024:.1f} MiB |")
+    if rss10:
+        print(f"| peak RSS, 10 GB (target < 64 MiB) | {rss10 / 1024:.1f} MiB |")
+    print(f"| line on stdin to its output (target <= 10 ms) | median {lat_med:.2f} ms, max {lat_max:.2f} ms |")
+finally:
+    shutil.rmtree(tmp, ignore_errors=True)
