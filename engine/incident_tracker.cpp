@@ -213,29 +213,69 @@ struct IncidentTracker::Impl {
     if (root.pods.size() != before) root.s.symptom_pods.assign(root.pods.begin(), root.pods.end());
   }
 
-  // A symptom looks for an open root in its scope.
-  void find_root(Incident& symptom, Nanos t, std::vector<IncidentEvent>& out) {
-    if (!symptom.s.caused_by.empty()) return;
-    for (const CorrelationSpec& c : correlations) {
-      if (std::find(c.symptoms.begin(), c.symptoms.end(), symptom.s.rule) == c.symptoms.end()) continue;
-      for (Incident* root : by_rule[c.root]) {
-        if (!root->s.open || root->pending || root == &symptom) continue;
-        if (!same_scope(root->s.labels, symptom.s.labels, c.same) || !within(c, *root, symptom)) continue;
-        adopt(*root, symptom, t, out);
-        return;
-      }
-    }
+  // Among several open roots that could explain a symptom, the one sharing more of its labels
+  // wins (the same pod over the same cluster), then the smaller id: a choice that does not
+  // depend on which arrived first, so a replay gives the same tree as the live run.
+  static int shared_labels(const Incident& root, const Incident& symptom) {
+    int n = 0;
+    for (const auto& kv : symptom.s.labels)
+      n += std::find(root.s.labels.begin(), root.s.labels.end(), kv) != root.s.labels.end();
+    return n;
+  }
+  static bool better_root(const Incident& candidate, const Incident* current, const Incident& symptom) {
+    if (current == nullptr) return true;
+    const int a = shared_labels(candidate, symptom), b = shared_labels(*current, symptom);
+    return a != b ? a > b : candidate.s.id < current->s.id;
   }
 
-  // A root that opens adopts the symptoms that came before it.
+  bool can_explain(const CorrelationSpec& c, const Incident& root, const Incident& symptom) {
+    return root.s.open && !root.pending && &root != &symptom && same_scope(root.s.labels, symptom.s.labels, c.same) &&
+           within(c, root, symptom);
+  }
+
+  Incident* current_root(const Incident& symptom) {
+    if (symptom.s.caused_by.empty()) return nullptr;
+    auto it = by_id.find(symptom.s.caused_by);
+    return it == by_id.end() ? nullptr : it->second;
+  }
+
+  // Moves `symptom` under `root`, out from under the root it had.
+  void reparent(Incident& root, Incident& symptom, Nanos t, std::vector<IncidentEvent>& out) {
+    if (Incident* old = current_root(symptom)) {
+      old->children.erase(symptom.s.id);
+      old->s.symptoms = old->children.size();
+      old->pods.clear();
+      for (const std::string& id : old->children)
+        if (auto c = by_id.find(id); c != by_id.end()) count_symptom_pods(*old, *c->second);
+      old->s.symptom_pods.assign(old->pods.begin(), old->pods.end());
+      --stats.inhibited;
+    }
+    adopt(root, symptom, t, out);
+  }
+
+  // A symptom looks for the best open root in its scope.
+  void find_root(Incident& symptom, Nanos t, std::vector<IncidentEvent>& out) {
+    if (!symptom.s.caused_by.empty()) return;
+    Incident* best = nullptr;
+    for (const CorrelationSpec& c : correlations) {
+      if (std::find(c.symptoms.begin(), c.symptoms.end(), symptom.s.rule) == c.symptoms.end()) continue;
+      for (Incident* root : by_rule[c.root])
+        if (can_explain(c, *root, symptom) && better_root(*root, best, symptom)) best = root;
+    }
+    if (best) adopt(*best, symptom, t, out);
+  }
+
+  // A root that opens adopts the symptoms that came before it, and those it explains better
+  // than the root they had.
   void adopt_earlier_symptoms(Incident& root, Nanos t, std::vector<IncidentEvent>& out) {
     for (const CorrelationSpec& c : correlations) {
       if (c.root != root.s.rule) continue;
       for (const std::string& symptom_rule : c.symptoms)
         for (Incident* s : by_rule[symptom_rule]) {
-          if (!s->s.open || !s->s.caused_by.empty() || s == &root) continue;
-          if (!same_scope(root.s.labels, s->s.labels, c.same) || !within(c, root, *s)) continue;
-          adopt(root, *s, t, out);
+          if (!can_explain(c, root, *s)) continue;
+          Incident* current = current_root(*s);
+          if (current == &root || !better_root(root, current, *s)) continue;
+          reparent(root, *s, t, out);
         }
     }
     if (root.s.symptoms > 0) out.push_back(event(IncidentEvent::Kind::updated, t, root));
