@@ -1,6 +1,8 @@
 // cli/main.cpp — flags to pipeline. The only place that knows every adapter.
 #include <cstdio>
+#include <algorithm>
 #include <exception>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -44,6 +46,9 @@ int main(int argc, char** argv) {
       ->default_str("1048576");
   app.add_option("--fail-on", fail_on, "Exit 3 if an incident this severe or worse was opened")
       ->check(CLI::IsMember({"warning", "critical"}));
+  run.threads = std::max(1u, std::thread::hardware_concurrency());
+  app.add_option("--threads", run.threads, "Threads for replaying files (default: the cores available)")
+      ->check(CLI::Range(1u, 256u));
   std::string lateness = "30s";
   app.add_option("--allowed-lateness", lateness, "How late a line may arrive and still count in order")
       ->default_str("30s");
@@ -65,8 +70,8 @@ int main(int argc, char** argv) {
   std::string export_what = "rg";
   CLI::App* exp = rules->add_subcommand("export", "Print every rule's regex (for rg -f, grep -E -f) or its literals");
   exp->add_option("paths", export_paths, "Pack files or directories (default: built-in packs)")->type_name("PATH");
-  exp->add_option("--as", export_what, "rg (RE2/Rust syntax), ere (grep -E), literals (what the prefilter searches)")
-      ->check(CLI::IsMember({"rg", "ere", "literals"}))
+  exp->add_option("--as", export_what, "rg (RE2/Rust syntax), ere (grep -E), literals or anchors (what the prefilter searches)")
+      ->check(CLI::IsMember({"rg", "ere", "literals", "anchors"}))
       ->default_str("rg");
 
   try {

@@ -26,6 +26,7 @@ struct RunOptions {
   std::size_t max_line_bytes = LineFramer::kDefaultMaxLineBytes;
   std::optional<Severity> fail_on;
   TrackerOptions tracker;
+  unsigned threads = 1;  // --threads (replay of files)
 };
 
 /// Exit statuses (DESIGN.md).

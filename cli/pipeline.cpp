@@ -74,8 +74,13 @@ void Pipeline::after_input() {
   }
 }
 
+void Pipeline::use_threads(unsigned threads) {
+  if (threads > 1) parallel_ = std::make_unique<ParallelFeeder>(matcher_, threads, options_.max_line_bytes);
+}
+
 void Pipeline::feed(const std::string& key, std::string_view bytes, const Labels& labels) {
-  stream(key, labels).feed(bytes);
+  if (parallel_) parallel_->feed(stream(key, labels), bytes);
+  else stream(key, labels).feed(bytes);
   after_input();
 }
 
@@ -87,7 +92,8 @@ void Pipeline::feed_line(const std::string& key, std::string_view line, Nanos ti
 void Pipeline::end_stream(const std::string& key) {
   auto it = streams_.find(key);
   if (it == streams_.end()) return;
-  it->second->finish();
+  if (parallel_) parallel_->finish(*it->second);
+  else it->second->finish();
   summary_.stats += it->second->stats();
   streams_.erase(it);
   after_input();

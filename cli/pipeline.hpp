@@ -20,6 +20,7 @@
 #include "adapters/sinks/output_sink.hpp"
 #include "cli/options.hpp"
 #include "engine/incident_tracker.hpp"
+#include "engine/parallel_feeder.hpp"
 #include "engine/stream_classifier.hpp"
 
 namespace klaxon::cli {
@@ -39,6 +40,10 @@ class Pipeline {
   void feed_line(const std::string& key, std::string_view line, Nanos time, const Labels& labels = {});
   /// The stream ended: a last line without newline is classified, its state let go.
   void end_stream(const std::string& key);
+
+  /// Replay on `threads` threads (blocks scanned in parallel, delivered in order). Streams are
+  /// then fed one at a time: end one before feeding the next.
+  void use_threads(unsigned threads);
 
   /// Live mode: the event clock moves on by the wall time passed since the newest line.
   void tick_wall();
@@ -71,6 +76,7 @@ class Pipeline {
   sinks::OutputSink& out_;
   IncidentTracker tracker_;
   std::map<std::string, std::unique_ptr<StreamClassifier>> streams_;
+  std::unique_ptr<ParallelFeeder> parallel_;
   std::vector<IncidentListener> listeners_;
   std::vector<IncidentEvent> events_;
   sinks::RunSummary summary_;

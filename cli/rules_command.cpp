@@ -116,6 +116,13 @@ int rules_export(const RuleOptions& options, const std::vector<std::string>& pat
     return kExitUsage;
   }
   std::string out;
+  if (what == "anchors") {
+    std::optional<Matcher> m = Matcher::compile(set.rules, problems);
+    if (!m) return print(problems), kExitUsage;
+    for (const std::string& a : m->prefilter().anchors()) out += fmt::format("{:?}\n", a);
+    std::fputs(out.c_str(), stdout);
+    return kExitOk;
+  }
   for (const RuleSpec& r : set.rules) {
     if (what == "literals") {
       std::string lits;

@@ -83,6 +83,8 @@ int run_files(const RunOptions& options) {
   install_signal_handlers();
 
   Pipeline pipeline(*matcher, set.correlations, options, *sink);
+  const bool only_stdin = inputs == std::vector<std::string>{"-"} && is_pipe_or_terminal(STDIN_FILENO);
+  if (!only_stdin) pipeline.use_threads(options.threads);  // a pipe is followed line by line instead
   std::vector<char> buffer(kReadChunk);
   for (const std::string& path : inputs) {
     if (g_stop) break;

@@ -33,6 +33,8 @@ class LineFramer {
   void finish(OnLine&& on_line);
 
   std::uint64_t truncated_lines() const { return truncated_lines_; }
+  /// True while a line begun in an earlier chunk waits for its end.
+  bool has_partial() const { return !carry_.empty() || overflow_; }
 
  private:
   static std::string_view chomp(std::string_view line) {

@@ -122,6 +122,7 @@ std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector
       }
       known.push_back(x.name);
       if (x.name == "expires_in") known.push_back("expires_at");
+      if (x.name == "expires_at") known.push_back("expires_in");
     }
     for (const SeverityCase& s : r.severity) {
       if (s.when.op == Comparison::Op::always) continue;
@@ -135,7 +136,7 @@ std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector
 
   std::vector<std::string> patterns;
   for (const RuleSpec& r : rules) patterns.push_back(r.pattern);
-  impl->prefilter.emplace(patterns);
+  impl->prefilter.emplace(patterns, std::vector<std::string>{" stdout P ", " stderr P "});
   for (int i = 0; i < int(rules.size()); ++i) impl->every_rule.push_back(i);
   impl->rules = std::move(rules);
   return Matcher(std::move(impl));
@@ -147,6 +148,14 @@ bool Matcher::may_match(std::string_view raw, Scratch& scratch) const {
 
 void Matcher::scan_block(std::string_view block, Scratch& scratch) const {
   impl_->prefilter->scan_block(block, scratch.impl_->prefilter);
+}
+
+bool Matcher::block_is_quiet(const Scratch& scratch) const {
+  return !impl_->prefilter->block_may_match(scratch.impl_->prefilter);
+}
+
+bool Matcher::block_has_cri_piece(const Scratch& scratch) const {
+  return impl_->prefilter->block_has_marker(scratch.impl_->prefilter);
 }
 
 bool Matcher::may_match_in_block(std::string_view line, Scratch& scratch) const {
@@ -239,10 +248,15 @@ void Matcher::match_candidates(const Record& record, Scratch& scratch, const std
       }
       m.values.push_back(v);
     }
-    if (const Value* in = m.find("expires_in"); in && in->kind == Value::Kind::seconds &&
-                                                !m.find("expires_at") && record.time != 0) {
-      const Nanos whole_second = record.time - record.time % kNanosPerSecond;
+    // expires_in and expires_at say the same thing relative to the line's time: derive the one
+    // the line does not state, so rules and alerts can use either.
+    const Nanos whole_second = record.time - record.time % kNanosPerSecond;
+    if (const Value* in = m.find("expires_in"); in && in->kind == Value::Kind::seconds && !m.find("expires_at") &&
+                                                record.time != 0) {
       m.values.push_back({"expires_at", Value::Kind::instant, {}, whole_second + in->integer * kNanosPerSecond});
+    } else if (const Value* at = m.find("expires_at"); at && at->kind == Value::Kind::instant && !m.find("expires_in") &&
+                                                       record.time != 0) {
+      m.values.push_back({"expires_in", Value::Kind::seconds, {}, (at->integer - whole_second) / kNanosPerSecond});
     }
 
     m.severity = Severity::warning;

@@ -73,6 +73,11 @@ class Matcher {
   /// for lines inside it, in order. One scan of the block costs far less than one per line.
   void scan_block(std::string_view block, Scratch& scratch) const;
   bool may_match_in_block(std::string_view line, Scratch& scratch) const;
+  /// After scan_block(): no line of the block can match (the common case: skip it whole).
+  bool block_is_quiet(const Scratch& scratch) const;
+  /// After scan_block(): the block holds a CRI partial-line marker (` stdout P `, ` stderr P `),
+  /// which the same scan looks for so that streams of whole lines pay nothing for CRI joining.
+  bool block_has_cri_piece(const Scratch& scratch) const;
 
   /// Step 2: the matches of the rules that were candidates on the line last given to
   /// may_match() / may_match_in_block(), most specific first. Lifetime: text values point

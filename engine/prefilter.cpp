@@ -88,10 +88,12 @@ int on_block_match(unsigned int id, unsigned long long, unsigned long long to, u
 
 struct Prefilter::Scratch::Impl {
   hs_scratch_t* hs = nullptr;
-  const void* prepared_for = nullptr;  // the database `hs` was sized for
+  const void* prepared_for = nullptr;  // the prefilter whose databases `hs` was sized for
   std::vector<Hit> hits;               // of the last block, by end offset
   std::size_t next_hit = 0;
   const char* block = nullptr;
+  bool rule_hit = false;    // the last block holds a rule literal
+  bool marker_hit = false;  // the last block holds a marker
   std::vector<Hit> line_hits;
   std::vector<int> candidates;
   ~Impl() {
@@ -104,21 +106,102 @@ Prefilter::Scratch::~Scratch() = default;
 Prefilter::Scratch::Scratch(Scratch&&) noexcept = default;
 Prefilter::Scratch& Prefilter::Scratch::operator=(Scratch&&) noexcept = default;
 
-struct Prefilter::Impl {
+namespace {
+
+// Hyperscan scans a handful of literals several times faster than a few hundred (Teddy against
+// FDR). So the block scan looks for short "anchors" only, a small set of 8-byte pieces chosen so
+// that every rule literal contains one of them; a line with an anchor is then scanned alone for
+// the full literals. Anchors are chosen greedily, each covering as many literals as it can.
+// How unusual a piece of text looks in logs: letters weighted by how rare they are in English
+// and in log chatter, punctuation and digits rarer still. Without it, the greedy choice would
+// pick pieces such as "ailed to" that cover many literals and occur on every other line.
+double rarity(std::string_view piece) {
+  double score = 0;
+  for (char c : piece) {
+    switch (c) {
+      case ' ': case 'e': case 't': case 'a': case 'o': case 'i': case 'n': case 's': case 'r': score += 1; break;
+      case 'h': case 'l': case 'd': case 'c': case 'u': case 'm': case 'f': case 'p': case 'g': score += 1.6; break;
+      case 'w': case 'y': case 'b': score += 2.2; break;
+      case 'v': case 'k': score += 3.5; break;
+      case 'x': case 'j': case 'q': case 'z': score += 5; break;
+      default: score += (c >= '0' && c <= '9') ? 3 : 4;
+    }
+  }
+  return score / double(piece.size());
+}
+
+std::vector<std::string> choose_anchors(const std::vector<std::string>& literals) {
+  constexpr std::size_t kAnchorBytes = 8;
+  std::map<std::string, std::vector<std::size_t>> covers;  // anchor → literals containing it
+  for (std::size_t i = 0; i < literals.size(); ++i) {
+    const std::string& lit = literals[i];
+    const std::size_t k = std::min(kAnchorBytes, lit.size());
+    for (std::size_t at = 0; at + k <= lit.size(); ++at) {
+      auto& list = covers[lit.substr(at, k)];
+      if (list.empty() || list.back() != i) list.push_back(i);
+    }
+  }
+  std::vector<bool> covered(literals.size());
+  std::size_t left = literals.size();
+  std::vector<std::string> anchors;
+  while (left > 0) {
+    const std::string* best = nullptr;
+    double best_value = 0;
+    for (const auto& [anchor, list] : covers) {
+      std::size_t gain = 0;
+      for (std::size_t i : list) gain += !covered[i];
+      const double r = rarity(anchor);
+      const double value = double(gain) * r * r * r;
+      if (gain > 0 && value > best_value) best = &anchor, best_value = value;
+    }
+    for (std::size_t i : covers[*best]) left -= !covered[i], covered[i] = true;
+    anchors.push_back(*best);
+  }
+  return anchors;
+}
+
+hs_database_t* compile_literals(const std::vector<std::string>& literals, const std::vector<unsigned>& flags) {
+  std::vector<const char*> exprs;
+  std::vector<std::size_t> lens;
+  std::vector<unsigned> ids;
+  for (std::size_t i = 0; i < literals.size(); ++i) {
+    exprs.push_back(literals[i].data());
+    lens.push_back(literals[i].size());
+    ids.push_back(unsigned(i));
+  }
   hs_database_t* db = nullptr;
-  std::vector<std::string> literals;            // what Hyperscan searches; id = index
+  hs_compile_error_t* error = nullptr;
+  if (hs_compile_lit_multi(exprs.data(), flags.data(), ids.data(), lens.data(), unsigned(exprs.size()), HS_MODE_BLOCK,
+                           nullptr, &db, &error) != HS_SUCCESS) {
+    std::string why = error && error->message ? error->message : "unknown error";
+    hs_free_compile_error(error);
+    throw std::runtime_error("prefilter: cannot compile literals: " + why);
+  }
+  return db;
+}
+
+}  // namespace
+
+struct Prefilter::Impl {
+  hs_database_t* db = nullptr;         // every rule literal, for one line at a time
+  hs_database_t* anchor_db = nullptr;  // anchors, then markers, for whole blocks
+  std::vector<std::string> literals;   // what `db` searches; id = index
   std::vector<std::vector<int>> literal_rules;  // literal → rules it makes candidates
   std::vector<std::vector<std::string>> rule_literals;
   std::vector<int> unfiltered;
+  std::vector<std::string> anchors;
+  std::vector<std::size_t> anchor_sizes;  // then marker sizes
+  unsigned first_marker = 0;              // anchor_db ids from here on are markers
   ~Impl() {
     if (db) hs_free_database(db);
+    if (anchor_db) hs_free_database(anchor_db);
   }
 
   void prepare(Scratch::Impl& s) const {
-    if (db && s.prepared_for != db) {
-      if (hs_alloc_scratch(db, &s.hs) != HS_SUCCESS) throw std::bad_alloc();
-      s.prepared_for = db;
-    }
+    if (s.prepared_for == this) return;
+    for (hs_database_t* d : {db, anchor_db})
+      if (d && hs_alloc_scratch(d, &s.hs) != HS_SUCCESS) throw std::bad_alloc();
+    s.prepared_for = this;
   }
 
   void collect(Scratch::Impl& s, const std::vector<Hit>& hits) const {
@@ -130,7 +213,8 @@ struct Prefilter::Impl {
   }
 };
 
-Prefilter::Prefilter(const std::vector<std::string>& patterns) : impl_(std::make_unique<Impl>()) {
+Prefilter::Prefilter(const std::vector<std::string>& patterns, const std::vector<std::string>& markers)
+    : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   std::map<std::string, int> literal_ids;
   for (std::size_t rule = 0; rule < patterns.size(); ++rule) {
@@ -146,24 +230,15 @@ Prefilter::Prefilter(const std::vector<std::string>& patterns) : impl_(std::make
     }
     m.rule_literals.push_back(std::move(chosen));
   }
-  if (m.literals.empty()) return;
+  if (!m.literals.empty()) m.db = compile_literals(m.literals, std::vector<unsigned>(m.literals.size(), HS_FLAG_CASELESS));
 
-  std::vector<const char*> exprs;
-  std::vector<std::size_t> lens;
-  std::vector<unsigned> flags(m.literals.size(), HS_FLAG_CASELESS);
-  std::vector<unsigned> ids;
-  for (std::size_t i = 0; i < m.literals.size(); ++i) {
-    exprs.push_back(m.literals[i].data());
-    lens.push_back(m.literals[i].size());
-    ids.push_back(unsigned(i));
-  }
-  hs_compile_error_t* error = nullptr;
-  if (hs_compile_lit_multi(exprs.data(), flags.data(), ids.data(), lens.data(), unsigned(exprs.size()),
-                           HS_MODE_BLOCK, nullptr, &m.db, &error) != HS_SUCCESS) {
-    std::string why = error && error->message ? error->message : "unknown error";
-    hs_free_compile_error(error);
-    throw std::runtime_error("prefilter: cannot compile literals: " + why);
-  }
+  m.anchors = choose_anchors(m.literals);
+  std::vector<std::string> block_literals = m.anchors;
+  m.first_marker = unsigned(block_literals.size());
+  std::vector<unsigned> flags(block_literals.size(), HS_FLAG_CASELESS);
+  for (const std::string& marker : markers) block_literals.push_back(marker), flags.push_back(0);
+  for (const std::string& l : block_literals) m.anchor_sizes.push_back(l.size());
+  if (!block_literals.empty()) m.anchor_db = compile_literals(block_literals, flags);
 }
 
 Prefilter::~Prefilter() = default;
@@ -176,7 +251,8 @@ bool Prefilter::scan_line(std::string_view line, Scratch& scratch) const {
   s.line_hits.clear();
   if (m.db) {
     m.prepare(s);
-    hs_scan(m.db, line.data(), static_cast<unsigned>(line.size()), 0, s.hs, on_block_match, &s.line_hits);
+    if (hs_scan(m.db, line.data(), static_cast<unsigned>(line.size()), 0, s.hs, on_block_match, &s.line_hits) != HS_SUCCESS)
+      throw std::runtime_error("prefilter: hyperscan scan failed");
   }
   if (s.line_hits.empty() && m.unfiltered.empty()) return false;
   m.collect(s, s.line_hits);
@@ -189,30 +265,42 @@ void Prefilter::scan_block(std::string_view block, Scratch& scratch) const {
   s.hits.clear();
   s.next_hit = 0;
   s.block = block.data();
-  if (!m.db || block.empty()) return;
+  s.rule_hit = s.marker_hit = false;
+  if (!m.anchor_db || block.empty()) return;
   m.prepare(s);
-  hs_scan(m.db, block.data(), static_cast<unsigned>(block.size()), 0, s.hs, on_block_match, &s.hits);
+  if (hs_scan(m.anchor_db, block.data(), static_cast<unsigned>(block.size()), 0, s.hs, on_block_match, &s.hits) != HS_SUCCESS)
+    throw std::runtime_error("prefilter: hyperscan scan failed");
   std::stable_sort(s.hits.begin(), s.hits.end(), [](const Hit& a, const Hit& b) { return a.end < b.end; });
+  for (const Hit& h : s.hits) (h.literal >= m.first_marker ? s.marker_hit : s.rule_hit) = true;
 }
+
+bool Prefilter::block_may_match(const Scratch& scratch) const {
+  return scratch.impl_->rule_hit || !impl_->unfiltered.empty();
+}
+bool Prefilter::block_has_marker(const Scratch& scratch) const { return scratch.impl_->marker_hit; }
 
 bool Prefilter::candidates_in(std::string_view line, Scratch& scratch) const {
   const Impl& m = *impl_;
   auto& s = *scratch.impl_;
   const auto begin = static_cast<unsigned long long>(line.data() - s.block);
   const auto end = begin + line.size();
-  // Hits arrive ordered by end offset and lines are asked for in order: one forward walk.
+  // Hits arrive ordered by end offset and lines are asked for in order: one forward walk. A hit
+  // ending in this line lies wholly in it (no literal holds a newline).
   while (s.next_hit < s.hits.size() && s.hits[s.next_hit].end <= begin) ++s.next_hit;
-  s.line_hits.clear();
-  for (std::size_t k = s.next_hit; k < s.hits.size() && s.hits[k].end <= end; ++k) {
-    // A hit ending in this line lies wholly in it: no literal holds a newline.
-    if (s.hits[k].end >= begin + m.literals[s.hits[k].literal].size()) s.line_hits.push_back(s.hits[k]);
+  bool anchored = false;
+  for (std::size_t k = s.next_hit; k < s.hits.size() && s.hits[k].end <= end; ++k)
+    anchored |= s.hits[k].literal < m.first_marker && s.hits[k].end >= begin + m.anchor_sizes[s.hits[k].literal];
+  if (!anchored) {
+    if (m.unfiltered.empty()) return false;
+    s.line_hits.clear();
+    m.collect(s, s.line_hits);
+    return true;
   }
-  if (s.line_hits.empty() && m.unfiltered.empty()) return false;
-  m.collect(s, s.line_hits);
-  return !s.candidates.empty();
+  return scan_line(line, scratch);
 }
 
 const std::vector<int>& Prefilter::candidates(const Scratch& scratch) const { return scratch.impl_->candidates; }
+const std::vector<std::string>& Prefilter::anchors() const { return impl_->anchors; }
 const std::vector<int>& Prefilter::unfiltered() const { return impl_->unfiltered; }
 const std::vector<std::string>& Prefilter::literals_of(int rule) const { return impl_->rule_literals[std::size_t(rule)]; }
 

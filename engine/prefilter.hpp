@@ -41,8 +41,9 @@ class Prefilter {
     std::unique_ptr<Impl> impl_;
   };
 
-  /// `patterns` are RE2 regexes that must already compile; index i is rule i.
-  explicit Prefilter(const std::vector<std::string>& patterns);
+  /// `patterns` are RE2 regexes that must already compile; index i is rule i. `markers` are
+  /// extra literals (case-sensitive) the same scan looks for, for the caller's own use.
+  explicit Prefilter(const std::vector<std::string>& patterns, const std::vector<std::string>& markers = {});
   ~Prefilter();
   Prefilter(Prefilter&&) noexcept;
   Prefilter& operator=(Prefilter&&) noexcept;
@@ -55,6 +56,9 @@ class Prefilter {
   void scan_block(std::string_view block, Scratch& scratch) const;
   /// Candidate rules of `line`, a view into the block last given to scan_block().
   bool candidates_in(std::string_view line, Scratch& scratch) const;
+  /// After scan_block(): could any line of the block be a candidate? Did a marker occur?
+  bool block_may_match(const Scratch& scratch) const;
+  bool block_has_marker(const Scratch& scratch) const;
 
   /// The candidate rules found by the last scan_line() / candidates_in(), ascending.
   const std::vector<int>& candidates(const Scratch& scratch) const;
@@ -63,6 +67,8 @@ class Prefilter {
   const std::vector<int>& unfiltered() const;
   /// The literals searched for one rule, as searched (lowercase, escape-safe pieces).
   const std::vector<std::string>& literals_of(int rule) const;
+  /// The anchors the block scan looks for (see prefilter.cpp).
+  const std::vector<std::string>& anchors() const;
 
  private:
   struct Impl;

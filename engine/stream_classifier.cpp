@@ -66,6 +66,21 @@ void StreamClassifier::feed(std::string_view bytes) {
   // One prefilter scan for every line of the chunk; lines that straddle chunks (copied by the
   // framer) and joined CRI lines are scanned on their own.
   matcher_.scan_block(bytes, scratch_);
+  if (matcher_.block_is_quiet(scratch_) && !matcher_.block_has_cri_piece(scratch_) && partial_.empty()) {
+    // Nothing that starts and ends in this chunk can match, and nothing needs joining (the
+    // common case): count those lines only. A line begun in an earlier chunk was not scanned
+    // whole, so it takes the full path.
+    framer_.feed(bytes, [this, bytes](std::string_view line, bool truncated) {
+      if (line.data() < bytes.data() || line.data() >= bytes.data() + bytes.size()) {
+        on_physical_line(line, truncated);
+        return;
+      }
+      ++physical_line_;
+      ++stats_.lines;
+      if (truncated) ++stats_.truncated, notice(StreamNotice::Kind::line_truncated, physical_line_);
+    });
+    return;
+  }
   block_ = bytes;
   framer_.feed(bytes, [this](std::string_view line, bool truncated) { on_physical_line(line, truncated); });
   block_ = {};
@@ -78,6 +93,57 @@ void StreamClassifier::finish() {
     partial_.clear();
     classify(joined, partial_line_no_, partial_truncated_);
   }
+}
+
+BlockVerdict StreamClassifier::scan_block(const Matcher& matcher, std::string_view block, std::size_t max_line_bytes,
+                                          BlockScratch& s) {
+  BlockVerdict v;
+  matcher.scan_block(block, s.matcher);
+  if (matcher.block_has_cri_piece(s.matcher)) {
+    v.sequential = true;
+    return v;
+  }
+  const bool quiet = matcher.block_is_quiet(s.matcher);
+  std::size_t pos = 0;
+  while (pos < block.size()) {
+    const void* nl = std::memchr(block.data() + pos, '\n', block.size() - pos);
+    const std::size_t end = nl ? std::size_t(static_cast<const char*>(nl) - block.data()) : block.size();
+    std::string_view line = block.substr(pos, end - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.size() > max_line_bytes) {
+      v.sequential = true;
+      return v;
+    }
+    const BlockVerdict::Line at{std::uint32_t(v.lines), std::uint32_t(pos), std::uint32_t(line.size())};
+    ++v.lines;
+    pos = end + 1;
+    if (quiet || !matcher.may_match_in_block(line, s.matcher)) continue;
+    ++v.candidates;
+    s.record.labels.clear();
+    const std::uint64_t malformed_before = s.decoder.malformed_json();
+    s.decoder.decode(line, s.record, 2000);
+    if (s.decoder.malformed_json() != malformed_before) {
+      v.interesting.push_back(at);
+      continue;
+    }
+    matcher.match(s.record, s.matcher, s.matches);
+    if (!s.matches.empty()) v.interesting.push_back(at);
+  }
+  return v;
+}
+
+void StreamClassifier::feed_scanned(std::string_view block, const BlockVerdict& v) {
+  if (v.sequential || !partial_.empty() || framer_.has_partial()) {
+    feed(block);  // a CRI line in pieces or a line cut at the limit is joined in order here
+    return;
+  }
+  stats_.bytes += block.size();
+  // Lines the worker passed over count here; the interesting ones count again in classify().
+  stats_.lines += v.lines - v.interesting.size();
+  stats_.candidates += v.candidates - v.interesting.size();
+  const std::uint64_t first = physical_line_ + 1;
+  for (const BlockVerdict::Line& l : v.interesting) classify(block.substr(l.offset, l.size), first + l.index, false);
+  physical_line_ += v.lines;
 }
 
 void StreamClassifier::feed_line(std::string_view line, Nanos time) {

@@ -56,6 +56,27 @@ struct StreamOptions {
   std::function<Nanos()> now;
 };
 
+/// What a worker thread found in a block of whole lines (see StreamClassifier::scan_block).
+struct BlockVerdict {
+  struct Line {
+    std::uint32_t index;   // 0-based line within the block
+    std::uint32_t offset;  // byte offset of the line in the block
+    std::uint32_t size;
+  };
+  std::uint64_t lines = 0;
+  std::uint64_t candidates = 0;
+  std::vector<Line> interesting;  // matched, or broken JSON: classified again in order
+  bool sequential = false;        // a CRI piece or an over-long line: classify the block in order
+};
+
+/// Per-thread state for scan_block().
+struct BlockScratch {
+  Matcher::Scratch matcher;
+  Decoder decoder;
+  Record record;
+  std::vector<RuleMatch> matches;
+};
+
 class StreamClassifier {
  public:
   using OnMatch = std::function<void(const ClassifiedLine&)>;
@@ -69,6 +90,13 @@ class StreamClassifier {
   void feed(std::string_view bytes);
   /// Ends the stream: a last line without newline, or a CRI line whose `F` never came.
   void finish();
+
+  /// Threaded replay, step 1 (any thread): scans `block`, whole lines each ending in '\n', for
+  /// the few lines this stream must look at again. Thread safety: const Matcher, own scratch.
+  static BlockVerdict scan_block(const Matcher& matcher, std::string_view block, std::size_t max_line_bytes,
+                                 BlockScratch& scratch);
+  /// Step 2 (this stream's thread, blocks in order): the same result as feed(block).
+  void feed_scanned(std::string_view block, const BlockVerdict& verdict);
 
   /// One whole line whose time the source knows (a Loki entry): `time` stands in for the
   /// envelope's when the line carries none of its own. `line` holds no newline.

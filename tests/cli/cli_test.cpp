@@ -110,16 +110,21 @@ TEST_F(CliInput, MachineOutputHasTheDocumentedShape) {
   auto r = run_command(kBin + " --format jsonl --matches " + path("a.log"));
   ASSERT_EQ(r.status, 0) << r.err;
   auto lines = split(r.out, '\n');
-  ASSERT_EQ(lines.size(), 2u) << r.out;
+  ASSERT_EQ(lines.size(), 3u) << r.out;  // the match, the incident it opened, the summary
   EXPECT_EQ(lines[0].rfind("{\"type\":\"match\",\"source\":\"" + path("a.log") + "\",\"line_no\":1,\"time\":\"2023-06-19T12:49:06.566339341Z\",\"rule\":\"", 0), 0u) << lines[0];
   EXPECT_EQ(json_value(lines[0], "class"), "cert_expired");
   EXPECT_NE(lines[0].find(",\"labels\":{"), std::string::npos);
   EXPECT_NE(lines[0].find(",\"fields\":{"), std::string::npos);
   EXPECT_NE(lines[0].find(",\"line\":\"{\\\"instance\\\":\\\"dapr-sentry-1\\\""), std::string::npos);
-  EXPECT_EQ(lines[1].rfind("{\"type\":\"summary\"", 0), 0u);
-  // Without --matches only the summary is printed.
+  EXPECT_EQ(lines[1].rfind("{\"type\":\"incident\",\"event\":\"opened\",\"time\":\"2023-06-19T12:49:06.566339341Z\",\"id\":\"", 0), 0u) << lines[1];
+  for (const char* key : {"\"rule\":", "\"class\":\"cert_expired\"", "\"severity\":", "\"title\":", "\"labels\":",
+                          "\"first_seen\":", "\"last_seen\":", "\"count\":1", "\"expires_at\":", "\"caused_by\":null",
+                          "\"summary\":"})
+    EXPECT_NE(lines[1].find(key), std::string::npos) << key;
+  EXPECT_EQ(lines[2].rfind("{\"type\":\"summary\"", 0), 0u);
+  // Without --matches, incident events and the summary only.
   auto quiet = run_command(kBin + " --format jsonl " + path("a.log"));
-  EXPECT_EQ(split(quiet.out, '\n').size(), 1u);
+  EXPECT_EQ(split(quiet.out, '\n').size(), 2u);
 }
 
 TEST_F(CliInput, BadInputIsSaidOnceCountedAndLosesNothingElse) {
@@ -185,13 +190,16 @@ TEST_F(CliInput, TerminalOutputIsOneShortLinePerMatchAndASummary) {
   auto r = run_command(kBin + " " + path("a.log"));
   ASSERT_EQ(r.status, 0) << r.err;
   auto lines = split(r.out, '\n');
-  ASSERT_EQ(lines.size(), 2u) << r.out;
+  ASSERT_GE(lines.size(), 4u) << r.out;
   EXPECT_EQ(lines[0].rfind("2023-06-19T12:49:06Z ", 0), 0u) << lines[0];
   EXPECT_NE(lines[0].find("cert_expired"), std::string::npos);
   EXPECT_NE(lines[0].find("app1-123456-abc7/daprd"), std::string::npos);
   EXPECT_EQ(lines[0].find("\x1b["), std::string::npos);  // no colour when not on a terminal
   EXPECT_LE(lines[0].size(), 300u);
-  EXPECT_NE(lines[1].find("2 lines read from 1 source, 1 classified: 1 cert_expired"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("▲ INCIDENT OPENED"), std::string::npos) << lines[1];
+  EXPECT_NE(r.out.find("── 2 lines read from 1 source, 1 classified: 1 cert_expired"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("── 1 incident (1 critical, 0 warning), 1 still open"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("fix: "), std::string::npos) << r.out;  // the runbook, for the one to act on
   auto colored = run_command(kBin + " --color always " + path("a.log"));
   EXPECT_NE(colored.out.find("\x1b["), std::string::npos);
 }

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <ostream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -56,6 +57,10 @@ struct Seen {
   Nanos time;
   bool operator==(const Seen&) const = default;
 };
+
+inline void PrintTo(const Seen& s, std::ostream* os) {
+  *os << s.line_no << ":" << s.rule << "(" << s.severity << ")" << s.values;
+}
 
 inline Seen seen_from(const ClassifiedLine& l) {
   std::string values;

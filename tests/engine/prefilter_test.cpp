@@ -1,0 +1,72 @@
+// The prefilter must never hide a line: these tests pin down the multi-literal scan itself,
+// wherever the line sits in memory. (Debian 12's vectorscan 5.4.9 fails them: it misses matches
+// at some alignments, which is why scripts/setup installs Intel's libhyperscan on x86-64.)
+#include "engine/prefilter.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+namespace klaxon {
+namespace {
+
+const std::vector<std::string> kPatterns = {"certificate expires in (?P<left>.+)", "x509: certificate has expired",
+                                            "http2: client connection lost", "issuer cert expiry: (?P<at>.+)"};
+const std::vector<std::string> kTexts = {"certificate expires in 2 days", "x509: certificate has expired",
+                                         "http2: client connection lost", "issuer cert expiry: 2024-01-18"};
+
+TEST(Prefilter, FindsEveryLiteralAtEveryAlignmentAndPosition) {
+  Prefilter p(kPatterns);
+  Prefilter::Scratch scratch;
+  std::mt19937 rng(1);
+  std::vector<char> buf(1 << 12);
+  int checked = 0;
+  for (int trial = 0; trial < 20000; ++trial) {
+    const std::size_t which = rng() % kTexts.size();
+    std::string line = std::string(rng() % 150, 'a') + kTexts[which] + std::string(rng() % 100, 'b');
+    const std::size_t at = rng() % 128;
+    std::fill(buf.begin(), buf.end(), 'x');
+    std::copy(line.begin(), line.end(), buf.begin() + std::ptrdiff_t(at));
+    std::string_view view(buf.data() + at, line.size());
+    ASSERT_TRUE(p.scan_line(view, scratch)) << "missed '" << kTexts[which] << "' at offset " << at << " in " << line;
+    ASSERT_NE(std::find(p.candidates(scratch).begin(), p.candidates(scratch).end(), int(which)), p.candidates(scratch).end());
+    ++checked;
+  }
+  EXPECT_EQ(checked, 20000);
+}
+
+TEST(Prefilter, FindsEveryLineOfABlockWhateverItsAlignment) {
+  Prefilter p(kPatterns);
+  Prefilter::Scratch scratch;
+  std::mt19937 rng(2);
+  std::string block;
+  std::vector<std::pair<std::size_t, std::size_t>> lines;  // offset, size
+  for (int i = 0; i < 3000; ++i) {
+    std::string line = std::string(rng() % 80, 'n') + (i % 3 == 0 ? kTexts[rng() % kTexts.size()] : "nothing here") +
+                       std::string(rng() % 40, 'm');
+    lines.emplace_back(block.size(), line.size());
+    block += line + "\n";
+  }
+  std::vector<char> buf(block.size() + 128);
+  for (std::size_t at = 0; at < 64; ++at) {
+    std::copy(block.begin(), block.end(), buf.begin() + std::ptrdiff_t(at));
+    std::string_view view(buf.data() + at, block.size());
+    p.scan_block(view, scratch);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const bool want = i % 3 == 0;
+      ASSERT_EQ(p.candidates_in(view.substr(lines[i].first, lines[i].second), scratch), want)
+          << "line " << i << " at alignment " << at;
+    }
+  }
+}
+
+TEST(Prefilter, ChoosesLongRequiredLiteralsAndSaysWhenThereAreNone) {
+  Prefilter p({"failed to (?:warm|generate workload )certificate: x509", R"(^\S+\s+\d+$)"});
+  EXPECT_EQ(p.unfiltered(), std::vector<int>{1});
+  ASSERT_FALSE(p.literals_of(0).empty());
+  for (const std::string& l : p.literals_of(0)) EXPECT_GE(l.size(), 8u) << l;
+}
+
+}  // namespace
+}  // namespace klaxon
