@@ -49,6 +49,10 @@ StreamClassifier& Pipeline::stream(const std::string& key, const Labels& labels)
 }
 
 void Pipeline::on_match(const ClassifiedLine& line) {
+  // What the clock decides before this line (a quiet period ended, a threshold passed) is said
+  // before the line itself.
+  tracker_.advance(line.record.time, events_);
+  deliver();
   out_.match(line);
   ++summary_.matches_by_class[line.rule.klass];
   ++summary_.matches_by_severity[std::string(to_string(line.primary.severity))];

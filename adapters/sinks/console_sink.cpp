@@ -106,10 +106,11 @@ void ConsoleSink::incident(const IncidentEvent& e) {
   const char* marker = e.kind == IncidentEvent::Kind::resolved ? "✔" : "▲";
   std::string word(to_string(e.kind));
   for (char& c : word) c = char(std::toupper(static_cast<unsigned char>(c)));
-  fmt::format_to(std::back_inserter(buf_), "{} {} INCIDENT {:<9} {}{}{} {:<22} {}  [{}] {}{}\n", format_rfc3339(e.time),
-                 marker, word, color_ ? severity_color(i.severity) : "", severity_word(i.severity), color_ ? "\x1b[0m" : "",
-                 i.klass, i.summary.empty() ? i.title : i.summary, labels_text(i), incident_facts(i),
-                 e.kind == IncidentEvent::Kind::resolved ? " (" + i.resolved_because + ")" : "");
+  const std::string labels = labels_text(i);
+  fmt::format_to(std::back_inserter(buf_), "{} {} INCIDENT {:<9} {}{}{} {:<22} {}  {}{}{}\n", format_rfc3339(e.time), marker,
+                 word, color_ ? severity_color(i.severity) : "", severity_word(i.severity), color_ ? "\x1b[0m" : "",
+                 i.klass, i.summary.empty() ? i.title : i.summary, labels.empty() ? "" : "[" + labels + "] ",
+                 incident_facts(i), e.kind == IncidentEvent::Kind::resolved ? " (" + i.resolved_because + ")" : "");
 }
 
 void ConsoleSink::summary(const RunSummary& s) {
@@ -150,9 +151,10 @@ void ConsoleSink::summary(const RunSummary& s) {
       fmt::format_to(std::back_inserter(buf_), "   … and {} more (--format jsonl lists them all)\n", heads.size() - 20);
       break;
     }
-    fmt::format_to(std::back_inserter(buf_), "   {}{}{} {:<4} {:<22} {}  [{}]\n", color_ ? severity_color(i->severity) : "",
+    const std::string labels = labels_text(*i);
+    fmt::format_to(std::back_inserter(buf_), "   {}{}{} {:<4} {:<22} {}{}\n", color_ ? severity_color(i->severity) : "",
                    severity_word(i->severity), color_ ? "\x1b[0m" : "", i->symptoms ? "ROOT" : "", i->klass,
-                   i->summary.empty() ? i->title : i->summary, labels_text(*i));
+                   i->summary.empty() ? i->title : i->summary, labels.empty() ? "" : "  [" + labels + "]");
     fmt::format_to(std::back_inserter(buf_), "        first {}  last {}  {}{}\n", format_rfc3339(i->first_seen),
                    format_rfc3339(i->last_seen), incident_facts(*i), i->open ? "" : "  (resolved: " + i->resolved_because + ")");
     if (!i->runbook.empty()) fmt::format_to(std::back_inserter(buf_), "        fix: {}\n", i->runbook);

@@ -77,8 +77,8 @@ TEST(Cli, EverySeedLineIsClassifiedRight) {
         EXPECT_EQ(json_value(it->second, kv.substr(0, eq)), kv.substr(eq + 1)) << file << ":" << line_no << " " << kv;
       }
   }
-  EXPECT_GT(checked, 40);
-  EXPECT_GT(classified, 15);
+  EXPECT_GE(checked, 30);
+  EXPECT_GE(classified, 15);
 }
 
 TEST(Cli, NoMatchOnTheLoghubBackgroundCorpus) {
