@@ -352,7 +352,10 @@ struct IncidentTracker::Impl {
       if (auto root = by_id.find(i->s.caused_by); root != by_id.end()) count_symptom_pods(*root->second, *i);
     const Severity before = i->s.severity;
     if (fresh || line.primary.severity > i->s.severity) i->s.severity = line.primary.severity;
-    if (const std::string* summary = annotation(r, "summary")) i->s.summary = render_template(*summary, line.primary);
+    // The summary is rendered when an event may carry it, not for every line folded in.
+    const bool may_emit = fresh || i->pending || line.primary.severity > before || t - i->last_update >= options.update_interval;
+    if (may_emit)
+      if (const std::string* summary = annotation(r, "summary")) i->s.summary = render_template(*summary, line.primary);
     if (const Value* at = line.primary.find("expires_at"); at && at->kind == Value::Kind::instant)
       i->s.expires_at = std::max(i->s.expires_at, at->integer);
     else if (const Value* ex = line.primary.find("expired_at"); ex && ex->kind == Value::Kind::instant)

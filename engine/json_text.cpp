@@ -44,6 +44,16 @@ bool append_json_string(std::string& out, std::string_view s) {
   bool valid = true;
   out.push_back('"');
   for (std::size_t i = 0; i < s.size();) {
+    // Runs of plain ASCII are copied whole; only what JSON or UTF-8 cares about is looked at.
+    std::size_t run = i;
+    while (run < s.size()) {
+      const unsigned char r = static_cast<unsigned char>(s[run]);
+      if (r < 0x20 || r == '"' || r == '\\' || r >= 0x7F) break;
+      ++run;
+    }
+    out.append(s.data() + i, run - i);
+    i = run;
+    if (i >= s.size()) break;
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       const std::size_t n = utf8_sequence(s, i);

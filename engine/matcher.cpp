@@ -59,6 +59,7 @@ std::optional<double> numeric(const Value& v) {
 struct Matcher::Scratch::Impl {
   Prefilter::Scratch prefilter;
   std::vector<re2::StringPiece> groups;
+  std::vector<int> ordered;
 };
 Matcher::Scratch::Scratch() : impl_(std::make_unique<Impl>()) {}
 Matcher::Scratch::~Scratch() = default;
@@ -69,6 +70,7 @@ struct Matcher::Impl {
   std::vector<CompiledRule> compiled;
   std::optional<Prefilter> prefilter;
   std::vector<int> every_rule;
+  std::vector<int> precedence;  // rule → its place when rules are sorted most specific first
 };
 
 Matcher::Matcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -138,6 +140,16 @@ std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector
   for (const RuleSpec& r : rules) patterns.push_back(r.pattern);
   impl->prefilter.emplace(patterns, std::vector<std::string>{" stdout P ", " stderr P "});
   for (int i = 0; i < int(rules.size()); ++i) impl->every_rule.push_back(i);
+  // Most specific first: class rank, then priority, then the order the rules were loaded in.
+  std::vector<int> sorted = impl->every_rule;
+  std::stable_sort(sorted.begin(), sorted.end(), [&](int a, int b) {
+    const RuleSpec& ra = rules[std::size_t(a)];
+    const RuleSpec& rb = rules[std::size_t(b)];
+    const int ca = class_rank(ra.klass), cb = class_rank(rb.klass);
+    return ca != cb ? ca < cb : ra.priority > rb.priority;
+  });
+  impl->precedence.resize(rules.size());
+  for (std::size_t k = 0; k < sorted.size(); ++k) impl->precedence[std::size_t(sorted[k])] = int(k);
   impl->rules = std::move(rules);
   return Matcher(std::move(impl));
 }
@@ -170,11 +182,19 @@ void Matcher::match_every_rule(const Record& record, Scratch& scratch, std::vect
   match_candidates(record, scratch, impl_->every_rule, out);
 }
 
+void Matcher::match_primary(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const {
+  auto& order = scratch.impl_->ordered;
+  order = impl_->prefilter->candidates(scratch.impl_->prefilter);
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return impl_->precedence[std::size_t(a)] < impl_->precedence[std::size_t(b)]; });
+  match_candidates(record, scratch, order, out, true);
+}
+
 void Matcher::match_candidates(const Record& record, Scratch& scratch, const std::vector<int>& candidates,
-                               std::vector<RuleMatch>& out) const {
+                               std::vector<RuleMatch>& out, bool first_only) const {
   out.clear();
   auto& groups = scratch.impl_->groups;
   for (int index : candidates) {
+    if (first_only && !out.empty()) break;
     const RuleSpec& rule = impl_->rules[std::size_t(index)];
     const CompiledRule& c = impl_->compiled[std::size_t(index)];
 

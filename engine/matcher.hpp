@@ -83,6 +83,9 @@ class Matcher {
   /// may_match() / may_match_in_block(), most specific first. Lifetime: text values point
   /// into `record`.
   void match(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const;
+  /// Step 2 for classification: only the primary match (or none). Candidates are tried most
+  /// specific first and the first that matches wins, so most rules never run RE2 at all.
+  void match_primary(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const;
 
   /// Step 2 without the prefilter: every rule is tried. For tests that compare the two.
   void match_every_rule(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const;
@@ -94,7 +97,7 @@ class Matcher {
   struct Impl;
   explicit Matcher(std::unique_ptr<Impl> impl);
   void match_candidates(const Record& record, Scratch& scratch, const std::vector<int>& candidates,
-                        std::vector<RuleMatch>& out) const;
+                        std::vector<RuleMatch>& out, bool first_only = false) const;
   std::unique_ptr<Impl> impl_;
 };
 

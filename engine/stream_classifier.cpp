@@ -126,7 +126,7 @@ BlockVerdict StreamClassifier::scan_block(const Matcher& matcher, std::string_vi
       v.interesting.push_back(at);
       continue;
     }
-    matcher.match(s.record, s.matcher, s.matches);
+    matcher.match_primary(s.record, s.matcher, s.matches);
     if (!s.matches.empty()) v.interesting.push_back(at);
   }
   return v;
@@ -228,7 +228,7 @@ void StreamClassifier::classify(std::string_view line, std::uint64_t line_no, bo
   if (record_.time == 0) record_.time = line_time_ != 0 ? line_time_ : options_.now();
   else context_year_ = year_of(record_.time);
 
-  matcher_.match(record_, scratch_, matches_);
+  matcher_.match_primary(record_, scratch_, matches_);
   if (matches_.empty()) return;
   ++stats_.matched;
   if (!is_valid_utf8(line)) {
