@@ -160,8 +160,11 @@ TEST(DaprTimeline, WarnsAMonthAheadEscalatesOnTheClockAndNamesTheRootOfTheOutage
   EXPECT_EQ(root->symptoms, under);
   EXPECT_EQ(root->symptom_pods.size(), 40u);
   // The operator's lost API connection on June 1st is its own, earlier story.
-  for (const auto& i : o.incidents)
-    if (i.klass == "connection_lost") EXPECT_TRUE(i.caused_by.empty());
+  for (const auto& i : o.incidents) {
+    if (i.klass == "connection_lost") {
+      EXPECT_TRUE(i.caused_by.empty());
+    }
+  }
 }
 
 TEST(LinkerdTimeline, OneRootNamesTheSevenPods) {
