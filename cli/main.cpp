@@ -15,6 +15,7 @@ constexpr const char* kFooter = R"(Examples:
   kubectl logs -f -n dapr-system -l app=dapr-sentry --prefix --timestamps | klaxon
   klaxon incident-2023-06-19.log.gz sentry.log
   klaxon --format jsonl --matches app.log
+  klaxon kubectl -n dapr-system -l app=dapr-sentry   follow pods, new ones too, across stream cuts
   klaxon rules test                      run the built-in packs' own test lines
 
 Exit status: 0 ok, 1 an input failed, 2 usage or rule errors, 3 --fail-on was met.)";
@@ -74,6 +75,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"rg", "ere", "literals", "anchors"}))
       ->default_str("rg");
 
+  // klaxon kubectl ARGS...: the words after it are kubectl's (adapters/sources/kubectl_source.hpp).
+  CLI::App* kubectl = app.add_subcommand("kubectl", "Follow pods' logs with kubectl: restarts, new pods, no gaps (kubectl --help)");
+  kubectl->prefix_command();
+  kubectl->set_help_flag();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -93,6 +99,7 @@ int main(int argc, char** argv) {
     if (test->parsed()) return rules_test(run.rules, test_paths);
     if (list->parsed()) return rules_list(run.rules, list_paths);
     if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);
+    if (kubectl->parsed()) return run_kubectl(run, kubectl->remaining());
     return run_files(run);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "klaxon: internal error: %s\n", e.what());

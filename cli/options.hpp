@@ -40,6 +40,8 @@ inline constexpr int kExitFailOn = 3;
 std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* loaded = nullptr);
 
 int run_files(const RunOptions& options);
+/// `klaxon kubectl ARGS...`: follows pods with the real kubectl until a signal (cli/run_kubectl.cpp).
+int run_kubectl(const RunOptions& options, const std::vector<std::string>& args);
 
 int rules_check(const std::vector<std::string>& paths);
 int rules_test(const RuleOptions& options, const std::vector<std::string>& paths);

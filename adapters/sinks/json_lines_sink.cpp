@@ -189,7 +189,20 @@ void JsonLinesSink::summary(const RunSummary& s) {
     append_json_string(b, c.source);
     b += '}';
   }
-  b += "]}\n";
+  b += ']';
+  // Live sources' own counters (kubectl restarts, reconnects), when there are any.
+  if (!s.source_counters.empty()) {
+    b += R"(,"source_counters":{)";
+    first = true;
+    for (const auto& [name, n] : s.source_counters) {
+      if (!first) b += ',';
+      first = false;
+      append_json_string(b, name);
+      fmt::format_to(std::back_inserter(b), ":{}", n);
+    }
+    b += '}';
+  }
+  b += "}\n";
   flush();
 }
 

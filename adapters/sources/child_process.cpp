@@ -1,0 +1,135 @@
+// adapters/sources/child_process.cpp — see child_process.hpp.
+#include "adapters/sources/child_process.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <system_error>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace klaxon::sources {
+
+namespace asio = boost::asio;
+
+ChildProcess::ChildProcess(const asio::any_io_executor& executor, const std::vector<std::string>& argv)
+    : out_(executor) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+  err_fd_ = ::memfd_create("klaxon-child-stderr", MFD_CLOEXEC);
+  if (err_fd_ < 0) {
+    const int e = errno;
+    ::close(out[0]);
+    ::close(out[1]);
+    throw std::system_error(e, std::generic_category(), "memfd_create");
+  }
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int e = errno;
+    ::close(out[0]);
+    ::close(out[1]);
+    ::close(err_fd_);
+    throw std::system_error(e, std::generic_category(), "fork");
+  }
+  if (pid == 0) {
+    // In the child: only async-signal-safe calls until exec.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // klaxon died before prctl took effect
+    const int null_in = ::open("/dev/null", O_RDONLY);
+    ::dup2(null_in, STDIN_FILENO);
+    ::dup2(out[1], STDOUT_FILENO);
+    ::dup2(err_fd_, STDERR_FILENO);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execv(args[0], args.data());
+    static const char msg[] = "cannot execute the program\n";
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+    ::_exit(127);
+  }
+  pid_ = pid;
+  ::close(out[1]);
+  out_.assign(out[0]);
+}
+
+ChildProcess::~ChildProcess() {
+  terminate();
+  if (err_fd_ >= 0) ::close(err_fd_);
+}
+
+void ChildProcess::kill() {
+  if (pid_ > 0) ::kill(pid_, SIGKILL);
+}
+
+void ChildProcess::terminate() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+  boost::system::error_code ec;
+  out_.close(ec);
+}
+
+asio::awaitable<int> ChildProcess::wait(std::chrono::milliseconds grace) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  auto step = std::chrono::milliseconds(5);
+  while (pid_ > 0) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      co_return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    if (r < 0 && errno != EINTR) break;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    timer.expires_after(step);
+    co_await timer.async_wait(asio::use_awaitable);
+    step = std::min(step * 2, std::chrono::milliseconds(100));
+  }
+  const bool was_running = pid_ > 0;
+  terminate();
+  co_return was_running ? 128 + SIGKILL : -1;
+}
+
+std::string ChildProcess::error_text() const {
+  std::string text(16 * 1024, '\0');
+  const ssize_t n = err_fd_ >= 0 ? ::pread(err_fd_, text.data(), text.size(), 0) : 0;
+  text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+std::string find_on_path(const std::string& program) {
+  if (program.find('/') != std::string::npos) return ::access(program.c_str(), X_OK) == 0 ? program : "";
+  const char* path = std::getenv("PATH");
+  std::string_view rest = path ? path : "";
+  while (!rest.empty()) {
+    const auto colon = rest.find(':');
+    std::string dir(rest.substr(0, colon));
+    rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+    if (dir.empty()) continue;
+    const std::string candidate = dir + "/" + program;
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+  }
+  return "";
+}
+
+}  // namespace klaxon::sources
