@@ -260,6 +260,36 @@ TEST_F(KubectlSourceTest, FollowsNewPodsAndLetsGoOfDeletedOnes) {
   EXPECT_NE(k->out.find(R"({"type":"summary")"), std::string::npos) << "the summary is printed on SIGTERM";
 }
 
+TEST_F(KubectlSourceTest, AStalledStreamIsRestartedWithoutLoss) {
+  api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
+  log("sentry-a", 0, stamp(0));
+  auto k = start({"-n", "dapr-system", "pod/sentry-a", "--stall-timeout", "2s"});
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 0) > 0; })) << k->err;
+  ASSERT_TRUE(attached(*k, "sentry-a"));
+  api_.stall_log_streams("dapr-system", "sentry-a");  // connected, but nothing comes any more
+  for (int i = 1; i < 4; ++i) log("sentry-a", i, stamp(i));
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 3) > 0; })) << k->err;
+  EXPECT_EQ(k->terminate(), 0) << k->err;
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(count_of(k->out, i), 1) << "seq=" << i;
+  EXPECT_NE(k->err.find("kubectl logs dapr-system/sentry-a/sentry ended (silent for 2s, stopped); restarting"), std::string::npos)
+      << k->err;
+}
+
+TEST_F(KubectlSourceTest, FollowsADeploymentsPods) {
+  api_.add_deployment("dapr-system", "dapr-sentry", {{"app", "sentry"}});
+  api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
+  api_.add_pod("dapr-system", "other", {{"app", "other"}}, {"sentry"});
+  log("sentry-a", 0, stamp(0));
+  log("other", 900, stamp(0));
+  auto k = start({"-n", "dapr-system", "deploy/dapr-sentry"});
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 0) > 0; })) << k->err;
+  api_.add_pod("dapr-system", "sentry-b", {{"app", "sentry"}}, {"sentry"});
+  log("sentry-b", 1, stamp(1));
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 1) > 0; })) << k->err;
+  EXPECT_EQ(k->terminate(), 0) << k->err;
+  EXPECT_EQ(count_of(k->out, 900), 0);
+}
+
 TEST_F(KubectlSourceTest, ForbiddenIsAClearFatalError) {
   api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
   api_.forbid(true);

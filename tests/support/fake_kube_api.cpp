@@ -147,6 +147,18 @@ void FakeKubeApi::add_pod(const std::string& ns, const std::string& name, const 
   changed_.notify_all();
 }
 
+void FakeKubeApi::add_deployment(const std::string& ns, const std::string& name, const Labels& selector) {
+  std::lock_guard lock(mutex_);
+  namespaces_.insert(ns);
+  deployments_[{ns, name}] = selector;
+}
+
+void FakeKubeApi::stall_log_streams(const std::string& ns, const std::string& pod) {
+  std::lock_guard lock(mutex_);
+  ++pods_.at({ns, pod})->stall_generation;
+  changed_.notify_all();
+}
+
 void FakeKubeApi::delete_pod(const std::string& ns, const std::string& name) {
   std::lock_guard lock(mutex_);
   auto it = pods_.find({ns, name});
@@ -246,7 +258,13 @@ bool FakeKubeApi::answer(Socket& socket, const std::string& method, const std::s
                  fmt::format(R"({{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1:{}"}}]}})",
                              port_));
   if (parts.size() == 1 && parts[0] == "apis")
-    return reply(http::status::ok, R"({"kind":"APIGroupList","apiVersion":"v1","groups":[]})");
+    return reply(http::status::ok,
+                 R"({"kind":"APIGroupList","apiVersion":"v1","groups":[{"name":"apps","versions":[{"groupVersion":"apps/v1","version":"v1"}],)"
+                 R"("preferredVersion":{"groupVersion":"apps/v1","version":"v1"}}]})");
+  if (parts.size() == 3 && parts[0] == "apis" && parts[1] == "apps" && parts[2] == "v1")
+    return reply(http::status::ok,
+                 R"({"kind":"APIResourceList","apiVersion":"v1","groupVersion":"apps/v1","resources":[)"
+                 R"({"name":"deployments","singularName":"deployment","namespaced":true,"kind":"Deployment","verbs":["get","list","watch"],"shortNames":["deploy"],"categories":["all"]}]})");
   if (parts.size() == 2 && parts[0] == "api" && parts[1] == "v1")
     return reply(http::status::ok,
                  R"({"kind":"APIResourceList","groupVersion":"v1","resources":[)"
@@ -260,6 +278,20 @@ bool FakeKubeApi::answer(Socket& socket, const std::string& method, const std::s
                  status_json(403, "Forbidden",
                              fmt::format(R"(pods is forbidden: User "system:serviceaccount:{}:klaxon" cannot list resource "pods" in API group "" in the namespace "{}")",
                                          ns, ns)));
+  }
+
+  // /apis/apps/v1/namespaces/NS/deployments/NAME
+  if (parts.size() == 7 && parts[0] == "apis" && parts[1] == "apps" && parts[5] == "deployments") {
+    std::lock_guard lock(mutex_);
+    auto it = deployments_.find({parts[4], parts[6]});
+    if (it == deployments_.end())
+      return reply(http::status::not_found,
+                   status_json(404, "NotFound", fmt::format(R"(deployments.apps "{}" not found)", parts[6])));
+    std::string labels;
+    for (const auto& [k, v] : it->second) labels += fmt::format(R"({}"{}":"{}")", labels.empty() ? "" : ",", k, v);
+    return reply(http::status::ok,
+                 fmt::format(R"({{"kind":"Deployment","apiVersion":"apps/v1","metadata":{{"name":"{}","namespace":"{}"}},"spec":{{"selector":{{"matchLabels":{{{}}}}}}}}})",
+                             parts[6], parts[4], labels));
   }
 
   // /api/v1/pods (all namespaces) and /api/v1/namespaces/NS/pods[/NAME[/log]]
@@ -332,6 +364,7 @@ void FakeKubeApi::stream_log(Socket& socket, const std::string& ns, const std::s
   std::unique_lock lock(mutex_);
   auto pod = pods_.at({ns, name});
   const unsigned generation = pod->cut_generation;
+  const unsigned stall = pod->stall_generation;
   auto& lines = pod->logs[container];
   std::size_t next = 0;
   if (since > 0)
@@ -340,7 +373,7 @@ void FakeKubeApi::stream_log(Socket& socket, const std::string& ns, const std::s
   ++pod->follows;
   for (;;) {
     std::string out;
-    for (; next < lines.size(); ++next)
+    for (; pod->stall_generation == stall && next < lines.size(); ++next)
       out += (timestamps ? format_rfc3339_nano(lines[next].first) + " " : std::string()) + lines[next].second + "\n";
     if (!out.empty()) {
       lock.unlock();

@@ -2,10 +2,10 @@
 // run the real `kubectl` binary.
 //
 // It answers what `kubectl get pods` and `kubectl logs -f` ask (legacy discovery, pods list with
-// label selectors, one pod, namespaces, `pods/NAME/log` with follow, timestamps, sinceTime,
+// label selectors, one pod, namespaces, deployments, `pods/NAME/log` with follow, timestamps, sinceTime,
 // tailLines, container), in the shapes the real API server uses. The test drives it: add and
 // delete pods, append log lines, end the open log streams of a pod midway (as an API server
-// restart or a kubelet does), or refuse everything with 403. Thread per connection, blocking
+// restart or a kubelet does), stall them, or refuse everything with 403. Thread per connection, blocking
 // Beast: simple, and the tests' counts are small.
 #pragma once
 
@@ -41,6 +41,8 @@ class FakeKubeApi {
   void add_namespace(const std::string& ns);
   void add_pod(const std::string& ns, const std::string& name, const Labels& labels,
                const std::vector<std::string>& containers);
+  /// A Deployment whose spec.selector.matchLabels is `selector` (for `deploy/NAME`).
+  void add_deployment(const std::string& ns, const std::string& name, const Labels& selector);
   /// The pod leaves the list; its open log streams end.
   void delete_pod(const std::string& ns, const std::string& name);
   /// One log line; served as `<RFC3339Nano time> <text>` when timestamps are asked for.
@@ -48,6 +50,8 @@ class FakeKubeApi {
                   const std::string& text);
   /// Ends every open log stream of the pod, as the API server does when it drops a stream.
   void cut_log_streams(const std::string& ns, const std::string& pod);
+  /// The open log streams of the pod stop sending but stay open: a stalled connection.
+  void stall_log_streams(const std::string& ns, const std::string& pod);
   /// How many follow streams of the pod are open now (to wait until kubectl is attached).
   int open_follows(const std::string& ns, const std::string& pod) const;
   /// Every request is answered 403 Forbidden.
@@ -62,6 +66,7 @@ class FakeKubeApi {
     std::string uid;
     std::map<std::string, std::vector<std::pair<Nanos, std::string>>> logs;  // by container
     unsigned cut_generation = 0;
+    unsigned stall_generation = 0;
     bool deleted = false;
     int follows = 0;
   };
@@ -86,6 +91,7 @@ class FakeKubeApi {
   std::condition_variable changed_;
   std::set<std::string> namespaces_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<Pod>> pods_;  // (ns, name)
+  std::map<std::pair<std::string, std::string>, Labels> deployments_;         // (ns, name) -> selector
   unsigned next_uid_ = 1;
   std::vector<std::string> requests_;
   std::vector<std::thread> threads_;
