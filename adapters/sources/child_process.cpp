@@ -22,6 +22,58 @@ namespace klaxon::sources {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// The guardian: a forked copy of klaxon between it and the program. PR_SET_PDEATHSIG on the
+// program itself is not enough: kubectl is often a dispatcher (Go) that re-executes the real
+// binary from another thread, and the death signal does not survive that. The guardian keeps it
+// (it never executes anything), and on SIGTERM (klaxon died, or wants the child gone) it kills
+// the program and exits. Otherwise it exits with the program's status. Only async-signal-safe
+// calls here: klaxon may have threads.
+[[noreturn]] void guard(pid_t parent, char* const* args, int out_fd, int err_fd) {
+  sigset_t all, watched;
+  sigfillset(&all);
+  sigset_t previous;
+  ::sigprocmask(SIG_SETMASK, &all, &previous);
+  ::signal(SIGCHLD, SIG_DFL);
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent) ::_exit(127);  // klaxon died before prctl took effect
+  ::setpgid(0, 0);                          // the terminal's Ctrl-C is klaxon's to handle
+
+  const pid_t program = ::fork();
+  if (program == 0) {
+    const int null_in = ::open("/dev/null", O_RDONLY);
+    ::dup2(null_in, STDIN_FILENO);
+    ::dup2(out_fd, STDOUT_FILENO);
+    ::dup2(err_fd, STDERR_FILENO);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::sigprocmask(SIG_SETMASK, &previous, nullptr);  // the program gets klaxon's mask, not ours
+    ::execv(args[0], args);
+    static const char msg[] = "cannot execute the program\n";
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+    ::_exit(127);
+  }
+  ::close(out_fd);  // only the program holds the pipe: its end is the end of the output
+  if (program < 0) ::_exit(127);
+
+  sigemptyset(&watched);
+  sigaddset(&watched, SIGCHLD);
+  sigaddset(&watched, SIGTERM);
+  for (;;) {
+    const int sig = ::sigwaitinfo(&watched, nullptr);
+    if (sig == SIGTERM) {
+      ::kill(program, SIGKILL);
+      ::waitpid(program, nullptr, 0);
+      ::_exit(128 + SIGKILL);
+    }
+    int status = 0;
+    if (sig == SIGCHLD && ::waitpid(program, &status, WNOHANG) == program)
+      ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  }
+}
+
+}  // namespace
+
 ChildProcess::ChildProcess(const asio::any_io_executor& executor, const std::vector<std::string>& argv)
     : out_(executor) {
   std::vector<char*> args;
@@ -46,20 +98,7 @@ ChildProcess::ChildProcess(const asio::any_io_executor& executor, const std::vec
     ::close(err_fd_);
     throw std::system_error(e, std::generic_category(), "fork");
   }
-  if (pid == 0) {
-    // In the child: only async-signal-safe calls until exec.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);  // klaxon died before prctl took effect
-    const int null_in = ::open("/dev/null", O_RDONLY);
-    ::dup2(null_in, STDIN_FILENO);
-    ::dup2(out[1], STDOUT_FILENO);
-    ::dup2(err_fd_, STDERR_FILENO);
-    ::signal(SIGPIPE, SIG_DFL);
-    ::execv(args[0], args.data());
-    static const char msg[] = "cannot execute the program\n";
-    [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
-    ::_exit(127);
-  }
+  if (pid == 0) guard(parent, args.data(), out[1], err_fd_);  // never returns
   pid_ = pid;
   ::close(out[1]);
   out_.assign(out[0]);
@@ -71,12 +110,12 @@ ChildProcess::~ChildProcess() {
 }
 
 void ChildProcess::kill() {
-  if (pid_ > 0) ::kill(pid_, SIGKILL);
+  if (pid_ > 0) ::kill(pid_, SIGTERM);  // the guardian kills the program, then itself
 }
 
 void ChildProcess::terminate() {
   if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
+    ::kill(pid_, SIGTERM);
     while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
     }
     pid_ = -1;
@@ -103,7 +142,7 @@ asio::awaitable<int> ChildProcess::wait(std::chrono::milliseconds grace) {
     step = std::min(step * 2, std::chrono::milliseconds(100));
   }
   const bool was_running = pid_ > 0;
-  terminate();
+  terminate();  // the guardian answers SIGTERM at once
   co_return was_running ? 128 + SIGKILL : -1;
 }
 

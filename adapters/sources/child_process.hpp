@@ -2,7 +2,7 @@
 // event loop (kubectl for now).
 //
 // Why our own and not Boost.Process: the child must die with klaxon even when klaxon is killed
-// with SIGKILL (PR_SET_PDEATHSIG, set between fork and exec), its stderr must never block it (a
+// with SIGKILL (a guardian process with PR_SET_PDEATHSIG stands between them), its stderr must never block it (a
 // memfd, read after it exits, instead of a pipe nobody drains), and ending it must be explicit
 // and idempotent so that a pid is never signalled after it was reaped.
 #pragma once
@@ -24,7 +24,7 @@ class ChildProcess {
  public:
   /// Starts `argv[0]` (a path) with `argv`. Throws std::system_error when it cannot be started.
   ChildProcess(const boost::asio::any_io_executor& executor, const std::vector<std::string>& argv);
-  /// Kills (SIGKILL) and reaps the child if it still runs.
+  /// Kills and reaps the child if it still runs.
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -37,7 +37,7 @@ class ChildProcess {
   boost::asio::awaitable<int> wait(std::chrono::milliseconds grace);
   /// Kills and reaps it now (idempotent). Its output then ends.
   void terminate();
-  /// Sends SIGKILL without reaping: the reader sees the end of out() and calls wait().
+  /// Kills it without reaping: the reader sees the end of out() and calls wait().
   void kill();
   bool running() const { return pid_ > 0; }
 

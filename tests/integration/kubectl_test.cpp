@@ -111,6 +111,9 @@ class Klaxon {
     return wait_exit(20s);
   }
 
+  /// SIGKILL: klaxon gets no chance to clean up.
+  void kill_hard() { ::kill(pid_, SIGKILL); }
+
   std::string out, err;
 
  private:
@@ -288,6 +291,16 @@ TEST_F(KubectlSourceTest, FollowsADeploymentsPods) {
   ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 1) > 0; })) << k->err;
   EXPECT_EQ(k->terminate(), 0) << k->err;
   EXPECT_EQ(count_of(k->out, 900), 0);
+}
+
+TEST_F(KubectlSourceTest, ChildrenDieWithKlaxonEvenOnSigkill) {
+  api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
+  auto k = start({"-n", "dapr-system", "-l", "app=sentry"});
+  ASSERT_TRUE(attached(*k, "sentry-a")) << k->err;
+  k->kill_hard();
+  const auto deadline = Clock::now() + kPatience;
+  while (api_.open_follows("dapr-system", "sentry-a") > 0 && Clock::now() < deadline) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(api_.open_follows("dapr-system", "sentry-a"), 0) << "kubectl outlived klaxon";
 }
 
 TEST_F(KubectlSourceTest, ForbiddenIsAClearFatalError) {

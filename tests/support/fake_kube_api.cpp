@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdlib>
 
+#include <sys/socket.h>
+
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -383,6 +385,8 @@ void FakeKubeApi::stream_log(Socket& socket, const std::string& ns, const std::s
     }
     if (!follow || stopping_ || pod->deleted || pod->cut_generation != generation) break;
     changed_.wait_for(lock, std::chrono::milliseconds(200));
+    char byte;  // the client went away (kubectl died): the stream is no longer open
+    if (::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) break;
   }
   --pod->follows;
 }
