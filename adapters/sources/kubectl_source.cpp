@@ -539,7 +539,8 @@ asio::awaitable<void> KubectlSource::run(StreamSink& out) {
       reconcile(listing.pods, out);
       if (first_listing_ && listing.pods.empty())
         out.notice("kubectl_no_pods", fmt::format("no pods match yet; klaxon keeps looking every {}s",
-                                                  options_.poll_interval.count() / 1000.0));
+                                                  options_.poll_interval.count() / 1000.0),
+                   0);
       first_listing_ = false;
     } else {
       out.notice("kubectl_list_failures",

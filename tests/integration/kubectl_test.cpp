@@ -293,6 +293,18 @@ TEST_F(KubectlSourceTest, FollowsADeploymentsPods) {
   EXPECT_EQ(count_of(k->out, 900), 0);
 }
 
+TEST_F(KubectlSourceTest, AllContainersAreOneStreamEach) {
+  api_.add_pod("dapr-system", "app-0", {{"app", "web"}}, {"web", "daprd"});
+  api_.append_log("dapr-system", "app-0", "web", stamp(0), tls_line(0));
+  api_.append_log("dapr-system", "app-0", "daprd", stamp(0), tls_line(1));  // the same instant, another container
+  auto k = start({"-n", "dapr-system", "-l", "app=web", "--all-containers"});
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 0) > 0 && count_of(k->out, 1) > 0; })) << k->err;
+  EXPECT_EQ(k->terminate(), 0) << k->err;
+  EXPECT_NE(k->out.find(R"("source":"dapr-system/app-0/web")"), std::string::npos);
+  EXPECT_NE(k->out.find(R"("labels":{"namespace":"dapr-system","pod":"app-0","container":"daprd"})"), std::string::npos)
+      << k->out.substr(0, 2000);
+}
+
 TEST_F(KubectlSourceTest, ChildrenDieWithKlaxonEvenOnSigkill) {
   api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
   auto k = start({"-n", "dapr-system", "-l", "app=sentry"});
