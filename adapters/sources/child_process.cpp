@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -27,14 +28,12 @@ namespace {
 // The guardian: a forked copy of klaxon between it and the program. PR_SET_PDEATHSIG on the
 // program itself is not enough: kubectl is often a dispatcher (Go) that re-executes the real
 // binary from another thread, and the death signal does not survive that. The guardian keeps it
-// (it never executes anything), and on SIGTERM (klaxon died, or wants the child gone) it kills
-// the program and exits. Otherwise it exits with the program's status. Only async-signal-safe
-// calls here: klaxon may have threads.
-[[noreturn]] void guard(pid_t parent, char* const* args, int out_fd, int err_fd) {
-  sigset_t all, watched;
-  sigfillset(&all);
-  sigset_t previous;
-  ::sigprocmask(SIG_SETMASK, &all, &previous);
+// (it never executes anything), and on SIGTERM (klaxon died) it kills the program and exits.
+// Otherwise it exits with the program's status. Only async-signal-safe calls here: klaxon may
+// have threads. Every signal is blocked on entry (the parent blocked them around fork), so no
+// handler of klaxon's (Asio's signal pipe) ever runs here; `previous` is klaxon's own mask.
+[[noreturn]] void guard(pid_t parent, char* const* args, int out_fd, int err_fd, const sigset_t& previous) {
+  sigset_t watched;
   ::signal(SIGCHLD, SIG_DFL);
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != parent) ::_exit(127);  // klaxon died before prctl took effect
@@ -90,7 +89,13 @@ ChildProcess::ChildProcess(const asio::any_io_executor& executor, const std::vec
     throw std::system_error(e, std::generic_category(), "memfd_create");
   }
   const pid_t parent = ::getpid();
+  sigset_t all, previous;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &previous);
   const pid_t pid = ::fork();
+  if (pid == 0) guard(parent, args.data(), out[1], err_fd_, previous);  // never returns
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (pid > 0) ::setpgid(pid, pid);  // as the guardian does: the group exists before kill() may need it
   if (pid < 0) {
     const int e = errno;
     ::close(out[0]);
@@ -98,7 +103,6 @@ ChildProcess::ChildProcess(const asio::any_io_executor& executor, const std::vec
     ::close(err_fd_);
     throw std::system_error(e, std::generic_category(), "fork");
   }
-  if (pid == 0) guard(parent, args.data(), out[1], err_fd_);  // never returns
   pid_ = pid;
   ::close(out[1]);
   out_.assign(out[0]);
@@ -109,13 +113,18 @@ ChildProcess::~ChildProcess() {
   if (err_fd_ >= 0) ::close(err_fd_);
 }
 
+// The guardian leads a process group of its own with the program in it: one signal ends both.
+static void kill_group(pid_t guardian) {
+  if (::kill(-guardian, SIGKILL) != 0) ::kill(guardian, SIGKILL);
+}
+
 void ChildProcess::kill() {
-  if (pid_ > 0) ::kill(pid_, SIGTERM);  // the guardian kills the program, then itself
+  if (pid_ > 0) kill_group(pid_);
 }
 
 void ChildProcess::terminate() {
   if (pid_ > 0) {
-    ::kill(pid_, SIGTERM);
+    kill_group(pid_);
     while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
     }
     pid_ = -1;
@@ -142,7 +151,7 @@ asio::awaitable<int> ChildProcess::wait(std::chrono::milliseconds grace) {
     step = std::min(step * 2, std::chrono::milliseconds(100));
   }
   const bool was_running = pid_ > 0;
-  terminate();  // the guardian answers SIGTERM at once
+  terminate();
   co_return was_running ? 128 + SIGKILL : -1;
 }
 
