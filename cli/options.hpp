@@ -15,6 +15,7 @@ namespace klaxon::cli {
 struct RuleOptions {
   std::vector<std::string> rule_paths;  // --rules
   bool no_default_rules = false;        // --no-default-rules
+  bool prefilter = true;                // --no-prefilter: try every rule on every line (the reference)
 };
 
 struct RunOptions {

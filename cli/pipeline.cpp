@@ -39,6 +39,10 @@ StreamClassifier& Pipeline::stream(const std::string& key, const Labels& labels)
   if (it != streams_.end()) return *it->second;
   StreamOptions so;
   so.max_line_bytes = options_.max_line_bytes;
+  so.now = [this] {
+    const Nanos reached = tracker_.latest_event_time();
+    return replay_ && reached != 0 ? reached : wall_now();
+  };
   auto s = std::make_unique<StreamClassifier>(
       matcher_, key, labels, so, [this](const ClassifiedLine& line) { on_match(line); },
       [this](const StreamNotice& n) {

@@ -48,6 +48,12 @@ class Pipeline {
   /// Live mode: the event clock moves on by the wall time passed since the newest line.
   void tick_wall();
 
+  /// What time a line without one of its own gets. Live (the default): its arrival, the wall
+  /// clock. Replay: the newest event time the run has seen (the wall clock only before any),
+  /// so that an archive replayed today or next year, on any number of threads, gives the same
+  /// answer and an untimed line lands beside its timed neighbours, not years after them.
+  void set_replay(bool replay) { replay_ = replay; }
+
   void add_incident_listener(IncidentListener listener) { listeners_.push_back(std::move(listener)); }
   void count_source_error() { ++summary_.source_errors; }
   /// A source's own counter (restarts, reconnects, dropped entries), for the summary and /metrics.
@@ -83,6 +89,7 @@ class Pipeline {
   std::set<StreamNotice::Kind> said_;
   std::optional<Severity> worst_;
   Nanos latest_seen_ = 0, latest_seen_wall_ = 0;
+  bool replay_ = false;
 };
 
 }  // namespace klaxon::cli

@@ -52,6 +52,7 @@ std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* 
     std::fprintf(stderr, "klaxon: the rules above have errors; `klaxon rules check PATH` lists them all\n");
     return std::nullopt;
   }
+  if (!options.prefilter) matcher->disable_prefilter();
   if (loaded) *loaded = std::move(set);
   return matcher;
 }
@@ -98,6 +99,7 @@ int run_files(const RunOptions& options) {
     }
     // A pipe (kubectl logs -f) may fall silent: wake up every second to move the clock on.
     const bool live = path == "-" && is_pipe_or_terminal(STDIN_FILENO);
+    pipeline.set_replay(!live);
     for (;;) {
       sources::ReadResult r = source->read(buffer, live ? 1000 : -1);
       if (r.bytes > 0) pipeline.feed(source->name(), std::string_view(buffer.data(), r.bytes));
