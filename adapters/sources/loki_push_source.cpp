@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
 
 #include <boost/asio/co_spawn.hpp>
@@ -28,6 +29,14 @@ using tcp = asio::ip::tcp;
 constexpr std::string_view kPushPath = "/loki/api/v1/push";
 // Rejections are said on stderr only this often; /metrics counts every one.
 constexpr std::uint64_t kRejectionsSaid = 10;
+// After refusing a body we read and drop what the client still sends (bounded), so that it
+// sees our answer instead of a connection reset.
+constexpr std::size_t kDrainAtMost = 256u << 20;
+constexpr auto kDrainFor = std::chrono::seconds(10);
+// A stream (label set) that sent nothing for this long is ended, so pods that come and go do
+// not hold memory for ever; it starts afresh if it sends again.
+constexpr auto kStreamIdle = std::chrono::minutes(15);
+constexpr auto kSweepEvery = std::chrono::minutes(1);
 
 std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
@@ -63,6 +72,7 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
   LokiPushOptions options;
   tcp::acceptor acceptor;
   std::uint64_t rejections = 0;
+  std::map<std::string, std::chrono::steady_clock::time_point> last_seen;  // per stream key
 
   Impl(asio::any_io_executor executor, LokiPushOptions o) : options(std::move(o)), acceptor(executor) {}
 
@@ -93,6 +103,7 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
     std::uint64_t entries = 0;
     for (const PushStream& stream : body.streams) {
       const std::string key = format_label_selector(stream.labels);
+      last_seen[key] = std::chrono::steady_clock::now();
       for (const PushEntry& e : stream.entries) out.line(key, e.line, e.time_ns, stream.labels);
       entries += stream.entries.size();
     }
@@ -118,6 +129,40 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
                   fmt::format("klaxon: nothing at {}; push to {} (GET /ready, /metrics)\n", path, kPushPath));
   }
 
+  asio::awaitable<void> refuse_and_drain(beast::tcp_stream& stream, http::response<http::string_body>& res) {
+    res.keep_alive(false);
+    res.prepare_payload();
+    boost::system::error_code ec;
+    stream.expires_after(kDrainFor);
+    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    static char sink[64 * 1024];  // contents never read
+    for (std::size_t drained = 0; !ec && drained < kDrainAtMost;)
+      drained += co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // Ends streams that fell silent (see kStreamIdle).
+  asio::awaitable<void> sweep_idle_streams(StreamSink& out) {
+    auto self = shared_from_this();
+    asio::steady_timer timer(acceptor.get_executor());
+    for (;;) {
+      timer.expires_after(kSweepEvery);
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || !acceptor.is_open()) co_return;
+      const auto now = std::chrono::steady_clock::now();
+      for (auto it = last_seen.begin(); it != last_seen.end();) {
+        if (now - it->second < kStreamIdle) {
+          ++it;
+          continue;
+        }
+        out.end(it->first);
+        it = last_seen.erase(it);
+      }
+    }
+  }
+
   asio::awaitable<void> session(tcp::socket socket, StreamSink& out) {
     auto self = shared_from_this();  // the acceptor's owner may go first at shutdown
     beast::tcp_stream stream(std::move(socket));
@@ -131,17 +176,13 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
       if (ec == http::error::body_limit) {
         auto res = reject(out, 413,
                           fmt::format("the push body is larger than {} MiB; send smaller batches", options.max_body_bytes >> 20));
-        res.keep_alive(false);
-        res.prepare_payload();
-        co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+        co_await refuse_and_drain(stream, res);
         break;
       }
       const bool http_error = ec && &ec.category() == &http::make_error_code(http::error::bad_target).category();
       if (http_error && ec != http::error::end_of_stream && ec != http::error::partial_message) {
         auto res = reject(out, 400, "malformed HTTP request: " + ec.message());
-        res.keep_alive(false);
-        res.prepare_payload();
-        co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+        co_await refuse_and_drain(stream, res);
         break;
       }
       if (ec) break;  // closed, reset or idle: nothing to answer
@@ -149,6 +190,7 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
       auto res = handle(req, out);
       res.keep_alive(req.keep_alive());
       res.prepare_payload();
+      if (req.method() == http::verb::head) res.body().clear();  // Content-Length stays
       co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
       if (ec || !req.keep_alive()) break;
     }
@@ -180,6 +222,7 @@ tcp::endpoint LokiPushSource::local_endpoint() const { return impl_->acceptor.lo
 asio::awaitable<void> LokiPushSource::run(StreamSink& out) {
   auto impl = impl_;
   out.connected("loki_push", true);
+  asio::co_spawn(impl->acceptor.get_executor(), impl->sweep_idle_streams(out), asio::detached);
   for (;;) {
     boost::system::error_code ec;
     tcp::socket socket = co_await impl->acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
