@@ -288,7 +288,7 @@ TEST(Serve, HandMadeProtobufPushIsClassifiedAndBadBodiesAreRefusedWithoutLoss) {
 TEST(Serve, TakenPortIsAClearStartupError) {
   Klaxon first({"serve", "--listen", "127.0.0.1:0"});
   const std::string at = first.address("pushes on http://");
-  const auto r = test::run_command(kBin + " serve --listen " + at + " </dev/null");
+  const auto r = test::run_command("timeout 20 " + kBin + " serve --listen " + at + " </dev/null");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("cannot listen on " + at), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("pick another"), std::string::npos) << r.err;
@@ -332,7 +332,7 @@ TEST(Listen, MetricsOfAStdinPipeMatchWhatWasFed) {
 }
 
 TEST(Listen, BadAddressIsAUsageError) {
-  const auto r = test::run_command(kBin + " --listen nowhere </dev/null");
+  const auto r = test::run_command("timeout 20 " + kBin + " --listen nowhere </dev/null");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("HOST:PORT"), std::string::npos) << r.err;
 }
