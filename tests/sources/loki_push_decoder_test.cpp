@@ -29,9 +29,10 @@ std::string protobuf_body(const std::string& labels, const std::vector<std::pair
   return compressed;
 }
 
-std::string gzip(const std::string& in) {
+// window_bits: 16 + MAX_WBITS gzip, MAX_WBITS zlib (HTTP deflate), -MAX_WBITS raw deflate.
+std::string compress(const std::string& in, int window_bits) {
   z_stream z{};
-  deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY);
   std::string out(deflateBound(&z, in.size()) + 32, '\0');
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   z.avail_in = uInt(in.size());
@@ -42,6 +43,7 @@ std::string gzip(const std::string& in) {
   deflateEnd(&z);
   return out;
 }
+std::string gzip(const std::string& in) { return compress(in, 16 + MAX_WBITS); }
 
 PushRequestBody ok(const std::variant<PushRequestBody, PushError>& r) {
   if (auto* e = std::get_if<PushError>(&r)) ADD_FAILURE() << e->status << " " << e->message;
@@ -81,6 +83,20 @@ TEST(LokiPushDecoder, JsonBodyPlainAndGzipped) {
     EXPECT_EQ(r.streams[0].entries[0].line, "line \"one\"\n");
     EXPECT_EQ(r.streams[0].entries[1].time_ns, 1700000000000000002);
   }
+}
+
+TEST(LokiPushDecoder, DeflateZlibOrRawAndNumericTimestamps) {
+  const std::string json = R"({"streams":[{"stream":{"a":"b"},"values":[[1700000000000000003,"x"]]}]})";
+  for (const int bits : {MAX_WBITS, -MAX_WBITS}) {
+    const auto r = ok(decode_push_body(compress(json, bits), "application/json", "deflate", kMax));
+    ASSERT_EQ(r.streams.size(), 1u) << bits;
+    EXPECT_EQ(r.streams[0].entries.at(0).time_ns, 1700000000000000003);
+  }
+  std::string broken = gzip(json);
+  broken.resize(broken.size() - 10);
+  const PushError e = error(decode_push_body(broken, "application/json", "gzip", kMax));
+  EXPECT_EQ(e.status, 400u);
+  EXPECT_NE(e.message.find("gzip"), std::string::npos) << e.message;
 }
 
 TEST(LokiPushDecoder, TruncatedSnappyIsRefusedWith400) {
