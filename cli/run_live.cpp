@@ -79,11 +79,16 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   PipelineSink bridge(pipeline);
   asio::io_context io;
   std::unique_ptr<StatusService> shown;  // --listen and serve's /metrics
-  std::unique_ptr<sources::LiveSource> source;
   try {
     shown = std::make_unique<StatusService>(options, pipeline, /*live=*/true);
+  } catch (const std::runtime_error& e) {  // --listen address bad or taken
+    std::fprintf(stderr, "klaxon: %s\n", e.what());
+    return kExitUsage;
+  }
+  std::unique_ptr<sources::LiveSource> source;
+  try {
     source = make_source(io.get_executor());
-  } catch (const std::runtime_error& e) {  // FatalSourceError too
+  } catch (const sources::FatalSourceError& e) {
     std::fprintf(stderr, "klaxon: %s\n", e.what());
     return kExitUsage;
   }
