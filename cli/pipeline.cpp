@@ -60,6 +60,7 @@ void Pipeline::on_match(const ClassifiedLine& line) {
   out_.match(line);
   ++summary_.matches_by_class[line.rule.klass];
   ++summary_.matches_by_severity[std::string(to_string(line.primary.severity))];
+  ++summary_.matches_by_rule[{line.rule.id, line.rule.klass}];
   tracker_.observe(line, events_);
   deliver();
 }
@@ -103,9 +104,16 @@ void Pipeline::end_stream(const std::string& key) {
   if (parallel_) parallel_->finish(*it->second);
   else it->second->finish();
   summary_.stats += it->second->stats();
+  ended_by_source_[streams_as_.empty() ? key : streams_as_] += it->second->stats();
   streams_.erase(it);
   after_input();
   deliver();
+}
+
+std::map<std::string, StreamStats> Pipeline::stats_by_source() const {
+  std::map<std::string, StreamStats> out = ended_by_source_;
+  for (const auto& [key, s] : streams_) out[streams_as_.empty() ? key : streams_as_] += s->stats();
+  return out;
 }
 
 void Pipeline::tick_wall() {

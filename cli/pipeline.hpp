@@ -71,6 +71,12 @@ class Pipeline {
   const IncidentTracker& tracker() const { return tracker_; }
   const sinks::RunSummary& summary() const { return summary_; }
 
+  /// Lines and bytes read so far per source (/metrics): each stream under its own key (a file's
+  /// name), or every stream under `name` once count_streams_as(name) was called (live sources,
+  /// whose streams come and go with pods). Ended streams are included.
+  void count_streams_as(std::string name) { streams_as_ = std::move(name); }
+  std::map<std::string, StreamStats> stats_by_source() const;
+
  private:
   StreamClassifier& stream(const std::string& key, const Labels& labels);
   void on_match(const ClassifiedLine& line);
@@ -90,6 +96,8 @@ class Pipeline {
   std::optional<Severity> worst_;
   Nanos latest_seen_ = 0, latest_seen_wall_ = 0;
   bool replay_ = false;
+  std::string streams_as_;
+  std::map<std::string, StreamStats> ended_by_source_;
 };
 
 }  // namespace klaxon::cli

@@ -17,6 +17,7 @@
 #include "adapters/sources/file_source.hpp"
 #include "cli/options.hpp"
 #include "cli/pipeline.hpp"
+#include "cli/status.hpp"
 
 namespace klaxon::cli {
 namespace {
@@ -84,6 +85,14 @@ int run_files(const RunOptions& options) {
   install_signal_handlers();
 
   Pipeline pipeline(*matcher, set.correlations, options, *sink);
+  std::unique_ptr<StatusService> status;
+  try {
+    status = std::make_unique<StatusService>(options, pipeline, /*live=*/false);
+  } catch (const std::runtime_error& e) {
+    std::fprintf(stderr, "klaxon: %s\n", e.what());
+    return kExitUsage;
+  }
+  status->publish();
   const bool only_stdin = inputs == std::vector<std::string>{"-"} && is_pipe_or_terminal(STDIN_FILENO);
   if (!only_stdin) pipeline.use_threads(options.threads);  // a pipe is followed line by line instead
   std::vector<char> buffer(kReadChunk);
@@ -105,6 +114,7 @@ int run_files(const RunOptions& options) {
       if (r.bytes > 0) pipeline.feed(source->name(), std::string_view(buffer.data(), r.bytes));
       else if (live) pipeline.tick_wall();
       pipeline.flush();
+      status->tick();
       if (!r.error.empty()) {
         std::fprintf(stderr, "klaxon: error: %s: %s\n", source->name().c_str(), r.error.c_str());
         pipeline.count_source_error();
@@ -114,6 +124,7 @@ int run_files(const RunOptions& options) {
     pipeline.end_stream(source->name());
   }
   const sinks::RunSummary& summary = pipeline.finish();
+  status->publish();
 
   if (options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on) return kExitFailOn;
   return summary.source_errors > 0 ? kExitFailure : kExitOk;
