@@ -16,6 +16,7 @@ constexpr const char* kFooter = R"(Examples:
   klaxon incident-2023-06-19.log.gz sentry.log
   klaxon --format jsonl --matches app.log
   klaxon kubectl -n dapr-system -l app=dapr-sentry   follow pods, new ones too, across stream cuts
+  klaxon --listen 127.0.0.1:9095 serve --listen 127.0.0.1:3100   Loki push receiver, /metrics
   klaxon rules test                      run the built-in packs' own test lines
 
 Exit status: 0 ok, 1 an input failed, 2 usage or rule errors, 3 --fail-on was met.)";
@@ -40,6 +41,8 @@ int main(int argc, char** argv) {
       ->type_name("PATH")
       ->allow_extra_args(false);
   app.add_flag("--no-default-rules", run.rules.no_default_rules, "Do not load the built-in rule packs");
+  // Hidden: the slow reference that tests and bench/ compare the prefiltered matcher against.
+  app.add_flag("!--no-prefilter", run.rules.prefilter, "Try every rule on every line")->group("");
   app.add_option("--color", run.color, "Colour severities: auto (on a terminal), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->default_str("auto");
@@ -55,6 +58,18 @@ int main(int argc, char** argv) {
       ->default_str("30s");
   app.add_option("--max-incidents", run.tracker.max_incidents, "Incidents held at most; the oldest are dropped")
       ->default_str("10000");
+
+  // Status endpoints (any mode) and the Loki push receiver.
+  app.add_option("--listen", run.listen, "Serve /metrics, /healthz, /readyz and a status page on HOST:PORT")
+      ->type_name("HOST:PORT");
+  ServeOptions serve_options;
+  CLI::App* serve = app.add_subcommand("serve", "Receive Loki pushes (Promtail, Alloy, Vector, Fluent Bit)");
+  serve->add_option("--listen", serve_options.listen, "Where to listen for POST /loki/api/v1/push")
+      ->type_name("HOST:PORT")
+      ->default_str("127.0.0.1:3100");
+  serve->add_option("--max-body-mib", serve_options.max_body_mib, "Largest push body, after decompression")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
+      ->default_str("64");
 
   CLI::App* rules = app.add_subcommand("rules", "Check, test and list rule packs");
   rules->require_subcommand(1);
@@ -100,6 +115,7 @@ int main(int argc, char** argv) {
     if (list->parsed()) return rules_list(run.rules, list_paths);
     if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);
     if (kubectl->parsed()) return run_kubectl(run, kubectl->remaining());
+    if (serve->parsed()) return run_serve(run, serve_options);
     return run_files(run);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "klaxon: internal error: %s\n", e.what());
