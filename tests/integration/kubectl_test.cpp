@@ -305,6 +305,19 @@ TEST_F(KubectlSourceTest, AllContainersAreOneStreamEach) {
       << k->out.substr(0, 2000);
 }
 
+TEST_F(KubectlSourceTest, AllNamespacesKeepTheirOwnNamespaceLabel) {
+  api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
+  api_.add_pod("linkerd", "sentry-a", {{"app", "sentry"}}, {"sentry"});  // the same pod name elsewhere
+  log("sentry-a", 0, stamp(0));
+  api_.append_log("linkerd", "sentry-a", "sentry", stamp(0), tls_line(1));
+  auto k = start({"-A", "-l", "app=sentry"});
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 0) > 0 && count_of(k->out, 1) > 0; })) << k->err;
+  EXPECT_EQ(k->terminate(), 0) << k->err;
+  EXPECT_NE(k->out.find(R"("source":"linkerd/sentry-a/sentry")"), std::string::npos);
+  EXPECT_NE(k->out.find(R"("labels":{"namespace":"linkerd","pod":"sentry-a","container":"sentry"})"), std::string::npos)
+      << k->out.substr(0, 2000);
+}
+
 TEST_F(KubectlSourceTest, ChildrenDieWithKlaxonEvenOnSigkill) {
   api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
   auto k = start({"-n", "dapr-system", "-l", "app=sentry"});
