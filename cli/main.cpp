@@ -6,7 +6,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "adapters/sources/follow_source.hpp"
 #include "cli/options.hpp"
+#include "cli/run_live.hpp"
 #include "engine/duration.hpp"
 
 namespace {
@@ -15,6 +17,7 @@ constexpr const char* kFooter = R"(Examples:
   kubectl logs -f -n dapr-system -l app=dapr-sentry --prefix --timestamps | klaxon
   klaxon incident-2023-06-19.log.gz sentry.log
   klaxon --format jsonl --matches app.log
+  klaxon --follow /var/log/pods --state /var/lib/klaxon/follow.state   on a node
   klaxon rules test                      run the built-in packs' own test lines
 
 Exit status: 0 ok, 1 an input failed, 2 usage or rule errors, 3 --fail-on was met.)";
@@ -55,6 +58,16 @@ int main(int argc, char** argv) {
   app.add_option("--max-incidents", run.tracker.max_incidents, "Incidents held at most; the oldest are dropped")
       ->default_str("10000");
 
+  // --follow: files followed like tail -F (adapters/sources/follow_source.hpp).
+  klaxon::sources::FollowOptions follow;
+  app.add_option("--follow", follow.paths,
+                 "Follow files like tail -F, through rotation and truncation: files, globs, or directories "
+                 "(their *.log at any depth, e.g. /var/log/pods). Reads what they hold first; runs until Ctrl-C")
+      ->type_name("PATH");
+  app.add_flag("--from-end", follow.from_end, "With --follow: skip what files hold at start (files that appear later are read whole)");
+  app.add_option("--state", follow.state_path, "With --follow: keep read positions in FILE; a restart resumes there")
+      ->type_name("FILE");
+
   CLI::App* rules = app.add_subcommand("rules", "Check, test and list rule packs");
   rules->require_subcommand(1);
   rules->footer("Packs: rules/README.md. Without PATH, test and list use the built-in packs.");
@@ -93,6 +106,17 @@ int main(int argc, char** argv) {
     if (test->parsed()) return rules_test(run.rules, test_paths);
     if (list->parsed()) return rules_list(run.rules, list_paths);
     if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);
+    if (!follow.paths.empty()) {
+      if (!run.inputs.empty()) {
+        std::fprintf(stderr, "klaxon: give files either to --follow or as FILE arguments, not both\n");
+        return kExitUsage;
+      }
+      return run_live(run, [&](boost::asio::any_io_executor ex) { return klaxon::sources::make_follow_source(ex, follow); });
+    }
+    if (follow.from_end || !follow.state_path.empty()) {
+      std::fprintf(stderr, "klaxon: --from-end and --state go with --follow PATH\n");
+      return kExitUsage;
+    }
     return run_files(run);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "klaxon: internal error: %s\n", e.what());
