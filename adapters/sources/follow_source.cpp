@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -149,6 +150,12 @@ class FollowSource final : public LiveSource {
   FollowSource(asio::any_io_executor executor, FollowOptions options)
       : executor_(executor), options_(std::move(options)), wake_(executor), buffer_(kReadChunk) {
     if (!options_.state_path.empty()) load_state();
+    // A node has a file per container, each held open: the soft limit (often 1024) is too low.
+    struct rlimit files {};
+    if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+      files.rlim_cur = files.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &files);
+    }
   }
 
   ~FollowSource() override {
