@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -123,6 +124,14 @@ class Klaxon {
       std::this_thread::sleep_for(20ms);
     }
     return -1;
+  }
+
+  /// A crash: SIGKILL, nothing flushed or saved on the way out.
+  void crash() {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    status_ = status;
   }
 
   bool exited() {
@@ -305,6 +314,58 @@ TEST(Follow, RestartWithStateResumesWithoutLossOrRepetition) {
     for (auto [r, n] : reported(third.out())) all[r] += n;
   }
   EXPECT_EQ(all, once_each({1, 2, 3, 4, 5, 6, 7, 8, 9}));
+}
+
+// After a crash the state file may be behind (lines read again), never ahead (lines lost): every
+// line before the saved offset was written out before klaxon died.
+TEST(Follow, CrashLeavesTheStateBehindTheOutputNeverAhead) {
+  TempDir tmp;
+  const fs::path log = tmp.path() / "app.log";
+  const fs::path state = tmp.path() / "follow.state";
+  const std::vector<std::string> args{"--format", "jsonl", "--matches", "--state", state.string(), "--follow", log.string()};
+  std::string text;
+  for (int i = 1; i <= 10; ++i) text += cri_line(i);
+  append(log, text);
+
+  auto saved_offset = [&]() -> std::uint64_t {
+    if (!fs::exists(state)) return 0;
+    const std::string s = test::read_file(state.string());
+    const std::size_t line = s.find('\n');
+    if (line == std::string::npos || line + 1 >= s.size()) return 0;
+    std::istringstream fields(s.substr(line + 1));
+    std::uint64_t device = 0, inode = 0, offset = 0;
+    fields >> device >> inode >> offset;
+    return offset;
+  };
+  std::map<int, int> all;
+  std::uint64_t offset = 0;
+  {
+    Klaxon first(args, tmp.path(), "first");
+    ASSERT_TRUE(first.wait_for([&](const std::string&) { return saved_offset() > 0; })) << first.err();
+    for (int i = 11; i <= 20; ++i) append(log, cri_line(i));  // may or may not be read before the crash
+    first.crash();
+    offset = saved_offset();
+    for (auto [r, n] : reported(first.out())) all[r] += n;
+  }
+  const std::string before = test::read_file(log.string()).substr(0, offset);
+  for (int i = 1; i <= 20; ++i) {
+    if (before.find("[req-" + std::to_string(i) + "]") != std::string::npos) {
+      EXPECT_TRUE(all.contains(i)) << "req-" << i << " is before the saved offset " << offset << " but was never written out";
+    }
+  }
+  {
+    Klaxon second(args, tmp.path(), "second");
+    std::set<int> everything;
+    for (int i = 1; i <= 20; ++i) everything.insert(i);
+    std::set<int> after;
+    for (int i = 1; i <= 20; ++i)
+      if (before.find("[req-" + std::to_string(i) + "]") == std::string::npos) after.insert(i);
+    ASSERT_TRUE(second.wait_for(reported_all(after))) << second.out() << second.err();
+    ASSERT_EQ(second.stop(), 0) << second.err();
+    EXPECT_EQ(reported(second.out()), once_each(after));  // nothing before the offset is read again
+    for (auto [r, n] : reported(second.out())) all[r] += n;
+    for (int i : everything) EXPECT_GE(all[i], 1) << "req-" << i << " was lost";
+  }
 }
 
 TEST(Follow, FromEndSkipsWhatFilesHoldAtStart) {
