@@ -172,7 +172,6 @@ class FollowSource final : public LiveSource {
     start_inotify();
     out.connected("follow", true);
     co_await scan(true);
-    say_start();
     for (;;) {
       if (!inotify_ready_) {
         wake_.expires_at(next_poll_);
@@ -293,12 +292,19 @@ class FollowSource final : public LiveSource {
     }
     close_rotated();
 
-    // Files new to us.
-    for (const Found& f : found) {
-      if (followed_.contains(f.id)) continue;
-      co_await start_following(f, at_start);
+    // Files new to us: all opened first (so the operator hears at once what is followed), then
+    // read, oldest content first: at start, what files rotated while klaxon was down still hold.
+    std::vector<Identity> opened;
+    if (at_start) open_rotated_while_away(by_id, opened);
+    for (const Found& f : found)
+      if (!followed_.contains(f.id))
+        if (auto id = open_file(f, at_start)) opened.push_back(*id);
+    if (at_start) {
+      say_start();
+      saved_.clear();  // used; from now on the followed files are the state
     }
-    if (at_start) co_await resume_rotated_while_away();
+    for (const Identity& id : opened)
+      if (auto it = followed_.find(id); it != followed_.end()) co_await read_file(it->second);
     for (const auto& [id, f] : followed_) dirs.insert(parent_of(f.real_path));  // a symlink's target changes there
     watch(dirs);
     next_poll_ = Clock::now() + options_.poll_interval;
@@ -311,17 +317,28 @@ class FollowSource final : public LiveSource {
     close_rotated();
   }
 
-  asio::awaitable<void> start_following(const Found& found, bool at_start) {
+  // Opens a file new to us; returns its identity, or nothing if it cannot or must not be followed.
+  std::optional<Identity> open_file(const Found& found, bool at_start) {
     UniqueFd fd(::open(found.path.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st {};
     if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) {
       say_once("open " + found.path, fmt::format("cannot read {}: {} (klaxon keeps trying)", found.path, std::strerror(errno)),
                "follow_errors");
-      co_return;
+      return std::nullopt;
     }
+    said_.erase("open " + found.path);
     Followed f;
     f.id = identity_of(st);  // the file we opened, even if the name moved on since the scan
-    if (followed_.contains(f.id)) co_return;
+    if (followed_.contains(f.id)) return std::nullopt;
+    // The kubelet compresses rotated files; a glob may name them. Their bytes are not lines.
+    std::array<unsigned char, 4> magic{};
+    if (::pread(fd.get(), magic.data(), magic.size(), 0) == ssize_t(magic.size()) &&
+        ((magic[0] == 0x1f && magic[1] == 0x8b) || (magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd))) {
+      say_once("compressed " + found.path,
+               fmt::format("{} is compressed, so it is not followed (replay it with: klaxon {})", found.path, found.path),
+               "follow_skipped");
+      return std::nullopt;
+    }
     f.fd = std::move(fd);
     f.path = found.path;
     std::error_code ec;
@@ -329,10 +346,10 @@ class FollowSource final : public LiveSource {
     f.key = free_key(f.path);
     f.labels = labels_from_path(f.path);
     if (at_start) f.fed = start_offset(f, std::uint64_t(st.st_size));
-    said_.erase("open " + found.path);
-    auto& placed = followed_.emplace(f.id, std::move(f)).first->second;
     ++files_started_;
-    co_await read_file(placed);
+    const Identity id = f.id;
+    followed_.emplace(id, std::move(f));
+    return id;
   }
 
   // Where a file present at start is read from: its saved position (same identity), else its
@@ -340,7 +357,6 @@ class FollowSource final : public LiveSource {
   std::uint64_t start_offset(const Followed& f, std::uint64_t size) {
     for (const SavedPosition& p : saved_) {
       if (p.device != f.id.device || p.inode != f.id.inode) continue;
-      resumed_.insert(f.id);
       resumed_any_ = true;
       if (p.offset <= size) return p.offset;
       out_->notice("follow_truncations", fmt::format("{} is shorter than when klaxon stopped; reading it from the start", f.path));
@@ -357,11 +373,11 @@ class FollowSource final : public LiveSource {
   }
 
   // A restart after a rotation: the old file, renamed in its directory (the kubelet's
-  // 0.log -> 0.log.<time>), still holds what was written before the rename. Read it to its end.
-  asio::awaitable<void> resume_rotated_while_away() {
+  // 0.log -> 0.log.<time>), still holds what was written before the rename. It is read to its end.
+  void open_rotated_while_away(const std::map<Identity, const Found*>& found, std::vector<Identity>& opened) {
     for (const SavedPosition& p : saved_) {
       const Identity id{p.device, p.inode};
-      if (resumed_.contains(id) || followed_.contains(id)) continue;
+      if (found.contains(id) || followed_.contains(id)) continue;
       std::error_code ec;
       for (fs::directory_iterator it(parent_of(p.path), ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
         struct stat st {};
@@ -379,13 +395,11 @@ class FollowSource final : public LiveSource {
         f.labels = labels_from_path(p.path);
         f.fed = p.offset;
         f.rotated_since = Clock::now();
-        auto& placed = followed_.emplace(id, std::move(f)).first->second;
-        co_await read_file(placed);
+        followed_.emplace(id, std::move(f));
+        opened.push_back(id);
         break;
       }
     }
-    saved_.clear();
-    resumed_.clear();
   }
 
   // ---- reading -----------------------------------------------------------------------------
@@ -658,7 +672,6 @@ class FollowSource final : public LiveSource {
   std::map<Identity, Followed> followed_;
   std::map<std::string, bool> matched_;          // pattern -> names a file now
   std::vector<SavedPosition> saved_;             // from the state file, until the first scan used them
-  std::set<Identity> resumed_;
   bool resumed_any_ = false;
   std::set<std::string> said_;
   std::string last_saved_;

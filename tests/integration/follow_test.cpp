@@ -262,6 +262,7 @@ TEST(Follow, GlobGainsFilesThatAppearLater) {
 
   fs::create_directories(tmp.path() / "later");
   append(tmp.path() / "later" / "other.txt", cri_line(99));  // not matched by the glob
+  append(tmp.path() / "later" / "old.log", std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00") + cri_line(98));  // gzip
   append(tmp.path() / "later" / "app.log", cri_line(1) + noise_line(1));
   ASSERT_TRUE(k.wait_for(reported_all({1}))) << k.out() << k.err();
   append(tmp.path() / "later" / "app.log", cri_line(2));
@@ -269,6 +270,7 @@ TEST(Follow, GlobGainsFilesThatAppearLater) {
   append(tmp.path() / "second" / "b.log", cri_line(3));
   ASSERT_TRUE(k.wait_for(reported_all({2, 3}))) << k.out() << k.err();
 
+  EXPECT_TRUE(k.wait_for_err("old.log is compressed, so it is not followed")) << k.err();
   EXPECT_FALSE(k.exited()) << "a follower never ends on its own: " << k.err();
   EXPECT_EQ(k.stop(), 0) << k.err();
   EXPECT_EQ(reported(k.out()), once_each({1, 2, 3})) << k.out();
@@ -300,6 +302,9 @@ TEST(Follow, RestartWithStateResumesWithoutLossOrRepetition) {
   {
     Klaxon second(args, tmp.path(), "second");
     ASSERT_TRUE(second.wait_for(reported_all({4, 5, 6, 7}))) << second.out() << second.err();
+    // What the rotated file still held comes first, under the name it has now.
+    EXPECT_LT(second.out().find("[req-5]"), second.out().find("[req-6]"));
+    EXPECT_NE(match_with(second.out(), 4).find("0.log.20240401-234335"), std::string::npos) << match_with(second.out(), 4);
     append(container / "0.log", cri_line(8));
     ASSERT_TRUE(second.wait_for(reported_all({8}))) << second.out() << second.err();
     ASSERT_EQ(second.stop(), 0) << second.err();
