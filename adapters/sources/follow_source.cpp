@@ -271,7 +271,7 @@ class FollowSource final : public LiveSource {
     for (auto& [id, f] : followed_) {
       const auto it = by_id.find(id);
       if (it != by_id.end()) {
-        if (it->second->path != f.path) {
+        if (it->second->path != f.path || f.rotated_since) {  // renamed within the PATHs, or back
           co_await read_file(f);  // everything before the rename under its old name
           out_->end(f.key);
           f.path = it->second->path;
@@ -610,7 +610,7 @@ class FollowSource final : public LiveSource {
     for (const SavedPosition& p : saved_)
       if (!followed_.contains({p.device, p.inode})) positions.push_back(p);
     std::string text = format_follow_state(positions);
-    if (text == last_saved_) return true;
+    if (text == last_saved_ && !durable) return true;
     if (!write_state(text, durable, error)) return false;
     last_saved_ = std::move(text);
     return true;
