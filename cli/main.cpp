@@ -1,6 +1,7 @@
 // cli/main.cpp — flags to pipeline. The only place that knows every adapter.
 #include <cstdio>
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <thread>
 
@@ -67,6 +68,9 @@ int main(int argc, char** argv) {
   app.add_flag("--from-end", follow.from_end, "With --follow: skip what files hold at start (files that appear later are read whole)");
   app.add_option("--state", follow.state_path, "With --follow: keep read positions in FILE; a restart resumes there")
       ->type_name("FILE");
+  std::string rotate_wait = "5s";
+  app.add_option("--rotate-wait", rotate_wait, "With --follow: how long a rotated file is still read (late writers)")
+      ->default_str("5s");
 
   CLI::App* rules = app.add_subcommand("rules", "Check, test and list rule packs");
   rules->require_subcommand(1);
@@ -107,6 +111,12 @@ int main(int argc, char** argv) {
     if (list->parsed()) return rules_list(run.rules, list_paths);
     if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);
     if (!follow.paths.empty()) {
+      const auto wait = klaxon::parse_duration_seconds(rotate_wait);
+      if (!wait) {
+        std::fprintf(stderr, "klaxon: --rotate-wait %s is not a duration (write 5s, 1m)\n", rotate_wait.c_str());
+        return kExitUsage;
+      }
+      follow.rotate_wait = std::chrono::seconds(*wait);
       if (!run.inputs.empty()) {
         std::fprintf(stderr, "klaxon: give files either to --follow or as FILE arguments, not both\n");
         return kExitUsage;

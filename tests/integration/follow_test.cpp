@@ -202,7 +202,9 @@ TEST(Follow, PodLogTreeThroughRenameRotationLosesAndRepeatsNothing) {
   fs::create_directories(container);
   append(container / "0.log", cri_line(1) + noise_line(1) + cri_line(2));  // history: read first
 
-  Klaxon k({"--format", "jsonl", "--matches", "--follow", (tmp.path() / "pods").string()}, tmp.path(), "run");
+  // A generous --rotate-wait: the late line below must arrive within it even on a loaded machine.
+  Klaxon k({"--format", "jsonl", "--matches", "--rotate-wait", "60s", "--follow", (tmp.path() / "pods").string()},
+           tmp.path(), "run");
   ASSERT_TRUE(k.wait_for(reported_all({1, 2}))) << k.out() << k.err();
 
   append(container / "0.log", cri_line(3) + noise_line(2));
