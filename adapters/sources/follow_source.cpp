@@ -1,9 +1,11 @@
 // adapters/sources/follow_source.cpp — follows files like `tail -F` (see follow_source.hpp).
 //
 // One coroutine does all the work, so no state is shared: it wakes on inotify (an Asio
-// descriptor whose readiness handler only sets a flag and wakes it) or on the poll timer, then
-// re-evaluates the PATHs (glob(3) and directory walks), reads what every file gained, and saves
-// the read positions. A file is known by its identity (device, inode), never by its name:
+// descriptor whose readiness handler only sets a flag and wakes it) or on the poll timer. When
+// files may have come or gone (a directory event, or each poll) it re-evaluates the PATHs
+// (glob(3), directory walks) and reads every file; on a write event it reads just that file.
+// It saves the read positions every second. A file is known by its identity (device, inode),
+// never by its name:
 //   - renamed or deleted: it is read to its end under its old stream, then kept open for
 //     `rotate_wait` under its new name (a writer may not have reopened yet), then closed;
 //   - truncated (copytruncate): read again from 0, said once on stderr;
@@ -22,7 +24,6 @@
 #include <set>
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -84,7 +85,6 @@ class UniqueFd {
 struct Found {
   std::string path;
   Identity id;
-  std::uint64_t size = 0;
 };
 
 // A file being followed.
@@ -205,7 +205,7 @@ class FollowSource final : public LiveSource {
       struct stat st {};
       if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
       if (!seen.insert(identity_of(st)).second) return;
-      found.push_back({path, identity_of(st), std::uint64_t(st.st_size)});
+      found.push_back({path, identity_of(st)});
     };
     for (const std::string& pattern : options_.paths) {
       const std::size_t before = found.size();
