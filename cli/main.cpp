@@ -1,12 +1,15 @@
 // cli/main.cpp — flags to pipeline. The only place that knows every adapter.
 #include <cstdio>
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 
+#include "adapters/sources/follow_source.hpp"
 #include "cli/options.hpp"
+#include "cli/run_live.hpp"
 #include "engine/duration.hpp"
 
 namespace {
@@ -17,6 +20,7 @@ constexpr const char* kFooter = R"(Examples:
   klaxon --format jsonl --matches app.log
   klaxon kubectl -n dapr-system -l app=dapr-sentry   follow pods, new ones too, across stream cuts
   klaxon --listen 127.0.0.1:9095 serve --listen 127.0.0.1:3100   Loki push receiver, /metrics
+  klaxon --follow /var/log/pods --state /var/lib/klaxon/follow.state   on a node
   klaxon rules test                      run the built-in packs' own test lines
 
 Exit status: 0 ok, 1 an input failed, 2 usage or rule errors, 3 --fail-on was met.)";
@@ -70,6 +74,17 @@ int main(int argc, char** argv) {
   serve->add_option("--max-body-mib", serve_options.max_body_mib, "Largest push body, after decompression")
       ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
       ->default_str("64");
+  // --follow: files followed like tail -F (adapters/sources/follow_source.hpp).
+  klaxon::sources::FollowOptions follow;
+  app.add_option("--follow", follow.paths,
+                 "Follow files, globs or directories (their *.log) like tail -F; runs until Ctrl-C")
+      ->type_name("PATH");
+  app.add_flag("--from-end", follow.from_end, "With --follow: skip what files hold at start (files that appear later are read whole)");
+  app.add_option("--state", follow.state_path, "With --follow: keep read positions in FILE; a restart resumes there")
+      ->type_name("FILE");
+  std::string rotate_wait = "5s";
+  app.add_option("--rotate-wait", rotate_wait, "With --follow: how long a rotated file is still read (late writers)")
+      ->default_str("5s");
 
   CLI::App* rules = app.add_subcommand("rules", "Check, test and list rule packs");
   rules->require_subcommand(1);
@@ -116,6 +131,23 @@ int main(int argc, char** argv) {
     if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);
     if (kubectl->parsed()) return run_kubectl(run, kubectl->remaining());
     if (serve->parsed()) return run_serve(run, serve_options);
+    if (!follow.paths.empty()) {
+      const auto wait = klaxon::parse_duration_seconds(rotate_wait);
+      if (!wait) {
+        std::fprintf(stderr, "klaxon: --rotate-wait %s is not a duration (write 5s, 1m)\n", rotate_wait.c_str());
+        return kExitUsage;
+      }
+      follow.rotate_wait = std::chrono::seconds(*wait);
+      if (!run.inputs.empty()) {
+        std::fprintf(stderr, "klaxon: give files either to --follow or as FILE arguments, not both\n");
+        return kExitUsage;
+      }
+      return run_live(run, [&](boost::asio::any_io_executor ex) { return klaxon::sources::make_follow_source(ex, follow); });
+    }
+    if (follow.from_end || !follow.state_path.empty()) {
+      std::fprintf(stderr, "klaxon: --from-end and --state go with --follow PATH\n");
+      return kExitUsage;
+    }
     return run_files(run);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "klaxon: internal error: %s\n", e.what());

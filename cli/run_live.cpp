@@ -45,6 +45,7 @@ class PipelineSink final : public sources::StreamSink {
     if (!message.empty()) std::fprintf(stderr, "klaxon: %.*s\n", int(message.size()), message.data());
   }
   void connected(std::string_view source, bool up) override { p_.set_connected(source, up); }
+  void flush() override { p_.flush(); }
 
  private:
   Pipeline& p_;

@@ -232,7 +232,7 @@ TEST_F(KubectlSourceTest, EveryLineExactlyOnceAcrossStreamCuts) {
   EXPECT_NE(k->err.find("kubectl logs dapr-system/sentry-a/sentry ended (the API server closed the stream); restarting"),
             std::string::npos)
       << k->err;
-  EXPECT_TRUE(std::regex_search(k->out, std::regex(R"("source_counters":\{[^}]*"kubectl_restarts":[3-9])"))) << k->out;
+  EXPECT_TRUE(std::regex_search(k->out, std::regex(R"("source_events":\{[^}]*"kubectl_restarts":[3-9])"))) << k->out;
   // Namespace, pod and container from the source and the prefix; event time from the timestamp.
   EXPECT_NE(k->out.find(R"("labels":{"namespace":"dapr-system","pod":"sentry-a","container":"sentry")"), std::string::npos)
       << k->out.substr(0, 2000);
