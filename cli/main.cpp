@@ -15,6 +15,7 @@ constexpr const char* kFooter = R"(Examples:
   kubectl logs -f -n dapr-system -l app=dapr-sentry --prefix --timestamps | klaxon
   klaxon incident-2023-06-19.log.gz sentry.log
   klaxon --format jsonl --matches app.log
+  kubectl logs -f ... | klaxon --alertmanager http://alertmanager:9093
   klaxon rules test                      run the built-in packs' own test lines
 
 Exit status: 0 ok, 1 an input failed, 2 usage or rule errors, 3 --fail-on was met.)";
@@ -54,6 +55,25 @@ int main(int argc, char** argv) {
       ->default_str("30s");
   app.add_option("--max-incidents", run.tracker.max_incidents, "Incidents held at most; the oldest are dropped")
       ->default_str("10000");
+
+  // Alerting (cli/alerting.hpp): Alertmanager and webhooks.
+  AlertOptions& alerts = run.alerts;
+  app.add_option("--alertmanager", alerts.alertmanagers, "Send incidents as alerts to this Alertmanager (repeatable, for an HA pair)")
+      ->type_name("URL")
+      ->allow_extra_args(false);
+  app.add_option("--alertmanager-resend", alerts.alertmanager_resend, "Re-send firing alerts this often")->default_str("1m");
+  app.add_option("--webhook", alerts.webhooks, "POST incident events to this URL (repeatable)")
+      ->type_name("URL")
+      ->allow_extra_args(false);
+  app.add_option("--webhook-format", alerts.webhook_format, "json (the incident object) or slack (an incoming-webhook message)")
+      ->check(CLI::IsMember({"json", "slack"}))
+      ->default_str("json");
+  app.add_option("--webhook-header", alerts.webhook_headers, "Add 'Name: value' to webhook posts (repeatable; for auth)")
+      ->type_name("HEADER")
+      ->allow_extra_args(false);
+  app.add_option("--ca-file", alerts.ca_file, "Trust these CA certificates (PEM) for https receivers")->type_name("PATH");
+  app.add_flag("--insecure-skip-verify", alerts.insecure_skip_verify, "Do not check receivers' TLS certificates (unsafe)");
+  app.add_flag("--send-replayed", alerts.send_replayed, "Send alerts and webhooks for replayed files too (default: only live input)");
 
   CLI::App* rules = app.add_subcommand("rules", "Check, test and list rule packs");
   rules->require_subcommand(1);

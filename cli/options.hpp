@@ -17,6 +17,19 @@ struct RuleOptions {
   bool no_default_rules = false;        // --no-default-rules
 };
 
+/// Network sinks (Alertmanager, webhooks): see cli/alerting.hpp.
+struct AlertOptions {
+  std::vector<std::string> alertmanagers;    // --alertmanager URL (repeatable)
+  std::string alertmanager_resend = "1m";    // --alertmanager-resend
+  std::vector<std::string> webhooks;         // --webhook URL (repeatable)
+  std::string webhook_format = "json";       // --webhook-format json|slack
+  std::vector<std::string> webhook_headers;  // --webhook-header 'Name: value'
+  std::string ca_file;                       // --ca-file
+  bool insecure_skip_verify = false;         // --insecure-skip-verify
+  bool send_replayed = false;                // --send-replayed
+  bool any() const { return !alertmanagers.empty() || !webhooks.empty(); }
+};
+
 struct RunOptions {
   RuleOptions rules;
   std::vector<std::string> inputs;  // files; empty or "-" = stdin
@@ -27,6 +40,7 @@ struct RunOptions {
   std::optional<Severity> fail_on;
   TrackerOptions tracker;
   unsigned threads = 1;  // --threads (replay of files)
+  AlertOptions alerts;
 };
 
 /// Exit statuses (DESIGN.md).

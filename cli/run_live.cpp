@@ -18,6 +18,7 @@
 
 #include "adapters/sinks/console_sink.hpp"
 #include "adapters/sinks/json_lines_sink.hpp"
+#include "cli/alerting.hpp"
 #include "cli/options.hpp"
 #include "cli/pipeline.hpp"
 #include "cli/run_live.hpp"
@@ -73,6 +74,16 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
 
   Pipeline pipeline(*matcher, set.correlations, options, *sink);
   PipelineSink bridge(pipeline);
+  std::unique_ptr<Alerting> alerting;
+  if (options.alerts.any()) {
+    std::string error;
+    alerting = Alerting::create(options.alerts, matcher->rules(), error);
+    if (!alerting) {
+      std::fprintf(stderr, "klaxon: %s\n", error.c_str());
+      return kExitUsage;
+    }
+    alerting->attach(pipeline);
+  }
   asio::io_context io;
   std::unique_ptr<sources::LiveSource> source;
   try {
@@ -107,6 +118,7 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   io.run();
   source.reset();
   pipeline.finish();
+  if (alerting) alerting->finish();
   if (status == kExitOk && options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on)
     return kExitFailOn;
   return status;
