@@ -61,7 +61,9 @@ int main(int argc, char** argv) {
   app.add_option("--alertmanager", alerts.alertmanagers, "Send incidents as alerts to this Alertmanager (repeatable, for an HA pair)")
       ->type_name("URL")
       ->allow_extra_args(false);
-  app.add_option("--alertmanager-resend", alerts.alertmanager_resend, "Re-send firing alerts this often")->default_str("1m");
+  app.add_option("--alertmanager-resend", alerts.alertmanager_resend, "Re-send firing alerts this often")
+      ->type_name("DURATION")
+      ->default_str("1m");
   app.add_option("--webhook", alerts.webhooks, "POST incident events to this URL (repeatable)")
       ->type_name("URL")
       ->allow_extra_args(false);

@@ -148,5 +148,26 @@ TEST_F(AlertmanagerSinkTest, AnEscalationEndsTheAlertOfTheOldSeverity) {
   }
 }
 
+TEST(AlertmanagerSink, AnHaPairGetsEveryAlertAndOneDeadMemberDoesNotHoldTheOther) {
+  test::HttpReceiver live;
+  const unsigned short dead = test::free_port();
+  DeliveryWorker worker{TlsOptions{}};
+  std::string error;
+  std::vector<Endpoint> pair = {*parse_endpoint("http://127.0.0.1:" + std::to_string(dead), error),
+                                *parse_endpoint("http://127.0.0.1:" + std::to_string(live.port()) + "/am/", error)};
+  AlertmanagerOptions options;
+  options.resend = 1h;
+  AlertmanagerSink sink(worker, pair, {}, options);
+  sink.on_event(event(IncidentEvent::Kind::opened, "root1", "dapr.root_cert_expired"));
+  ASSERT_TRUE(test::wait_until([&] { return live.count() >= 1; }, 10s));
+  EXPECT_EQ(live.requests()[0].target, "/am/api/v2/alerts");  // a route prefix is kept
+  EXPECT_NE(live.requests()[0].body.find("dapr.root_cert_expired"), std::string::npos);
+  const auto stats = worker.stats();
+  ASSERT_EQ(stats.size(), 2u);
+  EXPECT_EQ(stats[0].sent, 0u);
+  EXPECT_EQ(stats[1].sent, 1u);
+  worker.drain_and_stop(0ms);
+}
+
 }  // namespace
 }  // namespace klaxon::sinks
