@@ -51,6 +51,10 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
     error = "--alertmanager-resend " + options.alertmanager_resend + " is not a duration (write 1m, 30s)";
     return nullptr;
   }
+  if (options.webhook_format != "json" && options.webhook_format != "slack") {
+    error = "--webhook-format " + options.webhook_format + ": write json or slack";
+    return nullptr;
+  }
   const sinks::WebhookFormat format =
       options.webhook_format == "slack" ? sinks::WebhookFormat::slack : sinks::WebhookFormat::json;
 

@@ -15,7 +15,6 @@ constexpr const char* kFooter = R"(Examples:
   kubectl logs -f -n dapr-system -l app=dapr-sentry --prefix --timestamps | klaxon
   klaxon incident-2023-06-19.log.gz sentry.log
   klaxon --format jsonl --matches app.log
-  kubectl logs -f ... | klaxon --alertmanager http://alertmanager:9093
   klaxon rules test                      run the built-in packs' own test lines
 
 Exit status: 0 ok, 1 an input failed, 2 usage or rule errors, 3 --fail-on was met.)";
@@ -61,20 +60,20 @@ int main(int argc, char** argv) {
   app.add_option("--alertmanager", alerts.alertmanagers, "Send incidents as alerts to this Alertmanager (repeatable, for an HA pair)")
       ->type_name("URL")
       ->allow_extra_args(false);
-  app.add_option("--alertmanager-resend", alerts.alertmanager_resend, "Re-send firing alerts this often")
-      ->type_name("DURATION")
-      ->default_str("1m");
+  // --help must stay short (tests/cli): the tuning knob (Prometheus's default) is in the README only.
+  app.add_option("--alertmanager-resend", alerts.alertmanager_resend, "Re-send firing alerts this often (1m)")
+      ->group("");
   app.add_option("--webhook", alerts.webhooks, "POST incident events to this URL (repeatable)")
       ->type_name("URL")
       ->allow_extra_args(false);
-  app.add_option("--webhook-format", alerts.webhook_format, "json (the incident object) or slack (an incoming-webhook message)")
-      ->check(CLI::IsMember({"json", "slack"}))
-      ->default_str("json");
+  app.add_option("--webhook-format", alerts.webhook_format, "json (the incident object, default) or slack (a message)")
+      ->type_name("FORMAT");
   app.add_option("--webhook-header", alerts.webhook_headers, "Add 'Name: value' to webhook posts (repeatable; for auth)")
-      ->type_name("HEADER")
+      ->type_name("HDR")
       ->allow_extra_args(false);
   app.add_option("--ca-file", alerts.ca_file, "Trust these CA certificates (PEM) for https receivers")->type_name("PATH");
-  app.add_flag("--insecure-skip-verify", alerts.insecure_skip_verify, "Do not check receivers' TLS certificates (unsafe)");
+  app.add_flag("--insecure-skip-verify", alerts.insecure_skip_verify, "Do not check receivers' TLS certificates (unsafe)")
+      ->group("");  // not advertised in --help (it warns when used); in the README
   app.add_flag("--send-replayed", alerts.send_replayed, "Send alerts and webhooks for replayed files too (default: only live input)");
 
   CLI::App* rules = app.add_subcommand("rules", "Check, test and list rule packs");

@@ -114,6 +114,17 @@ TEST(Webhook, WhatCouldNotBeDeliveredIsSaid) {
   EXPECT_NE(klaxon->err().find("posts not delivered"), std::string::npos) << klaxon->err();
 }
 
+TEST(Webhook, TlsOptionsAreCheckedAndTheUnsafeOneWarns) {
+  test::TempDir dir;
+  auto bad = test::run_command("echo x | " + kBin + " --webhook https://127.0.0.1:9/ --ca-file " +
+                               (dir.path() / "missing.pem").string());
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("--ca-file"), std::string::npos) << bad.err;
+  auto unsafe = test::run_command("echo x | " + kBin + " --webhook https://127.0.0.1:9/ --insecure-skip-verify");
+  EXPECT_EQ(unsafe.status, 0) << unsafe.err;
+  EXPECT_NE(unsafe.err.find("warning: --insecure-skip-verify"), std::string::npos) << unsafe.err;
+}
+
 TEST(Webhook, ABadHeaderIsAUsageError) {
   auto r = test::run_command("echo x | " + kBin + " --webhook http://127.0.0.1:9/ --webhook-header NoColon");
   EXPECT_EQ(r.status, 2);
