@@ -109,6 +109,9 @@ AlertmanagerSink::AlertmanagerSink(DeliveryWorker& worker, const std::vector<End
 void AlertmanagerSink::on_event(const IncidentEvent& e) {
   const IncidentSnapshot& i = e.incident;
   const Nanos now = wall_now();
+  // Routine updates (a count, a last-seen) ride on the next resend; what changes an alert's
+  // state is posted at once.
+  bool urgent = false;
   {
     std::lock_guard lock(mu_);
     auto mapped = key_of_incident_.find(i.id);
@@ -116,7 +119,8 @@ void AlertmanagerSink::on_event(const IncidentEvent& e) {
       // A symptom: its root's alert counts it. If it was sent before its root appeared, that
       // alert is resolved now: the root says it all.
       symptoms_of_[i.caused_by].insert(i.id);
-      if (mapped != key_of_incident_.end()) {
+      urgent = mapped != key_of_incident_.end();
+      if (urgent) {
         if (auto a = alerts_.find(mapped->second); a != alerts_.end() && a->second.ends_at == 0)
           a->second.ends_at = a->second.resolved_wall = now;
         key_of_incident_.erase(mapped);
@@ -124,6 +128,7 @@ void AlertmanagerSink::on_event(const IncidentEvent& e) {
     } else {
       auto labels = alert_labels(i);
       std::string key = label_key(labels);
+      urgent = e.kind != IncidentEvent::Kind::updated || mapped == key_of_incident_.end() || mapped->second != key;
       if (mapped != key_of_incident_.end() && mapped->second != key) {
         // Escalated: new labels make a new alert in Alertmanager; the old one ends now.
         if (auto a = alerts_.find(mapped->second); a != alerts_.end() && a->second.ends_at == 0)
@@ -143,7 +148,7 @@ void AlertmanagerSink::on_event(const IncidentEvent& e) {
       }
     }
   }
-  schedule_post();
+  if (urgent) schedule_post();
 }
 
 void AlertmanagerSink::schedule_post() {

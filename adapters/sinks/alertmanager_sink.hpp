@@ -2,8 +2,8 @@
 //
 // Alertmanager forgets an alert that is not re-sent, and a receiver may be down when an
 // incident opens. So, as Prometheus does, this sink keeps the *state*: the set of alerts, one
-// per incident, and posts all of it (`POST /api/v2/alerts`) whenever it changes and again every
-// `resend` interval. A post that fails is retried; a newer state supersedes it; an alert that
+// per incident, and posts all of it (`POST /api/v2/alerts`) when an alert opens, escalates or
+// ends, and again every `resend` interval (which also carries routine updates: counts). A post that fails is retried; a newer state supersedes it; an alert that
 // opened while Alertmanager was down arrives with the first post after it is back.
 //
 //   labels       alertname (the rule id), severity, class, and the incident's group labels
