@@ -72,6 +72,7 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
   if (!alertmanagers.empty()) {
     sinks::AlertmanagerOptions am;
     am.resend = std::chrono::seconds(*resend);
+    am.generator_url = options.status_url;
     a->alertmanager_ = std::make_unique<sinks::AlertmanagerSink>(*a->worker_, alertmanagers, rules, am);
   }
   for (sinks::Endpoint& e : webhooks) {

@@ -27,6 +27,7 @@ struct AlertOptions {
   std::string ca_file;                       // --ca-file
   bool insecure_skip_verify = false;         // --insecure-skip-verify
   bool send_replayed = false;                // --send-replayed
+  std::string status_url;  // klaxon's own status page, when it serves one: alerts' generatorURL
   bool any() const { return !alertmanagers.empty() || !webhooks.empty(); }
 };
 

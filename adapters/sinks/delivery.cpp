@@ -84,7 +84,7 @@ std::optional<Endpoint> parse_endpoint(std::string_view url, std::string& error)
 }
 
 struct DeliveryQueue::State {
-  State(asio::any_io_executor ex) : wake(ex) {}
+  explicit State(asio::any_io_executor ex) : executor(ex), wake(ex) {}
 
   std::string name;
   Endpoint endpoint;
@@ -92,7 +92,8 @@ struct DeliveryQueue::State {
   std::string content_type;
   RetryPolicy policy;
 
-  asio::steady_timer wake;  // the queue's coroutine waits on it when there is nothing to send
+  asio::any_io_executor executor;  // the delivery thread's
+  asio::steady_timer wake;         // the queue's coroutine waits on it when there is nothing to send
 
   mutable std::mutex mu;
   std::deque<std::string> waiting;
@@ -113,7 +114,7 @@ void DeliveryQueue::post(std::string body, bool supersede) {
     state_->waiting.push_back(std::move(body));
   }
   // The coroutine runs on the delivery thread; wake it there (timers are not thread-safe).
-  asio::post(state_->wake.get_executor(), [s = state_] { s->wake.cancel(); });
+  asio::post(state_->executor, [s = state_] { s->wake.cancel(); });
 }
 
 DeliveryStats DeliveryQueue::stats() const {

@@ -61,6 +61,7 @@ class AlertmanagerSinkTest : public ::testing::Test {
     rule.annotations = {{"description", "Sentry's root is valid for 365 days"}, {"runbook_url", "https://runbooks.example/dapr"}};
     AlertmanagerOptions options;
     options.resend = 1h;  // posts only on changes here
+    options.generator_url = "http://klaxon.example:8080/";
     sink = std::make_unique<AlertmanagerSink>(worker, std::vector<Endpoint>{*am}, std::vector<RuleSpec>{rule}, options);
   }
   void TearDown() override { worker.drain_and_stop(0ms); }
@@ -84,6 +85,7 @@ TEST_F(AlertmanagerSinkTest, AnOpenIncidentIsAFiringAlertWithLabelsAndAnnotation
   EXPECT_EQ(p.instant(0, "startsAt"), kNow - 60 * kNanosPerSecond);
   // Firing: ends in the future, so Alertmanager resolves it only if klaxon stops re-sending.
   EXPECT_GE(p.instant(0, "endsAt"), kNow + 4 * 3600 * kNanosPerSecond);
+  EXPECT_EQ(p.top(0, "generatorURL"), "http://klaxon.example:8080/");
   EXPECT_EQ(sink->firing(), 1u);
   // The change was posted at once, to the API v2 path.
   ASSERT_TRUE(test::wait_until([&] { return receiver.count() >= 1; }, 10s));
