@@ -3,7 +3,10 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include <unistd.h>
+
 #include "cli/pipeline.hpp"
+#include "cli/status.hpp"
 #include "engine/duration.hpp"
 
 namespace klaxon::cli {
@@ -15,10 +18,45 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
+// The status page as people reach it: a wildcard listen address is replaced by the host name.
+std::string status_page_url(std::string address) {
+  if (address.empty()) return {};
+  for (std::string_view wildcard : {"0.0.0.0:", "[::]:", ":"}) {
+    if (!address.starts_with(wildcard)) continue;
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0')
+      address = std::string(host) + ":" + address.substr(wildcard.size());
+    break;
+  }
+  return "http://" + address + "/";
+}
+
+void add_delivery_metrics(sinks::MetricsRegistry& registry, const sinks::DeliveryWorker& worker) {
+  registry.add([&worker](std::vector<sinks::MetricFamily>& out) {
+    using Type = sinks::MetricFamily::Type;
+    sinks::MetricFamily posts{"klaxon_alert_posts_total",
+                              "Posts to Alertmanager and webhooks by outcome: sent, failed (after the retry budget, "
+                              "or refused), dropped (queue full, or left at exit)",
+                              Type::counter, {}};
+    sinks::MetricFamily retries{"klaxon_alert_retries_total", "Posts retried after a failed attempt", Type::counter, {}};
+    sinks::MetricFamily depth{"klaxon_alert_queue_depth", "Posts waiting or in flight, per sink", Type::gauge, {}};
+    for (const sinks::DeliveryStats& s : worker.stats()) {
+      posts.add({{"sink", s.sink}, {"result", "sent"}}, double(s.sent));
+      posts.add({{"sink", s.sink}, {"result", "failed"}}, double(s.failed));
+      posts.add({{"sink", s.sink}, {"result", "dropped"}}, double(s.dropped));
+      retries.add({{"sink", s.sink}}, double(s.retries));
+      depth.add({{"sink", s.sink}}, double(s.queue_depth));
+    }
+    out.push_back(std::move(posts));
+    out.push_back(std::move(retries));
+    out.push_back(std::move(depth));
+  });
+}
+
 }  // namespace
 
 std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const std::vector<RuleSpec>& rules,
-                                           std::string& error) {
+                                           std::string& error, StatusService* status) {
   std::vector<sinks::Endpoint> alertmanagers, webhooks;
   for (const std::string& url : options.alertmanagers) {
     auto e = sinks::parse_endpoint(url, error);
@@ -73,6 +111,7 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
     sinks::AlertmanagerOptions am;
     am.resend = std::chrono::seconds(*resend);
     am.generator_url = options.status_url;
+    if (am.generator_url.empty() && status) am.generator_url = status_page_url(status->address());
     a->alertmanager_ = std::make_unique<sinks::AlertmanagerSink>(*a->worker_, alertmanagers, rules, am);
   }
   for (sinks::Endpoint& e : webhooks) {
@@ -80,6 +119,7 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
     sinks::DeliveryQueue& q = a->worker_->add_queue(std::move(name), std::move(e), headers, "application/json");
     a->webhooks_.push_back(std::make_unique<sinks::WebhookSink>(q, format));
   }
+  if (status) add_delivery_metrics(status->metrics(), *a->worker_);
   return a;
 }
 

@@ -20,13 +20,16 @@
 namespace klaxon::cli {
 
 class Pipeline;
+class StatusService;
 
 class Alerting {
  public:
   /// The sinks `options` ask for, or nullptr with `error` set (a bad URL, header, duration or
-  /// --ca-file: a usage error). Warns on stderr about --insecure-skip-verify.
+  /// --ca-file: a usage error). Warns on stderr about --insecure-skip-verify. With `status`
+  /// (--listen), the sinks' numbers go to /metrics and alerts link to the status page; the
+  /// Alerting must then be destroyed before `status`.
   static std::unique_ptr<Alerting> create(const AlertOptions& options, const std::vector<RuleSpec>& rules,
-                                          std::string& error);
+                                          std::string& error, StatusService* status = nullptr);
   ~Alerting();
 
   /// Sends the pipeline's incident events from now on.

@@ -1,12 +1,15 @@
 // cli/main.cpp — flags to pipeline. The only place that knows every adapter.
 #include <cstdio>
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 
+#include "adapters/sources/follow_source.hpp"
 #include "cli/options.hpp"
+#include "cli/run_live.hpp"
 #include "engine/duration.hpp"
 
 namespace {
@@ -15,6 +18,8 @@ constexpr const char* kFooter = R"(Examples:
   kubectl logs -f -n dapr-system -l app=dapr-sentry --prefix --timestamps | klaxon
   klaxon incident-2023-06-19.log.gz sentry.log
   klaxon --format jsonl --matches app.log
+  klaxon --listen 127.0.0.1:9095 serve --listen 127.0.0.1:3100   Loki push receiver, /metrics
+  klaxon --follow /var/log/pods --state /var/lib/klaxon/follow.state   on a node
   klaxon rules test                      run the built-in packs' own test lines
 
 Exit status: 0 ok, 1 an input failed, 2 usage or rule errors, 3 --fail-on was met.)";
@@ -39,6 +44,8 @@ int main(int argc, char** argv) {
       ->type_name("PATH")
       ->allow_extra_args(false);
   app.add_flag("--no-default-rules", run.rules.no_default_rules, "Do not load the built-in rule packs");
+  // Hidden: the slow reference that tests and bench/ compare the prefiltered matcher against.
+  app.add_flag("!--no-prefilter", run.rules.prefilter, "Try every rule on every line")->group("");
   app.add_option("--color", run.color, "Colour severities: auto (on a terminal), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->default_str("auto");
@@ -55,6 +62,28 @@ int main(int argc, char** argv) {
   app.add_option("--max-incidents", run.tracker.max_incidents, "Incidents held at most; the oldest are dropped")
       ->default_str("10000");
 
+  // Status endpoints (any mode) and the Loki push receiver.
+  app.add_option("--listen", run.listen, "Serve /metrics, /healthz, /readyz and a status page on HOST:PORT")
+      ->type_name("HOST:PORT");
+  ServeOptions serve_options;
+  CLI::App* serve = app.add_subcommand("serve", "Receive Loki pushes (Promtail, Alloy, Vector, Fluent Bit)");
+  serve->add_option("--listen", serve_options.listen, "Where to listen for POST /loki/api/v1/push")
+      ->type_name("HOST:PORT")
+      ->default_str("127.0.0.1:3100");
+  serve->add_option("--max-body-mib", serve_options.max_body_mib, "Largest push body, after decompression")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
+      ->default_str("64");
+  // --follow: files followed like tail -F (adapters/sources/follow_source.hpp).
+  klaxon::sources::FollowOptions follow;
+  app.add_option("--follow", follow.paths,
+                 "Follow files, globs or directories (their *.log) like tail -F; runs until Ctrl-C")
+      ->type_name("PATH");
+  app.add_flag("--from-end", follow.from_end, "With --follow: skip what files hold at start (files that appear later are read whole)");
+  app.add_option("--state", follow.state_path, "With --follow: keep read positions in FILE; a restart resumes there")
+      ->type_name("FILE");
+  std::string rotate_wait = "5s";
+  app.add_option("--rotate-wait", rotate_wait, "With --follow: how long a rotated file is still read (late writers)")
+      ->default_str("5s");
   // Alerting (cli/alerting.hpp): Alertmanager and webhooks.
   AlertOptions& alerts = run.alerts;
   app.add_option("--alertmanager", alerts.alertmanagers, "Send incidents as alerts to this Alertmanager (repeatable, for an HA pair)")
@@ -114,6 +143,24 @@ int main(int argc, char** argv) {
     if (test->parsed()) return rules_test(run.rules, test_paths);
     if (list->parsed()) return rules_list(run.rules, list_paths);
     if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);
+    if (serve->parsed()) return run_serve(run, serve_options);
+    if (!follow.paths.empty()) {
+      const auto wait = klaxon::parse_duration_seconds(rotate_wait);
+      if (!wait) {
+        std::fprintf(stderr, "klaxon: --rotate-wait %s is not a duration (write 5s, 1m)\n", rotate_wait.c_str());
+        return kExitUsage;
+      }
+      follow.rotate_wait = std::chrono::seconds(*wait);
+      if (!run.inputs.empty()) {
+        std::fprintf(stderr, "klaxon: give files either to --follow or as FILE arguments, not both\n");
+        return kExitUsage;
+      }
+      return run_live(run, [&](boost::asio::any_io_executor ex) { return klaxon::sources::make_follow_source(ex, follow); });
+    }
+    if (follow.from_end || !follow.state_path.empty()) {
+      std::fprintf(stderr, "klaxon: --from-end and --state go with --follow PATH\n");
+      return kExitUsage;
+    }
     return run_files(run);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "klaxon: internal error: %s\n", e.what());

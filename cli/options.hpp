@@ -1,6 +1,7 @@
 // cli/options.hpp — what the command line asked for, as plain data.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,11 +11,16 @@
 #include "engine/matcher.hpp"
 #include "rules/rule_pack_loader.hpp"
 
+namespace klaxon::sinks {
+class StatusBoard;
+}
+
 namespace klaxon::cli {
 
 struct RuleOptions {
   std::vector<std::string> rule_paths;  // --rules
   bool no_default_rules = false;        // --no-default-rules
+  bool prefilter = true;                // --no-prefilter: try every rule on every line (the reference)
 };
 
 /// Network sinks (Alertmanager, webhooks): see cli/alerting.hpp.
@@ -41,6 +47,9 @@ struct RunOptions {
   std::optional<Severity> fail_on;
   TrackerOptions tracker;
   unsigned threads = 1;  // --threads (replay of files)
+  std::string listen;    // --listen HOST:PORT: /metrics, /healthz, /readyz, / (cli/status.hpp)
+  std::shared_ptr<sinks::StatusBoard> status_board;  // shown elsewhere too (serve's push port)
+  std::string source_name = "live";  // live mode: the `source` label of /metrics line counts
   AlertOptions alerts;
 };
 
@@ -55,6 +64,13 @@ inline constexpr int kExitFailOn = 3;
 std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* loaded = nullptr);
 
 int run_files(const RunOptions& options);
+
+/// `klaxon serve`: the Loki push receiver (cli/serve_command.cpp).
+struct ServeOptions {
+  std::string listen = "127.0.0.1:3100";
+  std::size_t max_body_mib = 64;
+};
+int run_serve(RunOptions options, const ServeOptions& serve);
 
 int rules_check(const std::vector<std::string>& paths);
 int rules_test(const RuleOptions& options, const std::vector<std::string>& paths);

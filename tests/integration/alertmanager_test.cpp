@@ -32,7 +32,7 @@ std::string expired_line(const std::string& pod) {
 // An alert as Alertmanager lists it.
 struct Alert {
   std::map<std::string, std::string> labels, annotations;
-  std::string state, starts_at, ends_at, updated_at;
+  std::string state, starts_at, ends_at, updated_at, generator_url;
 };
 
 class Alertmanager {
@@ -76,6 +76,7 @@ class Alertmanager {
       alert.starts_at = std::string(e["startsAt"].get_string().value());
       alert.ends_at = std::string(e["endsAt"].get_string().value());
       alert.updated_at = std::string(e["updatedAt"].get_string().value());
+      if (auto g = e["generatorURL"].get_string(); !g.error()) alert.generator_url = std::string(g.value());
       out.push_back(std::move(alert));
     }
     return out;
@@ -99,12 +100,12 @@ class AlertmanagerTest : public ::testing::Test {
     if (!test::fs::exists(kAlertmanager))
       GTEST_SKIP() << "prometheus-alertmanager is not installed (scripts/setup installs it)";
   }
-  std::unique_ptr<Child> start_klaxon(const Alertmanager& am) {
-    return std::make_unique<Child>(
-        std::vector<std::string>{kBin, "--format", "jsonl", "--no-default-rules", "--rules",
-                                 kSource + "/tests/integration/short_rules.yaml", "--allowed-lateness", "0s",
-                                 "--alertmanager", am.url(), "--alertmanager-resend", "1s"},
-        dir.path(), "klaxon");
+  std::unique_ptr<Child> start_klaxon(const Alertmanager& am, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {kBin, "--format", "jsonl", "--no-default-rules", "--rules",
+                                     kSource + "/tests/integration/short_rules.yaml", "--allowed-lateness", "0s",
+                                     "--alertmanager", am.url(), "--alertmanager-resend", "1s"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return std::make_unique<Child>(argv, dir.path(), "klaxon");
   }
   static bool said(const Child& klaxon, const std::string& event, const std::string& pod) {
     const std::string out = klaxon.out();
@@ -122,7 +123,8 @@ class AlertmanagerTest : public ::testing::Test {
 TEST_F(AlertmanagerTest, AnIncidentIsAnAlertWhileItFiresAndResolvedAfter) {
   Alertmanager am(dir, test::free_port());
   am.start();
-  auto klaxon = start_klaxon(am);
+  const unsigned short status_port = test::free_port();
+  auto klaxon = start_klaxon(am, {"--listen", "127.0.0.1:" + std::to_string(status_port)});
   const auto keep_firing = [&] { klaxon->write(expired_line("app1-abc")); };
 
   std::optional<Alert> alert;
@@ -136,6 +138,17 @@ TEST_F(AlertmanagerTest, AnIncidentIsAnAlertWhileItFiresAndResolvedAfter) {
   EXPECT_EQ(alert->annotations["description"], "A test rule: the pod cannot complete mTLS handshakes.");
   EXPECT_EQ(alert->annotations["runbook"], "renew the test certificate");
   EXPECT_EQ(alert->annotations["runbook_url"], "https://runbooks.example/test-cert");
+  EXPECT_EQ(alert->generator_url, "http://127.0.0.1:" + std::to_string(status_port) + "/") << "klaxon's status page";
+  // klaxon's /metrics counts what it sent to Alertmanager.
+  const std::string sink = "alertmanager " + am.url();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string m = test::http_get(status_port, "/metrics").body;
+        return m.find("klaxon_alert_posts_total{sink=\"" + sink + "\",result=\"sent\"}") != std::string::npos &&
+               m.find("klaxon_alert_queue_depth{sink=\"" + sink + "\"}") != std::string::npos;
+      },
+      10s, keep_firing))
+      << test::http_get(status_port, "/metrics").body;
 
   // Re-sent every second: Alertmanager sees fresh posts (updatedAt moves) and keeps it active.
   std::set<std::string> updates{alert->updated_at};
