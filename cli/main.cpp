@@ -101,8 +101,7 @@ int main(int argc, char** argv) {
       ->type_name("HDR")
       ->allow_extra_args(false);
   app.add_option("--ca-file", alerts.ca_file, "Trust these CA certificates (PEM) for https receivers")->type_name("PATH");
-  app.add_flag("--insecure-skip-verify", alerts.insecure_skip_verify, "Do not check receivers' TLS certificates (unsafe)")
-      ->group("");  // not advertised in --help (it warns when used); in the README
+  app.add_flag("--insecure-skip-verify", alerts.insecure_skip_verify, "Do not check receivers' TLS certificates (unsafe)");
   app.add_flag("--send-replayed", alerts.send_replayed, "Send alerts and webhooks for replayed files too (default: only live input)");
 
   CLI::App* rules = app.add_subcommand("rules", "Check, test and list rule packs");
