@@ -210,6 +210,18 @@ TEST_F(AlertmanagerTest, AlertmanagerKilledMidRunLosesNothing) {
   EXPECT_EQ(klaxon->wait(20s), 0) << klaxon->err();
 }
 
+TEST_F(AlertmanagerTest, LiveSourcesSendToo) {
+  // --follow runs on the live event loop (cli/run_live.cpp), not the file replay.
+  Alertmanager am(dir, test::free_port());
+  am.start();
+  const std::string file = (dir.path() / "app.log").string();
+  std::ofstream(file) << expired_line("followed-1") << std::flush;
+  auto klaxon = start_klaxon(am, {"--follow", file});
+  ASSERT_TRUE(wait_until([&] { return am.alert_for("followed-1").has_value(); }, 20s)) << klaxon->err();
+  klaxon->signal(SIGTERM);
+  EXPECT_EQ(klaxon->wait(20s), 0) << klaxon->err();
+}
+
 TEST_F(AlertmanagerTest, ReplayedFilesPageNobodyUnlessAsked) {
   Alertmanager am(dir, test::free_port());
   am.start();
