@@ -85,6 +85,25 @@ int main(int argc, char** argv) {
   std::string rotate_wait = "5s";
   app.add_option("--rotate-wait", rotate_wait, "With --follow: how long a rotated file is still read (late writers)")
       ->default_str("5s");
+  // Alerting (cli/alerting.hpp): Alertmanager and webhooks.
+  AlertOptions& alerts = run.alerts;
+  app.add_option("--alertmanager", alerts.alertmanagers, "Send incidents as alerts to this Alertmanager (repeatable, for an HA pair)")
+      ->type_name("URL")
+      ->allow_extra_args(false);
+  // --help must stay short (tests/cli): the tuning knob (Prometheus's default) is in the README only.
+  app.add_option("--alertmanager-resend", alerts.alertmanager_resend, "Re-send firing alerts this often (1m)")
+      ->group("");
+  app.add_option("--webhook", alerts.webhooks, "POST incident events to this URL (repeatable)")
+      ->type_name("URL")
+      ->allow_extra_args(false);
+  app.add_option("--webhook-format", alerts.webhook_format, "json (the incident object, default) or slack (a message)")
+      ->type_name("FORMAT");
+  app.add_option("--webhook-header", alerts.webhook_headers, "Add 'Name: value' to webhook posts (repeatable; for auth)")
+      ->type_name("HDR")
+      ->allow_extra_args(false);
+  app.add_option("--ca-file", alerts.ca_file, "Trust these CA certificates (PEM) for https receivers")->type_name("PATH");
+  app.add_flag("--insecure-skip-verify", alerts.insecure_skip_verify, "Do not check receivers' TLS certificates (unsafe)");
+  app.add_flag("--send-replayed", alerts.send_replayed, "Send alerts and webhooks for replayed files too (default: only live input)");
 
   CLI::App* rules = app.add_subcommand("rules", "Check, test and list rule packs");
   rules->require_subcommand(1);

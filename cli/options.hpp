@@ -23,6 +23,20 @@ struct RuleOptions {
   bool prefilter = true;                // --no-prefilter: try every rule on every line (the reference)
 };
 
+/// Network sinks (Alertmanager, webhooks): see cli/alerting.hpp.
+struct AlertOptions {
+  std::vector<std::string> alertmanagers;    // --alertmanager URL (repeatable)
+  std::string alertmanager_resend = "1m";    // --alertmanager-resend
+  std::vector<std::string> webhooks;         // --webhook URL (repeatable)
+  std::string webhook_format = "json";       // --webhook-format json|slack
+  std::vector<std::string> webhook_headers;  // --webhook-header 'Name: value'
+  std::string ca_file;                       // --ca-file
+  bool insecure_skip_verify = false;         // --insecure-skip-verify
+  bool send_replayed = false;                // --send-replayed
+  std::string status_url;  // klaxon's own status page, when it serves one: alerts' generatorURL
+  bool any() const { return !alertmanagers.empty() || !webhooks.empty(); }
+};
+
 struct RunOptions {
   RuleOptions rules;
   std::vector<std::string> inputs;  // files; empty or "-" = stdin
@@ -36,6 +50,7 @@ struct RunOptions {
   std::string listen;    // --listen HOST:PORT: /metrics, /healthz, /readyz, / (cli/status.hpp)
   std::shared_ptr<sinks::StatusBoard> status_board;  // shown elsewhere too (serve's push port)
   std::string source_name = "live";  // live mode: the `source` label of /metrics line counts
+  AlertOptions alerts;
 };
 
 /// Exit statuses (DESIGN.md).

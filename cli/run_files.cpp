@@ -15,6 +15,7 @@
 #include "adapters/sinks/console_sink.hpp"
 #include "adapters/sinks/json_lines_sink.hpp"
 #include "adapters/sources/file_source.hpp"
+#include "cli/alerting.hpp"
 #include "cli/options.hpp"
 #include "cli/pipeline.hpp"
 #include "cli/status.hpp"
@@ -94,6 +95,19 @@ int run_files(const RunOptions& options) {
   }
   status->publish();
   const bool only_stdin = inputs == std::vector<std::string>{"-"} && is_pipe_or_terminal(STDIN_FILENO);
+  // Replayed files (event time may be years ago) page nobody unless asked to.
+  std::unique_ptr<Alerting> alerting;
+  if (options.alerts.any() && !only_stdin && !options.alerts.send_replayed) {
+    std::fprintf(stderr, "klaxon: replaying files: no alerts or webhooks are sent (add --send-replayed to send them)\n");
+  } else if (options.alerts.any()) {
+    std::string error;
+    alerting = Alerting::create(options.alerts, matcher->rules(), error, status.get());
+    if (!alerting) {
+      std::fprintf(stderr, "klaxon: %s\n", error.c_str());
+      return kExitUsage;
+    }
+    alerting->attach(pipeline);
+  }
   if (!only_stdin) pipeline.use_threads(options.threads);  // a pipe is followed line by line instead
   std::vector<char> buffer(kReadChunk);
   for (const std::string& path : inputs) {
@@ -124,7 +138,8 @@ int run_files(const RunOptions& options) {
     pipeline.end_stream(source->name());
   }
   const sinks::RunSummary& summary = pipeline.finish();
-  status->publish();
+  if (alerting) alerting->finish();
+  status->publish();  // after the drain: /metrics shows what was not delivered
 
   if (options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on) return kExitFailOn;
   return summary.source_errors > 0 ? kExitFailure : kExitOk;

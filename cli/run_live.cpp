@@ -19,6 +19,7 @@
 
 #include "adapters/sinks/console_sink.hpp"
 #include "adapters/sinks/json_lines_sink.hpp"
+#include "cli/alerting.hpp"
 #include "cli/options.hpp"
 #include "cli/pipeline.hpp"
 #include "cli/run_live.hpp"
@@ -86,6 +87,16 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
     std::fprintf(stderr, "klaxon: %s\n", e.what());
     return kExitUsage;
   }
+  std::unique_ptr<Alerting> alerting;
+  if (options.alerts.any()) {
+    std::string error;
+    alerting = Alerting::create(options.alerts, matcher->rules(), error, shown.get());
+    if (!alerting) {
+      std::fprintf(stderr, "klaxon: %s\n", error.c_str());
+      return kExitUsage;
+    }
+    alerting->attach(pipeline);
+  }
   std::unique_ptr<sources::LiveSource> source;
   try {
     source = make_source(io.get_executor());
@@ -124,6 +135,7 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   io.run();
   source.reset();
   pipeline.finish();
+  if (alerting) alerting->finish();
   if (status == kExitOk && options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on)
     return kExitFailOn;
   return status;

@@ -130,12 +130,17 @@ void append_incident_json(std::string& b, const IncidentSnapshot& i) {
   }
 }
 
+void append_incident_event_json(std::string& b, const IncidentEvent& e) {
+  fmt::format_to(std::back_inserter(b), R"({{"type":"incident","event":"{}","time":")", to_string(e.kind));
+  b += format_rfc3339_nano(e.time);
+  b += "\",";
+  append_incident_json(b, e.incident);
+  b += '}';
+}
+
 void JsonLinesSink::incident(const IncidentEvent& e) {
-  fmt::format_to(std::back_inserter(buf_), R"({{"type":"incident","event":"{}","time":")", to_string(e.kind));
-  buf_ += format_rfc3339_nano(e.time);
-  buf_ += "\",";
-  append_incident_json(buf_, e.incident);
-  buf_ += "}\n";
+  append_incident_event_json(buf_, e);
+  buf_ += '\n';
   if (buf_.size() > (1 << 16)) flush();
 }
 
