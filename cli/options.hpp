@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/sinks/output_sink.hpp"
 #include "engine/incident_tracker.hpp"
 #include "engine/line_framer.hpp"
 #include "engine/matcher.hpp"
@@ -62,6 +63,9 @@ inline constexpr int kExitFailOn = 3;
 /// Loads the rule set the options name and compiles it, printing every problem to stderr.
 /// Returns nullopt (after printing) when the rules cannot be used.
 std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* loaded = nullptr);
+
+/// Standard output as --format and --color ask: the terminal printer or JSON lines.
+std::unique_ptr<sinks::OutputSink> make_output_sink(const RunOptions& options);
 
 int run_files(const RunOptions& options);
 /// `klaxon kubectl ARGS...`: follows pods with the real kubectl until a signal (cli/run_kubectl.cpp).

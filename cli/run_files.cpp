@@ -59,6 +59,13 @@ std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* 
   return matcher;
 }
 
+std::unique_ptr<sinks::OutputSink> make_output_sink(const RunOptions& options) {
+  if (options.format == "jsonl") return std::make_unique<sinks::JsonLinesSink>(stdout, options.matches);
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  const bool color = options.color == "always" || (options.color == "auto" && tty && std::getenv("NO_COLOR") == nullptr);
+  return std::make_unique<sinks::ConsoleSink>(stdout, color);
+}
+
 namespace {
 
 bool is_pipe_or_terminal(int fd) {
@@ -73,11 +80,7 @@ int run_files(const RunOptions& options) {
   std::optional<Matcher> matcher = load_matcher(options.rules, &set);
   if (!matcher) return kExitUsage;
 
-  const bool tty = ::isatty(STDOUT_FILENO) == 1;
-  const bool color = options.color == "always" || (options.color == "auto" && tty && std::getenv("NO_COLOR") == nullptr);
-  std::unique_ptr<sinks::OutputSink> sink;
-  if (options.format == "jsonl") sink = std::make_unique<sinks::JsonLinesSink>(stdout, options.matches);
-  else sink = std::make_unique<sinks::ConsoleSink>(stdout, color);
+  std::unique_ptr<sinks::OutputSink> sink = make_output_sink(options);
 
   std::vector<std::string> inputs = options.inputs;
   if (inputs.empty()) inputs.push_back("-");

@@ -70,11 +70,7 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   std::optional<Matcher> matcher = load_matcher(options.rules, &set);
   if (!matcher) return kExitUsage;
 
-  const bool tty = ::isatty(STDOUT_FILENO) == 1;
-  const bool color = options.color == "always" || (options.color == "auto" && tty && std::getenv("NO_COLOR") == nullptr);
-  std::unique_ptr<sinks::OutputSink> sink;
-  if (options.format == "jsonl") sink = std::make_unique<sinks::JsonLinesSink>(stdout, options.matches);
-  else sink = std::make_unique<sinks::ConsoleSink>(stdout, color);
+  std::unique_ptr<sinks::OutputSink> sink = make_output_sink(options);
 
   Pipeline pipeline(*matcher, set.correlations, options, *sink);
   pipeline.count_streams_as(options.source_name);
