@@ -36,6 +36,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/support/test_support.hpp"
+
 extern char** environ;
 
 namespace klaxon::test {
@@ -68,23 +70,6 @@ inline std::string slurp(const fs::path& p) {
   return s.str();
 }
 
-/// A fresh directory under the system's temp dir, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "klaxon-alerts-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 /// A real child process: stdin a pipe we write to, stdout and stderr files we read.
 class Child {

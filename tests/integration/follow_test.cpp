@@ -27,6 +27,7 @@ namespace klaxon {
 namespace {
 
 namespace fs = std::filesystem;
+using test::TempDir;
 using namespace std::chrono_literals;
 
 const std::string kBin = KLAXON_BINARY;
@@ -49,23 +50,6 @@ void append(const fs::path& file, const std::string& text) {
   ASSERT_TRUE(out.good()) << file;
 }
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "klaxon-follow-XXXXXX").string();
-    if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // klaxon running as a child process, its stdout and stderr in files.
 class Klaxon {
