@@ -28,19 +28,6 @@ Nanos wall_now() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-void append_object(std::string& b, const std::vector<std::pair<std::string, std::string>>& kv) {
-  b += '{';
-  bool first = true;
-  for (const auto& [k, v] : kv) {
-    if (!first) b += ',';
-    first = false;
-    append_json_string(b, k);
-    b += ':';
-    append_json_string(b, v);
-  }
-  b += '}';
-}
-
 std::vector<std::pair<std::string, std::string>> alert_labels(const IncidentSnapshot& i) {
   std::vector<std::pair<std::string, std::string>> labels = {
       {"alertname", i.rule}, {"severity", std::string(to_string(i.severity))}, {"class", i.klass}};
@@ -57,7 +44,7 @@ std::vector<std::pair<std::string, std::string>> alert_labels(const IncidentSnap
 
 std::string label_key(const std::vector<std::pair<std::string, std::string>>& labels) {
   std::string key;
-  append_object(key, labels);
+  append_json_object(key, labels);
   return key;
 }
 
@@ -190,7 +177,7 @@ std::string AlertmanagerSink::annotations_json(const Alert& a) const {
   }
   ann.emplace_back("incident_id", i.id);
   std::string b;
-  append_object(b, ann);
+  append_json_object(b, ann);
   return b;
 }
 
@@ -206,7 +193,7 @@ std::string AlertmanagerSink::alerts_json(Nanos now) {
     }
     if (b.size() > 1) b += ',';
     b += R"({"labels":)";
-    append_object(b, a.labels);
+    append_json_object(b, a.labels);
     b += R"(,"annotations":)";
     b += annotations_json(a);
     b += R"(,"startsAt":)";

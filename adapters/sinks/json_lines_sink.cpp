@@ -61,37 +61,11 @@ void JsonLinesSink::match(const ClassifiedLine& line) {
 
 namespace {
 
-void append_labels(std::string& b, const std::vector<std::pair<std::string, std::string>>& labels) {
-  b += '{';
-  bool first = true;
-  for (const auto& [k, v] : labels) {
-    if (!first) b += ',';
-    first = false;
-    append_json_string(b, k);
-    b += ':';
-    append_json_string(b, v);
-  }
-  b += '}';
-}
-
 void append_instant_or_null(std::string& b, Nanos t) {
   if (t == 0) b += "null";
   else append_json_string(b, format_rfc3339(t));
 }
 
-// {"name":n,...} from a map of counts.
-template <typename Map>
-void append_counts(std::string& b, const Map& counts) {
-  b += '{';
-  bool first = true;
-  for (const auto& [name, n] : counts) {
-    if (!first) b += ',';
-    first = false;
-    append_json_string(b, name);
-    fmt::format_to(std::back_inserter(b), ":{}", n);
-  }
-  b += '}';
-}
 
 }  // namespace
 
@@ -105,7 +79,7 @@ void append_incident_json(std::string& b, const IncidentSnapshot& i) {
   fmt::format_to(std::back_inserter(b), R"(,"severity":"{}","title":)", to_string(i.severity));
   append_json_string(b, i.title);
   b += R"(,"labels":)";
-  append_labels(b, i.labels);
+  append_json_object(b, i.labels);
   b += R"(,"first_seen":)";
   append_json_string(b, format_rfc3339_nano(i.first_seen));
   b += R"(,"last_seen":)";
@@ -151,11 +125,11 @@ void JsonLinesSink::summary(const RunSummary& s) {
   fmt::format_to(std::back_inserter(b), R"("candidate_lines":{},"matched_lines":{},"truncated_lines":{},"malformed_json":{},"invalid_utf8":{},)",
                  s.stats.candidates, s.stats.matched, s.stats.truncated, s.stats.malformed_json, s.stats.invalid_utf8);
   b += R"("matches":)";
-  append_counts(b, s.matches_by_class);
+  append_json_object(b, s.matches_by_class);
   b += R"(,"matches_by_severity":)";
-  append_counts(b, s.matches_by_severity);
+  append_json_object(b, s.matches_by_severity);
   b += R"(,"source_events":)";
-  append_counts(b, s.source_counters);
+  append_json_object(b, s.source_counters);
   std::size_t open = 0;
   std::map<std::string, std::size_t> by_severity;
   for (const IncidentSnapshot& i : s.incidents) {
@@ -165,7 +139,7 @@ void JsonLinesSink::summary(const RunSummary& s) {
   fmt::format_to(std::back_inserter(b), R"(,"incidents":{{"total":{},"open":{},"opened":{},"resolved":{},"escalated":{},"evicted":{},"inhibited":{},"by_severity":)",
                  s.incidents.size(), open, s.tracker.opened, s.tracker.resolved, s.tracker.escalated, s.tracker.evicted,
                  s.tracker.inhibited);
-  append_counts(b, by_severity);
+  append_json_object(b, by_severity);
   b += R"(,"list":[)";
   bool first = true;
   for (const IncidentSnapshot& i : s.incidents) {
@@ -183,7 +157,7 @@ void JsonLinesSink::summary(const RunSummary& s) {
     b += R"({"rule":)";
     append_json_string(b, c.rule);
     b += R"(,"labels":)";
-    append_labels(b, c.labels);
+    append_json_object(b, c.labels);
     b += R"(,"expires_at":)";
     append_instant_or_null(b, c.expires_at);
     b += R"(,"stated_at":)";
