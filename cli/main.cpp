@@ -14,14 +14,31 @@
 
 namespace {
 
+// CLI11's help with one blank line between option groups (not two), and a usage line that
+// shows the three shapes of a klaxon command.
+class CompactFormatter : public CLI::Formatter {
+ public:
+  std::string make_help(const CLI::App* app, std::string name, CLI::AppFormatMode mode) const override {
+    std::string out = CLI::Formatter::make_help(app, std::move(name), mode);
+    for (std::size_t at; (at = out.find("\n\n\n")) != std::string::npos;) out.erase(at, 1);
+    return out;
+  }
+  std::string make_usage(const CLI::App* app, std::string name) const override {
+    if (app->get_parent() != nullptr) return CLI::Formatter::make_usage(app, std::move(name));
+    return "\nUsage: klaxon [OPTIONS] [FILE...]              files, or standard input\n"
+           "       klaxon [OPTIONS] kubectl|loki|serve ...  a live source (its own --help)\n"
+           "       klaxon rules check|test|list|export ...\n";
+  }
+};
+
 constexpr const char* kFooter = R"(Examples:
   kubectl logs -f -n dapr-system -l app=dapr-sentry --prefix --timestamps | klaxon
-  klaxon incident-2023-06-19.log.gz sentry.log
-  klaxon --format jsonl --matches app.log
-  klaxon kubectl -n dapr-system -l app=dapr-sentry   follow pods, new ones too, across stream cuts
-  klaxon --listen 127.0.0.1:9095 serve --listen 127.0.0.1:3100   Loki push receiver, /metrics
-  klaxon --follow /var/log/pods --state /var/lib/klaxon/follow.state   on a node
-  klaxon rules test                      run the built-in packs' own test lines
+  klaxon incident-2023-06-19.log.gz sentry.log            replay an archive
+  klaxon --format jsonl --matches app.log                 for scripts
+  klaxon --alertmanager http://am:9093 kubectl -n dapr-system -l app=dapr-sentry
+  klaxon --listen :9095 serve --listen :3100              Loki push receiver, /metrics
+  klaxon --follow /var/log/pods --state follow.state      on a node
+  klaxon rules test                                       the built-in packs' own test lines
 
 Exit status: 0 ok, 1 an input failed, 2 usage or rule errors, 3 --fail-on was met.)";
 
@@ -32,40 +49,43 @@ int main(int argc, char** argv) {
   CLI::App app{"klaxon: finds certificate and mTLS failures in Kubernetes logs, and says which one to fix first.\n"
                "Reads log lines from FILEs (plain, .gz, .zst) or standard input and prints each line it recognises."};
   app.footer(kFooter);
+  app.formatter(std::make_shared<CompactFormatter>());
   app.get_formatter()->column_width(28);
 
   RunOptions run;
   std::string fail_on;
+  // Groups keep --help readable at 3 a.m.: what to read, what to print, where to alert, knobs.
+  const char* kOutput = "Output";
+  const char* kRules = "Rules";
+  const char* kFollow = "Follow files (like tail -F)";
+  const char* kAlerts = "Alerts and metrics";
+  const char* kTuning = "Tuning";
   app.add_option("files", run.inputs, "Log files to read; - or none for standard input")->type_name("FILE");
-  app.add_option("--format", run.format, "Output: text (for people) or jsonl (for scripts)")
-      ->check(CLI::IsMember({"text", "jsonl"}))
-      ->default_str("text");
-  app.add_flag("--matches", run.matches, "With --format jsonl: one object per classified line");
+  app.add_option("--format", run.format, "text (for people) or jsonl (for scripts)")
+      ->check(CLI::IsMember({"text", "jsonl"}).description(""))
+      ->type_name("text|jsonl")
+      ->group(kOutput);
+  app.add_flag("--matches", run.matches, "With jsonl: also one object per classified line")->group(kOutput);
   app.add_option("--rules", run.rules.rule_paths, "Add a rule pack file or directory (repeatable)")
       ->type_name("PATH")
-      ->allow_extra_args(false);
-  app.add_flag("--no-default-rules", run.rules.no_default_rules, "Do not load the built-in rule packs");
+      ->allow_extra_args(false)
+      ->group(kRules);
+  app.add_flag("--no-default-rules", run.rules.no_default_rules, "Do not load the built-in rule packs")->group(kRules);
   // Hidden: the slow reference that tests and bench/ compare the prefiltered matcher against.
   app.add_flag("!--no-prefilter", run.rules.prefilter, "Try every rule on every line")->group("");
   app.add_option("--color", run.color, "Colour severities: auto (on a terminal), always, never")
-      ->check(CLI::IsMember({"auto", "always", "never"}))
-      ->default_str("auto");
-  app.add_option("--max-line-bytes", run.max_line_bytes, "Cut longer lines (counted, head still matched)")
-      ->default_str("1048576");
+      ->check(CLI::IsMember({"auto", "always", "never"}).description(""))
+      ->type_name("WHEN")
+      ->group(kOutput);
   app.add_option("--fail-on", fail_on, "Exit 3 if an incident this severe or worse was opened")
-      ->check(CLI::IsMember({"warning", "critical"}));
-  run.threads = std::max(1u, std::thread::hardware_concurrency());
-  app.add_option("--threads", run.threads, "Threads for replaying files (default: the cores available)")
-      ->check(CLI::Range(1u, 256u));
-  std::string lateness = "30s";
-  app.add_option("--allowed-lateness", lateness, "How late a line may arrive and still count in order")
-      ->default_str("30s");
-  app.add_option("--max-incidents", run.tracker.max_incidents, "Incidents held at most; the oldest are dropped")
-      ->default_str("10000");
+      ->check(CLI::IsMember({"warning", "critical"}).description(""))
+      ->type_name("warning|critical")
+      ->group(kOutput);
 
   // Status endpoints (any mode) and the Loki push receiver.
-  app.add_option("--listen", run.listen, "Serve /metrics, /healthz, /readyz and a status page on HOST:PORT")
-      ->type_name("HOST:PORT");
+  app.add_option("--listen", run.listen, "Serve /metrics, /healthz, /readyz and a status page")
+      ->type_name("HOST:PORT")
+      ->group(kAlerts);
   ServeOptions serve_options;
   CLI::App* serve = app.add_subcommand("serve", "Receive Loki pushes (Promtail, Alloy, Vector, Fluent Bit)");
   serve->add_option("--listen", serve_options.listen, "Where to listen for POST /loki/api/v1/push")
@@ -76,34 +96,60 @@ int main(int argc, char** argv) {
       ->default_str("64");
   // --follow: files followed like tail -F (adapters/sources/follow_source.hpp).
   klaxon::sources::FollowOptions follow;
-  app.add_option("--follow", follow.paths,
-                 "Follow files, globs or directories (their *.log) like tail -F; runs until Ctrl-C")
-      ->type_name("PATH");
-  app.add_flag("--from-end", follow.from_end, "With --follow: skip what files hold at start (files that appear later are read whole)");
-  app.add_option("--state", follow.state_path, "With --follow: keep read positions in FILE; a restart resumes there")
-      ->type_name("FILE");
+  app.add_option("--follow", follow.paths, "Files, globs or directories (their *.log); runs until Ctrl-C")
+      ->type_name("PATH")
+      ->group(kFollow);
+  app.add_flag("--from-end", follow.from_end, "Skip what files hold at start (later files are read whole)")->group(kFollow);
+  app.add_option("--state", follow.state_path, "Keep read positions in FILE; a restart resumes there")
+      ->type_name("FILE")
+      ->group(kFollow);
   std::string rotate_wait = "5s";
-  app.add_option("--rotate-wait", rotate_wait, "With --follow: how long a rotated file is still read (late writers)")
-      ->default_str("5s");
+  app.add_option("--rotate-wait", rotate_wait, "How long a rotated file is still read (late writers) [5s]")
+      ->type_name("DUR")
+      ->group(kFollow);
   // Alerting (cli/alerting.hpp): Alertmanager and webhooks.
   AlertOptions& alerts = run.alerts;
-  app.add_option("--alertmanager", alerts.alertmanagers, "Send incidents as alerts to this Alertmanager (repeatable, for an HA pair)")
+  app.add_option("--alertmanager", alerts.alertmanagers, "Send incidents as alerts (repeatable, for an HA pair)")
       ->type_name("URL")
-      ->allow_extra_args(false);
-  // --help must stay short (tests/cli): the tuning knob (Prometheus's default) is in the README only.
-  app.add_option("--alertmanager-resend", alerts.alertmanager_resend, "Re-send firing alerts this often (1m)")
-      ->group("");
+      ->allow_extra_args(false)
+      ->group(kAlerts);
+  app.add_option("--alertmanager-resend", alerts.alertmanager_resend, "Re-send firing alerts this often [1m]")
+      ->type_name("DUR")
+      ->group(kAlerts);
   app.add_option("--webhook", alerts.webhooks, "POST incident events to this URL (repeatable)")
       ->type_name("URL")
-      ->allow_extra_args(false);
-  app.add_option("--webhook-format", alerts.webhook_format, "json (the incident object, default) or slack (a message)")
-      ->type_name("FORMAT");
-  app.add_option("--webhook-header", alerts.webhook_headers, "Add 'Name: value' to webhook posts (repeatable; for auth)")
+      ->allow_extra_args(false)
+      ->group(kAlerts);
+  app.add_option("--webhook-format", alerts.webhook_format, "json (the incident object) or slack (a message) [json]")
+      ->type_name("FMT")
+      ->group(kAlerts);
+  app.add_option("--webhook-header", alerts.webhook_headers, "Add 'Name: value' to webhook posts (repeatable)")
       ->type_name("HDR")
-      ->allow_extra_args(false);
-  app.add_option("--ca-file", alerts.ca_file, "Trust these CA certificates (PEM) for https receivers")->type_name("PATH");
-  app.add_flag("--insecure-skip-verify", alerts.insecure_skip_verify, "Do not check receivers' TLS certificates (unsafe)");
-  app.add_flag("--send-replayed", alerts.send_replayed, "Send alerts and webhooks for replayed files too (default: only live input)");
+      ->allow_extra_args(false)
+      ->group(kAlerts);
+  app.add_option("--ca-file", alerts.ca_file, "Trust these CA certificates (PEM) for https receivers")
+      ->type_name("PATH")
+      ->group(kAlerts);
+  app.add_flag("--insecure-skip-verify", alerts.insecure_skip_verify, "Do not check receivers' certificates (unsafe)")
+      ->group(kAlerts);
+  app.add_flag("--send-replayed", alerts.send_replayed, "Alert on replayed files too (default: live input only)")
+      ->group(kAlerts);
+
+  app.add_option("--max-line-bytes", run.max_line_bytes, "Cut longer lines (counted; the head is matched) [1 MiB]")
+      ->type_name("N")
+      ->group(kTuning);
+  run.threads = std::max(1u, std::thread::hardware_concurrency());
+  app.add_option("--threads", run.threads, "Threads for replaying files [the cores available]")
+      ->check(CLI::Range(1u, 256u).description(""))
+      ->type_name("N")
+      ->group(kTuning);
+  std::string lateness = "30s";
+  app.add_option("--allowed-lateness", lateness, "How late a line may arrive and still count in order [30s]")
+      ->type_name("DUR")
+      ->group(kTuning);
+  app.add_option("--max-incidents", run.tracker.max_incidents, "Incidents held at most; the oldest are dropped [10000]")
+      ->type_name("N")
+      ->group(kTuning);
 
   CLI::App* rules = app.add_subcommand("rules", "Check, test and list rule packs");
   rules->require_subcommand(1);
@@ -125,7 +171,7 @@ int main(int argc, char** argv) {
       ->default_str("rg");
 
   // klaxon kubectl ARGS...: the words after it are kubectl's (adapters/sources/kubectl_source.hpp).
-  CLI::App* kubectl = app.add_subcommand("kubectl", "Follow pods' logs with kubectl: restarts, new pods, no gaps (kubectl --help)");
+  CLI::App* kubectl = app.add_subcommand("kubectl", "Follow pods' logs through kubectl: restarts, new pods, no gaps");
   kubectl->prefix_command();
   kubectl->set_help_flag();
 
