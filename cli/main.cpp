@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/loki_command.hpp"
 #include "cli/options.hpp"
 #include "engine/duration.hpp"
 
@@ -15,6 +16,7 @@ constexpr const char* kFooter = R"(Examples:
   kubectl logs -f -n dapr-system -l app=dapr-sentry --prefix --timestamps | klaxon
   klaxon incident-2023-06-19.log.gz sentry.log
   klaxon --format jsonl --matches app.log
+  klaxon loki --url http://loki:3100 --query '{namespace="dapr-system"}'
   klaxon rules test                      run the built-in packs' own test lines
 
 Exit status: 0 ok, 1 an input failed, 2 usage or rule errors, 3 --fail-on was met.)";
@@ -74,6 +76,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"rg", "ere", "literals", "anchors"}))
       ->default_str("rg");
 
+  // Source: Loki (tail with gap fill, or a replayed window).
+  LokiCommand loki;
+  add_loki_command(app, loki);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -93,6 +99,7 @@ int main(int argc, char** argv) {
     if (test->parsed()) return rules_test(run.rules, test_paths);
     if (list->parsed()) return rules_list(run.rules, list_paths);
     if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);
+    if (loki.app->parsed()) return run_loki(run, loki);
     return run_files(run);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "klaxon: internal error: %s\n", e.what());
