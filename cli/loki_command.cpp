@@ -94,6 +94,7 @@ int run_loki(const RunOptions& options, LokiCommand& c) {
   auto idle = duration_flag("--idle-timeout", c.idle_timeout);
   if (!idle) return kExitUsage;
   o.idle_timeout = *idle;
+  o.tail_limit = o.limit;
   return run_live(options, [&](boost::asio::any_io_executor executor) {
     return sources::make_loki_source(std::move(executor), o);
   });

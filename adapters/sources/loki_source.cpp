@@ -66,7 +66,10 @@ Nanos wall_now() {
 
 std::chrono::nanoseconds as_duration(Nanos n) { return std::chrono::nanoseconds(n); }
 
-std::string format_ms(Nanos n) { return fmt::format("{:.1f}s", double(n) / double(kNanosPerSecond)); }
+std::string format_ms(Nanos n) {
+  if (n < kNanosPerSecond) return fmt::format("{}ms", n / 1'000'000);
+  return fmt::format("{:.1f}s", double(n) / double(kNanosPerSecond));
+}
 
 struct Url {
   bool tls = false;
@@ -192,15 +195,33 @@ class LokiSource final : public LiveSource {
     if (url_.tls && options_.insecure_skip_verify)
       out.notice("loki_insecure", "warning: --insecure-skip-verify: Loki's certificate is not checked; anyone on the path can read and forge these logs");
     // One small query first, so that a wrong tenant, credential or query stops the run with
-    // Loki's own words instead of a tail that retries forever.
-    co_await checked_at_startup([&]() -> awaitable<void> {
-      const Nanos now = wall_now();
-      co_await query_page(now - kNanosPerSecond, now, 1);
-    });
+    // Loki's own words instead of a tail that retries forever. A Loki that is not up yet is
+    // waited for (a sidecar may start first); a replay gives up after a few tries.
+    for (int failures = 0;; ++failures) {
+      std::string why;
+      try {
+        const Nanos now = wall_now();
+        co_await query_page(now - kNanosPerSecond, now, 1);
+        break;
+      } catch (const LokiRefused& e) {
+        if (e.about_configuration()) throw FatalSourceError(e.what());
+        why = e.what();
+      } catch (const boost::system::system_error& e) {
+        why = e.code().message();
+      } catch (const std::runtime_error& e) {
+        why = e.what();
+      }
+      why = fmt::format("cannot reach Loki at {}: {}", options_.url, why);
+      if (!options_.follow && failures >= 4) throw std::runtime_error(why);
+      const Nanos wait = backoff();
+      out.notice("loki_errors", fmt::format("loki: {}; retrying in {}", why, format_ms(wait)));
+      co_await sleep(wait);
+    }
+    attempt_ = 0;
 
-    Nanos cursor = wall_now();
+    Nanos cursor = settled_now();
     if (options_.from) {
-      const Nanos to = options_.to.value_or(wall_now());
+      const Nanos to = options_.to.value_or(settled_now());
       co_await checked_at_startup([&]() -> awaitable<void> { co_await fill_until_done(out, *options_.from, to); });
       if (!options_.follow) co_return;
       cursor = to;
@@ -218,11 +239,16 @@ class LokiSource final : public LiveSource {
       // delivered what Loki had until it last spoke. Resuming a little earlier costs a few
       // repeated entries, which the memory drops.
       const Nanos from = std::max(cursor, heard_until_ - options_.resume_lookback);
-      cursor = co_await fill_until_done(out, from, wall_now());
+      cursor = co_await fill_until_done(out, from, settled_now());
     }
   }
 
  private:
+  /// The instant up to which Loki is taken to hold every entry: log shippers batch lines (about a
+  /// second), so entries younger than ingest_delay may still arrive. The tail opened there sends
+  /// them (its history, then live).
+  Nanos settled_now() const { return wall_now() - options_.ingest_delay; }
+
   // --- the gap fill and the replay: forward query_range pages --------------------------------
 
   /// Fills [from, to), retrying until done (following) or a few times (replay). Returns `to`.
@@ -317,7 +343,7 @@ class LokiSource final : public LiveSource {
 
   awaitable<TailEnd> tail(StreamSink& out, Nanos start) {
     const std::string target = fmt::format("{}/loki/api/v1/tail?query={}&start={}&limit={}", url_.prefix,
-                                           url_encode(options_.query), start, options_.limit);
+                                           url_encode(options_.query), start, options_.tail_limit);
     heard_until_ = wall_now();
     TailEnd end;
     try {

@@ -40,7 +40,9 @@ struct LokiOptions {
   // What to read: a window [from, to) replayed first (none: tail from now), then the tail if follow.
   std::optional<Nanos> from, to;
   bool follow = true;
-  std::uint32_t limit = 5000;  // entries per query_range page and tail history (Loki's default max_entries_limit_per_query)
+  std::uint32_t limit = 5000;       // entries per query_range page (Loki's default max_entries_limit_per_query)
+  std::uint32_t tail_limit = 5000;  // entries a (re)opened tail sends from before it opened
+  Nanos ingest_delay = 2 * kNanosPerSecond;  // lines this young may not be in Loki yet (shippers batch)
   // Patience.
   Nanos reconnect_min = 250'000'000;        // backoff after the first failure; doubles
   Nanos reconnect_max = 30 * kNanosPerSecond;

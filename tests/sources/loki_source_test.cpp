@@ -1,0 +1,196 @@
+// `klaxon loki` against a Loki-protocol server on 127.0.0.1 that cuts the tail in every way Loki
+// and networks do: every line must arrive exactly once, in order per stream.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <set>
+#include <thread>
+#include <tuple>
+#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "adapters/sources/loki_source.hpp"
+#include "tests/support/loki_test_server.hpp"
+
+namespace klaxon::sources {
+namespace {
+
+namespace asio = boost::asio;
+using test::LokiTestServer;
+using namespace std::chrono_literals;
+
+struct Got {
+  std::string stream;
+  std::string line;
+  Nanos time;
+  auto operator<=>(const Got&) const = default;
+};
+
+class Collected final : public StreamSink {
+ public:
+  void bytes(const std::string&, std::string_view, const Labels&) override { ADD_FAILURE() << "Loki entries are whole lines"; }
+  void line(const std::string& stream, std::string_view line, Nanos time, const Labels& labels) override {
+    got.push_back({stream, std::string(line), time});
+    labels_of[stream] = labels;
+  }
+  void end(const std::string&) override {}
+  void notice(std::string_view counter, std::string_view message, std::uint64_t count) override {
+    counters[std::string(counter)] += count;
+    if (!message.empty()) messages.emplace_back(message);
+  }
+  void connected(std::string_view, bool up) override { connected_now = up; }
+
+  std::string said() const {
+    std::string all;
+    for (const auto& m : messages) all += m + "\n";
+    return all;
+  }
+
+  std::vector<Got> got;
+  std::map<std::string, Labels> labels_of;
+  std::map<std::string, std::uint64_t> counters;
+  std::vector<std::string> messages;
+  bool connected_now = false;
+};
+
+LokiOptions quick_options(const LokiTestServer& server) {
+  LokiOptions o;
+  o.url = server.url();
+  o.query = R"({namespace="dapr-system"})";
+  o.limit = 7;  // small pages: many page boundaries, some inside one nanosecond
+  o.tail_limit = 1000;
+  o.ingest_delay = 0;  // the test server stamps entries as they arrive: no shipper lag
+  o.reconnect_min = 20'000'000;
+  o.reconnect_max = 200'000'000;
+  o.idle_timeout = kNanosPerSecond;
+  o.request_timeout = 10 * kNanosPerSecond;
+  return o;
+}
+
+/// Runs the source on its own loop until `done()` holds (checked every 10 ms), it returns, or
+/// `limit` passes. Returns what run() threw, if anything.
+std::exception_ptr run_until(const LokiOptions& options, Collected& sink, const std::function<bool()>& done,
+                             std::chrono::milliseconds limit) {
+  asio::io_context io;
+  std::unique_ptr<LiveSource> source = make_loki_source(io.get_executor(), options);
+  std::exception_ptr error;
+  asio::co_spawn(io, source->run(sink), [&](std::exception_ptr e) {
+    error = e;
+    io.stop();
+  });
+  asio::steady_timer deadline(io), poll(io);
+  deadline.expires_after(limit);
+  deadline.async_wait([&](boost::system::error_code ec) {
+    if (!ec) io.stop();
+  });
+  std::function<void()> arm = [&] {
+    poll.expires_after(10ms);
+    poll.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      if (done()) io.stop();
+      else arm();
+    });
+  };
+  arm();
+  io.run();
+  return error;
+}
+
+std::string fatal_text(std::exception_ptr e) {
+  try {
+    if (e) std::rethrow_exception(e);
+  } catch (const FatalSourceError& f) {
+    return f.what();
+  } catch (const std::exception& other) {
+    return std::string("not fatal: ") + other.what();
+  }
+  return "(no error)";
+}
+
+const std::string kA = R"({"namespace":"dapr-system","app":"dapr-sentry"})";
+const std::string kB = R"({"namespace":"dapr-system","app":"daprd","pod":"app1-5d8c9"})";
+const std::string kKeyA = R"({app="dapr-sentry", namespace="dapr-system"})";
+const std::string kKeyB = R"({app="daprd", namespace="dapr-system", pod="app1-5d8c9"})";
+
+/// Appends groups to the server, paced, once klaxon's first tail is open, until `tails` tails have
+/// been opened and `after` more groups were appended (at most 5000 groups). Every third
+/// group puts three entries on one nanosecond: two lines of one stream and the same text in the
+/// other stream. Lines carry characters Loki escapes. Returns what was appended.
+std::vector<Got> feed(LokiTestServer& server, int tails, int after) {
+  std::vector<Got> all;
+  for (int i = 0; i < 1000 && server.tails_opened() == 0; ++i) std::this_thread::sleep_for(5ms);
+  int left = after;
+  for (int i = 0; i < 5000 && left > 0; ++i) {
+    if (server.tails_opened() >= tails) --left;
+    const std::string line = "E x509: certificate has expired <n=" + std::to_string(i) + "> & \"q\"";
+    if (i % 3 == 2) {
+      const Nanos t = server.append_group({{kA, line}, {kA, line + " again"}, {kB, line}});
+      all.push_back({kKeyA, line, t});
+      all.push_back({kKeyA, line + " again", t});
+      all.push_back({kKeyB, line, t});
+    } else {
+      const bool a = i % 2 == 0;
+      all.push_back({a ? kKeyA : kKeyB, line, server.append(a ? kA : kB, line)});
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  return all;
+}
+
+void expect_each_once_in_order(const std::vector<Got>& sent, const std::vector<Got>& got) {
+  std::map<Got, int> times;
+  for (const Got& g : got) ++times[g];
+  int missing = 0, repeated = 0;
+  for (const Got& s : sent) {
+    if (times[s] == 0) ++missing;
+    if (times[s] > 1) ++repeated;
+  }
+  EXPECT_EQ(missing, 0) << "lines lost";
+  EXPECT_EQ(repeated, 0) << "lines repeated";
+  EXPECT_EQ(got.size(), sent.size());
+  std::map<std::string, Nanos> last;
+  for (const Got& g : got) {
+    EXPECT_GE(g.time, last[g.stream]) << "out of order in " << g.stream;
+    last[g.stream] = g.time;
+  }
+}
+
+TEST(LokiSource, EveryLineExactlyOnceAcrossEveryKindOfCut) {
+  LokiTestServer::Options so;
+  using Cut = LokiTestServer::Cut;
+  so.tails = {{Cut::close_1011, 40}, {Cut::silence, 30}, {Cut::reset, 40}, {Cut::close_1000, 40}, {Cut::dropped_entries, 10}};
+  LokiTestServer server(so);
+  Collected sink;
+  std::vector<Got> sent;
+  std::atomic<std::size_t> expected{0};  // set once the feeder is done
+  std::thread feeder([&] {
+    sent = feed(server, 5, 100);
+    expected = sent.size();
+  });
+  const auto error = run_until(quick_options(server), sink, [&] {
+    return expected.load() != 0 && sink.got.size() >= expected.load();
+  }, 60s);
+  feeder.join();
+  ASSERT_FALSE(error) << fatal_text(error);
+  ASSERT_EQ(server.tails_opened(), 5) << sink.said();
+  expect_each_once_in_order(sent, sink.got);
+  EXPECT_EQ(sink.counters["loki_reconnects"], 4u) << sink.said();
+  EXPECT_EQ(sink.counters["loki_dropped_entries"], 3u);
+  const std::string said = sink.said();
+  EXPECT_NE(said.find("1011 reached tail max duration limit"), std::string::npos) << said;
+  EXPECT_NE(said.find("dropped 3 entries"), std::string::npos) << said;
+  EXPECT_NE(said.find("no data or ping"), std::string::npos) << said;
+  EXPECT_NE(said.find("Loki closed it: 1000"), std::string::npos) << said;
+  EXPECT_NE(said.find("reset"), std::string::npos) << said;
+  EXPECT_TRUE(sink.connected_now);
+  EXPECT_EQ(sink.labels_of[kKeyB].size(), 3u);
+  EXPECT_NE(server.last_tail_target().find("start="), std::string::npos);
+}
+
+}  // namespace
+}  // namespace klaxon::sources
