@@ -192,5 +192,134 @@ TEST(LokiSource, EveryLineExactlyOnceAcrossEveryKindOfCut) {
   EXPECT_NE(server.last_tail_target().find("start="), std::string::npos);
 }
 
+/// 60 instants, each with three entries (two in one stream), preloaded; pages of 4 end inside
+/// an instant most of the time.
+std::vector<LokiTestServer::Entry> history(Nanos first) {
+  std::vector<LokiTestServer::Entry> out;
+  for (int i = 0; i < 60; ++i) {
+    const Nanos t = first + i * 1000;
+    const std::string line = "line " + std::to_string(i) + " <tls> & more";
+    out.push_back({kB, t, line});
+    out.push_back({kA, t, line});
+    out.push_back({kA, t, line + " (2)"});
+  }
+  return out;
+}
+
+TEST(LokiSource, ReplayPagesThroughOneNanosecondInTimeOrderThenStops) {
+  LokiTestServer server;
+  const Nanos first = 1'700'000'000 * kNanosPerSecond;
+  server.preload(history(first));
+  LokiOptions o = quick_options(server);
+  o.limit = 4;
+  o.from = first;
+  o.to = first + 59 * 1000;  // exclusive: the last instant is left out
+  o.follow = false;
+  Collected sink;
+  const auto error = run_until(o, sink, [] { return false; }, 20s);
+  ASSERT_FALSE(error) << fatal_text(error);
+  std::vector<Got> expected;
+  for (const auto& e : history(first))
+    if (e.time < *o.to) expected.push_back({e.stream == kA ? kKeyA : kKeyB, e.line, e.time});
+  expect_each_once_in_order(expected, sink.got);
+  for (std::size_t i = 1; i < sink.got.size(); ++i) EXPECT_LE(sink.got[i - 1].time, sink.got[i].time) << "streams not merged in time order";
+  EXPECT_EQ(server.tails_opened(), 0) << "a replay does not tail";
+  EXPECT_GE(server.range_queries(), 59 * 3 / 4);
+  EXPECT_EQ(sink.counters["loki_skipped_instants"], 0u);
+}
+
+TEST(LokiSource, SinceWithFollowHandsOverToTheTailWithoutAGap) {
+  LokiTestServer server;
+  const Nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::system_clock::now().time_since_epoch()).count();
+  server.preload(history(now - 10 * kNanosPerSecond));
+  LokiOptions o = quick_options(server);
+  o.from = now - 20 * kNanosPerSecond;
+  o.follow = true;
+  Collected sink;
+  std::vector<Got> sent;
+  for (const auto& e : history(now - 10 * kNanosPerSecond)) sent.push_back({e.stream == kA ? kKeyA : kKeyB, e.line, e.time});
+  std::atomic<std::size_t> expected{0};
+  std::thread feeder([&] {
+    auto live = feed(server, 1, 50);
+    sent.insert(sent.end(), live.begin(), live.end());
+    expected = sent.size();
+  });
+  const auto error = run_until(o, sink, [&] { return expected.load() != 0 && sink.got.size() >= expected.load(); }, 30s);
+  feeder.join();
+  ASSERT_FALSE(error) << fatal_text(error);
+  expect_each_once_in_order(sent, sink.got);
+  EXPECT_EQ(server.tails_opened(), 1);
+}
+
+TEST(LokiSource, MoreEntriesAtOneNanosecondThanAPageIsSaidNotLooped) {
+  LokiTestServer server;
+  const Nanos t = 1'700'000'000 * kNanosPerSecond;
+  std::vector<LokiTestServer::Entry> same;
+  for (int i = 0; i < 6; ++i) same.push_back({kA, t, "same instant " + std::to_string(i)});
+  same.push_back({kA, t + 1, "after"});
+  server.preload(same);
+  LokiOptions o = quick_options(server);
+  o.limit = 4;
+  o.from = t;
+  o.to = t + 10;
+  o.follow = false;
+  Collected sink;
+  const auto error = run_until(o, sink, [] { return false; }, 20s);
+  ASSERT_FALSE(error) << fatal_text(error);
+  EXPECT_EQ(sink.counters["loki_skipped_instants"], 1u);
+  ASSERT_EQ(sink.got.size(), 5u) << "four of the instant, then the next one";
+  EXPECT_EQ(sink.got.back().line, "after");
+  EXPECT_NE(sink.said().find("raise --limit"), std::string::npos) << sink.said();
+}
+
+TEST(LokiSource, ATenantIsRequiredAndSentAsXScopeOrgID) {
+  test::LokiServerOptions so;
+  so.require_tenant = "team-a";
+  LokiTestServer server(so);
+  const Nanos t = 1'700'000'000 * kNanosPerSecond;
+  server.preload({{kA, t, "hello"}});
+  LokiOptions o = quick_options(server);
+  o.from = t;
+  o.to = t + 1;
+  o.follow = false;
+  Collected without;
+  const std::string said = fatal_text(run_until(o, without, [] { return false; }, 20s));
+  EXPECT_NE(said.find("no org id"), std::string::npos) << said;
+  EXPECT_NE(said.find("--tenant"), std::string::npos) << said;
+  EXPECT_TRUE(without.got.empty());
+
+  o.tenant = "team-a";
+  Collected with;
+  const auto error = run_until(o, with, [] { return false; }, 20s);
+  ASSERT_FALSE(error) << fatal_text(error);
+  ASSERT_EQ(with.got.size(), 1u);
+  EXPECT_EQ(with.got[0].line, "hello");
+}
+
+TEST(LokiSource, AMalformedQueryStopsWithLokisOwnText) {
+  LokiTestServer server;
+  LokiOptions o = quick_options(server);
+  o.query = "namespace=dapr-system";  // no braces: not a stream selector
+  Collected sink;
+  const std::string said = fatal_text(run_until(o, sink, [] { return false; }, 20s));
+  EXPECT_NE(said.find("400"), std::string::npos) << said;
+  EXPECT_NE(said.find("parse error at line 1, col 1"), std::string::npos) << said;
+  EXPECT_EQ(server.tails_opened(), 0);
+}
+
+TEST(LokiSource, AnUnusableUrlIsAConfigurationError) {
+  asio::io_context io;
+  LokiOptions o;
+  o.query = "{a=\"b\"}";
+  for (const char* url : {"loki:3100", "ftp://loki", "http://user:pw@loki:3100", "http://loki:port"}) {
+    o.url = url;
+    EXPECT_THROW(make_loki_source(io.get_executor(), o), FatalSourceError) << url;
+  }
+  o.url = "http://loki:3100";
+  o.query.clear();
+  EXPECT_THROW(make_loki_source(io.get_executor(), o), FatalSourceError);
+}
+
 }  // namespace
 }  // namespace klaxon::sources
