@@ -38,7 +38,7 @@ void add_loki_command(CLI::App& app, LokiCommand& c) {
   cmd.add_option("--since", c.since, "Replay this far back (e.g. 1h), then stop (or tail, with --follow)");
   cmd.add_option("--from", c.from, "Replay from this instant (RFC3339), inclusive");
   cmd.add_option("--to", c.to, "Replay up to this instant (RFC3339), exclusive; default now");
-  cmd.add_flag("--follow,-f", o.follow, "After --since/--from, keep tailing");
+  cmd.add_flag("--follow,-f", c.follow, "After --since/--from, keep tailing");
   cmd.add_option("--tenant", o.tenant, "Tenant (X-Scope-OrgID) of a multi-tenant Loki");
   cmd.add_option("--user", o.user, "Basic auth user");
   cmd.add_option("--password", o.password, "Basic auth password");
@@ -65,7 +65,7 @@ int run_loki(const RunOptions& options, LokiCommand& c) {
     return kExitUsage;
   }
   // Without a window, klaxon tails from now; with one, it replays and stops unless --follow.
-  if (!replay) o.follow = true;
+  o.follow = !replay || c.follow;
   const Nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                         std::chrono::system_clock::now().time_since_epoch()).count();
   if (!c.since.empty()) {

@@ -15,6 +15,7 @@ struct LokiCommand {
   sources::LokiOptions options;
   std::string since, from, to;  // as typed; checked by run_loki
   std::string idle_timeout = "30s";
+  bool follow = false;  // --follow after a replayed window
 };
 
 /// Adds `klaxon loki --url ... --query ...` to `app`.

@@ -11,6 +11,8 @@
 //   ends a tail with a 1011 close frame whose reason says why ("reached tail max duration
 //   limit" after tail_max_duration, or the error). A tail that cannot keep up gets
 //   `dropped_entries` instead of lines.
+// - A tail re-opened at start = now - ingest_delay overlaps what the previous tail sent; the
+//   overlap is dropped the same way (see read_tail).
 // - Frames are handled as they arrive, on the event loop: Loki closes a tail whose client reads
 //   slowly, and matching a frame costs far less than the network.
 #include "adapters/sources/loki_source.hpp"
@@ -387,6 +389,10 @@ class LokiSource final : public LiveSource {
       throw;
     }
     out.connected(kSourceName, true);
+    // A re-opened tail first sends entries since `start`, which lies ingest_delay back: some of
+    // them the previous tail delivered. Entries stamped before the tail opened are therefore
+    // judged as a resumed query judges them; later ones that arrive out of order are new.
+    const Nanos opened = wall_now();
     beast::flat_buffer buffer;
     LokiBatch frame;
     std::string error;
@@ -407,7 +413,8 @@ class LokiSource final : public LiveSource {
         // Not a frame Loki would send: say it once per tail and read on.
         out.notice("loki_bad_frames", "warning: loki: the tail sent " + error + "; skipped");
       } else {
-        for (const LokiEntry& e : frame.entries) end.delivered |= deliver(out, frame, e, EntryMemory::Older::deliver);
+        for (const LokiEntry& e : frame.entries)
+          end.delivered |= deliver(out, frame, e, e.time < opened ? EntryMemory::Older::seen : EntryMemory::Older::deliver);
         note_dropped(out, frame.dropped_entries);
       }
       buffer.consume(buffer.size());

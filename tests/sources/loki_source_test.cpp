@@ -64,7 +64,9 @@ LokiOptions quick_options(const LokiTestServer& server) {
   o.query = R"({namespace="dapr-system"})";
   o.limit = 7;  // small pages: many page boundaries, some inside one nanosecond
   o.tail_limit = 1000;
-  o.ingest_delay = 0;  // the test server stamps entries as they arrive: no shipper lag
+  // The test server stamps entries as they arrive (no shipper lag); a re-opened tail still
+  // starts this far back, so its first entries overlap what the last tail sent.
+  o.ingest_delay = 200'000'000;
   o.reconnect_min = 20'000'000;
   o.reconnect_max = 200'000'000;
   o.idle_timeout = kNanosPerSecond;
