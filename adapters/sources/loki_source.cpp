@@ -40,6 +40,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <fmt/format.h>
 
@@ -214,6 +215,8 @@ class LokiSource final : public LiveSource {
         why = e.what();
       }
       why = fmt::format("cannot reach Loki at {}: {}", options_.url, why);
+      if (why.find("certificate verify failed") != std::string::npos)
+        why += " (give the CA that signed Loki's certificate with --ca-file)";
       if (!options_.follow && failures >= 4) throw std::runtime_error(why);
       const Nanos wait = backoff();
       out.notice("loki_errors", fmt::format("loki: {}; retrying in {}", why, format_ms(wait)));
@@ -396,6 +399,7 @@ class LokiSource final : public LiveSource {
     beast::flat_buffer buffer;
     LokiBatch frame;
     std::string error;
+    bool said_bad_frame = false;
     for (;;) {
       try {
         co_await ws.async_read(buffer, use_awaitable);
@@ -411,7 +415,8 @@ class LokiSource final : public LiveSource {
       const std::string_view text(static_cast<const char*>(buffer.data().data()), buffer.size());
       if (!parse_tail_frame(text, frame, error)) {
         // Not a frame Loki would send: say it once per tail and read on.
-        out.notice("loki_bad_frames", "warning: loki: the tail sent " + error + "; skipped");
+        out.notice("loki_bad_frames", said_bad_frame ? std::string() : "warning: loki: the tail sent " + error + "; skipped (counted as loki_bad_frames)");
+        said_bad_frame = true;
       } else {
         for (const LokiEntry& e : frame.entries)
           end.delivered |= deliver(out, frame, e, e.time < opened ? EntryMemory::Older::seen : EntryMemory::Older::deliver);
@@ -463,8 +468,13 @@ class LokiSource final : public LiveSource {
 
   void prepare_tls(beast::ssl_stream<beast::tcp_stream>& stream) {
     SSL* ssl = stream.native_handle();
-    SSL_set_tlsext_host_name(ssl, url_.host.c_str());  // SNI
-    if (!options_.insecure_skip_verify) SSL_set1_host(ssl, url_.host.c_str());
+    boost::system::error_code not_ip;
+    asio::ip::make_address(url_.host, not_ip);
+    if (not_ip) SSL_set_tlsext_host_name(ssl, url_.host.c_str());  // SNI carries names only
+    if (options_.insecure_skip_verify) return;
+    // The certificate must name the host of --url: a DNS name, or an IP address in its SANs.
+    if (not_ip) SSL_set1_host(ssl, url_.host.c_str());
+    else X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url_.host.c_str());
   }
 
   std::string host_header() const {

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -16,6 +19,8 @@
 
 #include "adapters/sources/loki_source.hpp"
 #include "tests/support/loki_test_server.hpp"
+#include "tests/support/self_signed_cert.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace klaxon::sources {
 namespace {
@@ -308,6 +313,58 @@ TEST(LokiSource, AMalformedQueryStopsWithLokisOwnText) {
   EXPECT_NE(said.find("400"), std::string::npos) << said;
   EXPECT_NE(said.find("parse error at line 1, col 1"), std::string::npos) << said;
   EXPECT_EQ(server.tails_opened(), 0);
+}
+
+TEST(LokiSource, HttpsAndWssWithTheOperatorsCaOrWithAWarningWithout) {
+  const auto cert = test::self_signed_for_loopback();
+  test::LokiServerOptions so;
+  so.cert_pem = cert.cert_pem;
+  so.key_pem = cert.key_pem;
+  LokiTestServer server(so);
+  ASSERT_EQ(server.url().rfind("https://", 0), 0u);
+  const auto ca = std::filesystem::temp_directory_path() / ("klaxon-loki-ca-" + std::to_string(::getpid()) + ".pem");
+  std::ofstream(ca) << cert.cert_pem;
+  const Nanos t = 1'700'000'000 * kNanosPerSecond;
+  server.preload({{kA, t, "over TLS"}});
+
+  // The CA given: a replay over https, then the tail over wss.
+  LokiOptions o = quick_options(server);
+  o.ca_file = ca.string();
+  o.from = t;
+  Collected trusted;
+  std::vector<Got> sent{{kKeyA, "over TLS", t}};
+  std::atomic<std::size_t> expected{0};
+  std::thread feeder([&] {
+    auto live = feed(server, 1, 10);
+    sent.insert(sent.end(), live.begin(), live.end());
+    expected = sent.size();
+  });
+  auto error = run_until(o, trusted, [&] { return expected.load() != 0 && trusted.got.size() >= expected.load(); }, 30s);
+  feeder.join();
+  ASSERT_FALSE(error) << fatal_text(error);
+  expect_each_once_in_order(sent, trusted.got);
+  EXPECT_EQ(server.tails_opened(), 1);
+
+  // No CA: the certificate is refused, and a replay gives up with why.
+  o.ca_file.clear();
+  o.follow = false;
+  o.to = t + 1;
+  Collected refused;
+  error = run_until(o, refused, [] { return false; }, 30s);
+  const std::string said = fatal_text(error);
+  EXPECT_NE(said.find("certificate verify failed"), std::string::npos) << said;
+  EXPECT_NE(said.find("--ca-file"), std::string::npos) << said;
+  EXPECT_TRUE(refused.got.empty());
+
+  // --insecure-skip-verify: read, with a warning.
+  o.insecure_skip_verify = true;
+  Collected insecure;
+  error = run_until(o, insecure, [] { return false; }, 30s);
+  ASSERT_FALSE(error) << fatal_text(error);
+  ASSERT_EQ(insecure.got.size(), 1u);
+  EXPECT_EQ(insecure.counters["loki_insecure"], 1u);
+  EXPECT_NE(insecure.said().find("not checked"), std::string::npos) << insecure.said();
+  std::filesystem::remove(ca);
 }
 
 TEST(LokiSource, AnUnusableUrlIsAConfigurationError) {

@@ -36,13 +36,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <fmt/format.h>
 
 namespace klaxon::test {
@@ -57,6 +60,7 @@ struct LokiServerOptions {
   std::string require_tenant;         // non-empty: answer 401 "no org id" without it
   std::vector<LokiTailScript> tails;  // by connection order; later connections behave
   std::size_t frame_entries = 5;      // entries per tail frame at most
+  std::string cert_pem, key_pem;      // non-empty: https and wss only
 };
 
 class LokiTestServer {
@@ -74,6 +78,10 @@ class LokiTestServer {
   explicit LokiTestServer(Options options = {})
       : options_(std::move(options)), acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
     port_ = acceptor_.local_endpoint().port();
+    if (tls()) {
+      tls_.use_certificate_chain(boost::asio::buffer(options_.cert_pem));
+      tls_.use_private_key(boost::asio::buffer(options_.key_pem), boost::asio::ssl::context::pem);
+    }
     boost::asio::co_spawn(io_, accept_loop(), boost::asio::detached);
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -82,7 +90,8 @@ class LokiTestServer {
     thread_.join();
   }
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return (tls() ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_); }
+  bool tls() const { return !options_.cert_pem.empty(); }
 
   /// Appends entries that share one instant (the server's clock, after every earlier entry).
   /// Each pair is {stream labels as JSON, line}. Returns the instant.
@@ -210,15 +219,28 @@ class LokiTestServer {
   boost::asio::awaitable<void> accept_loop() {
     for (;;) {
       boost::asio::ip::tcp::socket socket = co_await acceptor_.async_accept(boost::asio::use_awaitable);
-      boost::asio::co_spawn(io_, session(std::move(socket)), boost::asio::detached);
+      if (tls()) boost::asio::co_spawn(io_, tls_session(std::move(socket)), boost::asio::detached);
+      else boost::asio::co_spawn(io_, session(boost::beast::tcp_stream(std::move(socket))), boost::asio::detached);
     }
   }
 
-  boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket) {
+  boost::asio::awaitable<void> tls_session(boost::asio::ip::tcp::socket socket) {
+    boost::beast::ssl_stream<boost::beast::tcp_stream> stream(std::move(socket), tls_);
+    try {
+      boost::beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+      co_await stream.async_handshake(boost::asio::ssl::stream_base::server, boost::asio::use_awaitable);
+      boost::beast::get_lowest_layer(stream).expires_never();
+    } catch (const std::exception&) {
+      co_return;  // the client refused our certificate
+    }
+    co_await session(std::move(stream));
+  }
+
+  template <class Stream>
+  boost::asio::awaitable<void> session(Stream stream) {
     namespace beast = boost::beast;
     namespace http = beast::http;
     try {
-      beast::tcp_stream stream(std::move(socket));
       beast::flat_buffer buffer;
       http::request<http::string_body> req;
       co_await http::async_read(stream, buffer, req, boost::asio::use_awaitable);
@@ -278,7 +300,8 @@ class LokiTestServer {
     }
   }
 
-  boost::asio::awaitable<void> tail(boost::beast::tcp_stream stream, const boost::beast::http::request<boost::beast::http::string_body>& req,
+  template <class Stream>
+  boost::asio::awaitable<void> tail(Stream stream, const boost::beast::http::request<boost::beast::http::string_body>& req,
                                     const std::map<std::string, std::string>& params) {
     namespace beast = boost::beast;
     namespace websocket = beast::websocket;
@@ -288,7 +311,7 @@ class LokiTestServer {
       last_tail_target_ = std::string(req.target());
     }
     TailScript script = index < int(options_.tails.size()) ? options_.tails[std::size_t(index)] : TailScript{};
-    websocket::stream<beast::tcp_stream> ws(std::move(stream));
+    websocket::stream<Stream> ws(std::move(stream));
     beast::get_lowest_layer(ws).expires_never();
     co_await ws.async_accept(req, boost::asio::use_awaitable);
     // History: the newest `limit` entries since `start` (Loki's tail runs a backward query), sent oldest first.
@@ -354,6 +377,7 @@ class LokiTestServer {
   Options options_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::ssl::context tls_{boost::asio::ssl::context::tls_server};
   unsigned short port_ = 0;
   std::thread thread_;
   std::vector<Entry> store_;
