@@ -37,20 +37,21 @@ tmp = tempfile.mkdtemp(prefix="klaxon-bench-")
 rows = []
 
 
-def run(cmd, stdout=subprocess.DEVNULL):
-    """Wall seconds and peak RSS (KiB) of one run."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def run(cmd, ok=(0,), stdout=subprocess.DEVNULL):
+    """Wall seconds and peak RSS (KiB) of one run. A run that failed is not a measurement."""
     t = time.perf_counter()
-    subprocess.run(cmd, stdout=stdout, stderr=subprocess.DEVNULL, check=False, shell=isinstance(cmd, str))
+    p = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, check=False, shell=isinstance(cmd, str))
     wall = time.perf_counter() - t
+    if p.returncode not in ok:
+        sys.exit(f"bench: {cmd} failed with status {p.returncode}: {p.stderr.decode(errors='replace')[:500]}")
     return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
-def median_gbps(name, cmd, size, runs=args.runs):
+def median_gbps(name, cmd, size, runs=args.runs, ok=(0,)):
     walls = []
     rss = 0
     for _ in range(runs):
-        w, r = run(cmd)
+        w, r = run(cmd, ok)
         walls.append(w)
         rss = max(rss, r)
     med = statistics.median(walls)
@@ -133,18 +134,19 @@ try:
         subprocess.run([KLAXON, "rules", "export", "--as", "ere"], stdout=f, check=True)
     out = os.path.join(tmp, "out.jsonl")
     floor = median_gbps("memchr floor (count lines)", [FLOOR, path], size)
-    k1 = median_gbps("klaxon --format jsonl --matches", f"{KLAXON} --format jsonl --matches {path} > {out}", size)
-    rg = median_gbps("rg -j1 -c -f (same regexes)", ["rg", "-j1", "-c", "-f", pats_rg, path], size) if shutil.which("rg") else None
-    gr = median_gbps("grep -c -E -f (same regexes)", ["grep", "-c", "-E", "-f", pats_ere, path], size, runs=1)
+    k1 = median_gbps("klaxon --threads 1 --format jsonl --matches", f"{KLAXON} --threads 1 --format jsonl --matches {path} > {out}", size)
+    k2 = median_gbps("klaxon --threads 2", f"{KLAXON} --threads 2 --format jsonl --matches {path} > {out}", size)
+    rg = median_gbps("rg -j1 -c -f (same regexes)", ["rg", "-j1", "-c", "-f", pats_rg, path], size, ok=(0, 1)) if shutil.which("rg") else None
+    gr = median_gbps("grep -c -E -f (same regexes)", ["grep", "-c", "-E", "-f", pats_ere, path], size, runs=1, ok=(0, 1))
 
     print("noisy set: 5% of lines match", flush=True)
     noisy, nsize = corpus("noisy.log", min(args.gb, 0.25), 20)
-    kn = median_gbps("klaxon, noisy", f"{KLAXON} --format jsonl --matches {noisy} > {out}", nsize)
-    rn = median_gbps("rg -j1 -c -f, noisy", ["rg", "-j1", "-c", "-f", pats_rg, noisy], nsize) if shutil.which("rg") else None
+    kn = median_gbps("klaxon --threads 1, noisy", f"{KLAXON} --threads 1 --format jsonl --matches {noisy} > {out}", nsize)
+    rn = median_gbps("rg -j1 -c -f, noisy", ["rg", "-j1", "-c", "-f", pats_rg, noisy], nsize, ok=(0, 1)) if shutil.which("rg") else None
 
     print("rule count: the shipped packs x10 (synthetic rules of the same shapes)", flush=True)
     pack, extra = synthetic_pack(10)
-    k10 = median_gbps(f"klaxon with {extra} extra rules", f"{KLAXON} --format jsonl --matches --rules {pack} {path} > {out}", size)
+    k10 = median_gbps(f"klaxon --threads 1 with {extra} extra rules", f"{KLAXON} --threads 1 --format jsonl --matches --rules {pack} {path} > {out}", size)
 
     print("compressed replay", flush=True)
     subprocess.run(["gzip", "-k", "-1", path], check=True)
@@ -152,6 +154,11 @@ try:
     dz = median_gbps("gzip -dc > /dev/null (decompression alone)", f"gzip -dc {gz} > /dev/null", size, runs=3)
     kz = median_gbps("klaxon on the .gz", f"{KLAXON} --format jsonl --matches {gz} > {out}", size, runs=3)
     os.remove(gz)
+    subprocess.run(["zstd", "-q", "-k", "-1", path], check=True)
+    zst = path + ".zst"
+    dzs = median_gbps("zstd -dc > /dev/null (decompression alone)", f"zstd -dc {zst} > /dev/null", size, runs=3)
+    kzs = median_gbps("klaxon on the .zst", f"{KLAXON} --format jsonl --matches {zst} > {out}", size, runs=3)
+    os.remove(zst)
 
     rss1 = peak_rss_kib(f"{KLAXON} --format jsonl --matches {path} > {out}")
     print(f"  peak RSS, {args.gb} GB: {rss1 / 1024:.1f} MiB", flush=True)
@@ -170,8 +177,10 @@ try:
         print(f"| klaxon / rg -j1 -c -f (target >= 2) | {k1 / rg:.2f} |")
         print(f"| klaxon / rg, noisy set, 5% match (target >= 1) | {kn / rn:.2f} |")
     print(f"| klaxon / grep -E -f | {k1 / gr:.2f} |")
+    print(f"| klaxon --threads 2 / --threads 1 (target >= 1.8) | {k2 / k1:.2f} |")
     print(f"| time with 10x rules / time with shipped rules (target <= 1.5) | {k1 / k10:.2f} |")
     print(f"| .gz replay / gzip -dc alone (target >= 1) | {kz / dz:.2f} |")
+    print(f"| .zst replay / zstd -dc alone (target >= 1) | {kzs / dzs:.2f} |")
     print(f"| peak RSS, {args.gb} GB (target < 64 MiB) | {rss1 / 1024:.1f} MiB |")
     if rss10:
         print(f"| peak RSS, 10 GB (target < 64 MiB) | {rss10 / 1024:.1f} MiB |")

@@ -95,7 +95,9 @@ int run_loki(const RunOptions& options, LokiCommand& c) {
   if (!idle) return kExitUsage;
   o.idle_timeout = *idle;
   o.tail_limit = o.limit;
-  return run_live(options, [&](boost::asio::any_io_executor executor) {
+  RunOptions live = options;
+  live.source_name = "loki";  // the `source` label of /metrics line counts
+  return run_live(live, [&](boost::asio::any_io_executor executor) {
     return sources::make_loki_source(std::move(executor), o);
   });
 }

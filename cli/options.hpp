@@ -1,6 +1,7 @@
 // cli/options.hpp — what the command line asked for, as plain data.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,11 +11,30 @@
 #include "engine/matcher.hpp"
 #include "rules/rule_pack_loader.hpp"
 
+namespace klaxon::sinks {
+class StatusBoard;
+}
+
 namespace klaxon::cli {
 
 struct RuleOptions {
   std::vector<std::string> rule_paths;  // --rules
   bool no_default_rules = false;        // --no-default-rules
+  bool prefilter = true;                // --no-prefilter: try every rule on every line (the reference)
+};
+
+/// Network sinks (Alertmanager, webhooks): see cli/alerting.hpp.
+struct AlertOptions {
+  std::vector<std::string> alertmanagers;    // --alertmanager URL (repeatable)
+  std::string alertmanager_resend = "1m";    // --alertmanager-resend
+  std::vector<std::string> webhooks;         // --webhook URL (repeatable)
+  std::string webhook_format = "json";       // --webhook-format json|slack
+  std::vector<std::string> webhook_headers;  // --webhook-header 'Name: value'
+  std::string ca_file;                       // --ca-file
+  bool insecure_skip_verify = false;         // --insecure-skip-verify
+  bool send_replayed = false;                // --send-replayed
+  std::string status_url;  // klaxon's own status page, when it serves one: alerts' generatorURL
+  bool any() const { return !alertmanagers.empty() || !webhooks.empty(); }
 };
 
 struct RunOptions {
@@ -27,6 +47,10 @@ struct RunOptions {
   std::optional<Severity> fail_on;
   TrackerOptions tracker;
   unsigned threads = 1;  // --threads (replay of files)
+  std::string listen;    // --listen HOST:PORT: /metrics, /healthz, /readyz, / (cli/status.hpp)
+  std::shared_ptr<sinks::StatusBoard> status_board;  // shown elsewhere too (serve's push port)
+  std::string source_name = "live";  // live mode: the `source` label of /metrics line counts
+  AlertOptions alerts;
 };
 
 /// Exit statuses (DESIGN.md).
@@ -40,6 +64,15 @@ inline constexpr int kExitFailOn = 3;
 std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* loaded = nullptr);
 
 int run_files(const RunOptions& options);
+/// `klaxon kubectl ARGS...`: follows pods with the real kubectl until a signal (cli/run_kubectl.cpp).
+int run_kubectl(const RunOptions& options, const std::vector<std::string>& args);
+
+/// `klaxon serve`: the Loki push receiver (cli/serve_command.cpp).
+struct ServeOptions {
+  std::string listen = "127.0.0.1:3100";
+  std::size_t max_body_mib = 64;
+};
+int run_serve(RunOptions options, const ServeOptions& serve);
 
 int rules_check(const std::vector<std::string>& paths);
 int rules_test(const RuleOptions& options, const std::vector<std::string>& paths);

@@ -39,6 +39,10 @@ StreamClassifier& Pipeline::stream(const std::string& key, const Labels& labels)
   if (it != streams_.end()) return *it->second;
   StreamOptions so;
   so.max_line_bytes = options_.max_line_bytes;
+  so.now = [this] {
+    const Nanos reached = tracker_.latest_event_time();
+    return replay_ && reached != 0 ? reached : wall_now();
+  };
   auto s = std::make_unique<StreamClassifier>(
       matcher_, key, labels, so, [this](const ClassifiedLine& line) { on_match(line); },
       [this](const StreamNotice& n) {
@@ -56,6 +60,7 @@ void Pipeline::on_match(const ClassifiedLine& line) {
   out_.match(line);
   ++summary_.matches_by_class[line.rule.klass];
   ++summary_.matches_by_severity[std::string(to_string(line.primary.severity))];
+  ++summary_.matches_by_rule[{line.rule.id, line.rule.klass}];
   tracker_.observe(line, events_);
   deliver();
 }
@@ -99,9 +104,16 @@ void Pipeline::end_stream(const std::string& key) {
   if (parallel_) parallel_->finish(*it->second);
   else it->second->finish();
   summary_.stats += it->second->stats();
+  ended_by_source_[streams_as_.empty() ? key : streams_as_] += it->second->stats();
   streams_.erase(it);
   after_input();
   deliver();
+}
+
+std::map<std::string, StreamStats> Pipeline::stats_by_source() const {
+  std::map<std::string, StreamStats> out = ended_by_source_;
+  for (const auto& [key, s] : streams_) out[streams_as_.empty() ? key : streams_as_] += s->stats();
+  return out;
 }
 
 void Pipeline::tick_wall() {

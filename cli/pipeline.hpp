@@ -48,6 +48,12 @@ class Pipeline {
   /// Live mode: the event clock moves on by the wall time passed since the newest line.
   void tick_wall();
 
+  /// What time a line without one of its own gets. Live (the default): its arrival, the wall
+  /// clock. Replay: the newest event time the run has seen (the wall clock only before any),
+  /// so that an archive replayed today or next year, on any number of threads, gives the same
+  /// answer and an untimed line lands beside its timed neighbours, not years after them.
+  void set_replay(bool replay) { replay_ = replay; }
+
   void add_incident_listener(IncidentListener listener) { listeners_.push_back(std::move(listener)); }
   void count_source_error() { ++summary_.source_errors; }
   /// A source's own counter (restarts, reconnects, dropped entries), for the summary and /metrics.
@@ -64,6 +70,12 @@ class Pipeline {
   std::optional<Severity> worst() const { return worst_; }
   const IncidentTracker& tracker() const { return tracker_; }
   const sinks::RunSummary& summary() const { return summary_; }
+
+  /// Lines and bytes read so far per source (/metrics): each stream under its own key (a file's
+  /// name), or every stream under `name` once count_streams_as(name) was called (live sources,
+  /// whose streams come and go with pods). Ended streams are included.
+  void count_streams_as(std::string name) { streams_as_ = std::move(name); }
+  std::map<std::string, StreamStats> stats_by_source() const;
 
  private:
   StreamClassifier& stream(const std::string& key, const Labels& labels);
@@ -83,6 +95,9 @@ class Pipeline {
   std::set<StreamNotice::Kind> said_;
   std::optional<Severity> worst_;
   Nanos latest_seen_ = 0, latest_seen_wall_ = 0;
+  bool replay_ = false;
+  std::string streams_as_;
+  std::map<std::string, StreamStats> ended_by_source_;
 };
 
 }  // namespace klaxon::cli

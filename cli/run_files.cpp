@@ -15,8 +15,10 @@
 #include "adapters/sinks/console_sink.hpp"
 #include "adapters/sinks/json_lines_sink.hpp"
 #include "adapters/sources/file_source.hpp"
+#include "cli/alerting.hpp"
 #include "cli/options.hpp"
 #include "cli/pipeline.hpp"
+#include "cli/status.hpp"
 
 namespace klaxon::cli {
 namespace {
@@ -52,6 +54,7 @@ std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* 
     std::fprintf(stderr, "klaxon: the rules above have errors; `klaxon rules check PATH` lists them all\n");
     return std::nullopt;
   }
+  if (!options.prefilter) matcher->disable_prefilter();
   if (loaded) *loaded = std::move(set);
   return matcher;
 }
@@ -83,7 +86,28 @@ int run_files(const RunOptions& options) {
   install_signal_handlers();
 
   Pipeline pipeline(*matcher, set.correlations, options, *sink);
+  std::unique_ptr<StatusService> status;
+  try {
+    status = std::make_unique<StatusService>(options, pipeline, /*live=*/false);
+  } catch (const std::runtime_error& e) {
+    std::fprintf(stderr, "klaxon: %s\n", e.what());
+    return kExitUsage;
+  }
+  status->publish();
   const bool only_stdin = inputs == std::vector<std::string>{"-"} && is_pipe_or_terminal(STDIN_FILENO);
+  // Replayed files (event time may be years ago) page nobody unless asked to.
+  std::unique_ptr<Alerting> alerting;
+  if (options.alerts.any() && !only_stdin && !options.alerts.send_replayed) {
+    std::fprintf(stderr, "klaxon: replaying files: no alerts or webhooks are sent (add --send-replayed to send them)\n");
+  } else if (options.alerts.any()) {
+    std::string error;
+    alerting = Alerting::create(options.alerts, matcher->rules(), error, status.get());
+    if (!alerting) {
+      std::fprintf(stderr, "klaxon: %s\n", error.c_str());
+      return kExitUsage;
+    }
+    alerting->attach(pipeline);
+  }
   if (!only_stdin) pipeline.use_threads(options.threads);  // a pipe is followed line by line instead
   std::vector<char> buffer(kReadChunk);
   for (const std::string& path : inputs) {
@@ -98,11 +122,13 @@ int run_files(const RunOptions& options) {
     }
     // A pipe (kubectl logs -f) may fall silent: wake up every second to move the clock on.
     const bool live = path == "-" && is_pipe_or_terminal(STDIN_FILENO);
+    pipeline.set_replay(!live);
     for (;;) {
       sources::ReadResult r = source->read(buffer, live ? 1000 : -1);
       if (r.bytes > 0) pipeline.feed(source->name(), std::string_view(buffer.data(), r.bytes));
       else if (live) pipeline.tick_wall();
       pipeline.flush();
+      status->tick();
       if (!r.error.empty()) {
         std::fprintf(stderr, "klaxon: error: %s: %s\n", source->name().c_str(), r.error.c_str());
         pipeline.count_source_error();
@@ -112,6 +138,8 @@ int run_files(const RunOptions& options) {
     pipeline.end_stream(source->name());
   }
   const sinks::RunSummary& summary = pipeline.finish();
+  if (alerting) alerting->finish();
+  status->publish();  // after the drain: /metrics shows what was not delivered
 
   if (options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on) return kExitFailOn;
   return summary.source_errors > 0 ? kExitFailure : kExitOk;

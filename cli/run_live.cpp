@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,9 +19,11 @@
 
 #include "adapters/sinks/console_sink.hpp"
 #include "adapters/sinks/json_lines_sink.hpp"
+#include "cli/alerting.hpp"
 #include "cli/options.hpp"
 #include "cli/pipeline.hpp"
 #include "cli/run_live.hpp"
+#include "cli/status.hpp"
 
 namespace klaxon::cli {
 namespace {
@@ -43,18 +46,20 @@ class PipelineSink final : public sources::StreamSink {
     if (!message.empty()) std::fprintf(stderr, "klaxon: %.*s\n", int(message.size()), message.data());
   }
   void connected(std::string_view source, bool up) override { p_.set_connected(source, up); }
+  void flush() override { p_.flush(); }
 
  private:
   Pipeline& p_;
 };
 
-asio::awaitable<void> tick_every_second(Pipeline& pipeline) {
+asio::awaitable<void> tick_every_second(Pipeline& pipeline, StatusService& status) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
     timer.expires_after(std::chrono::seconds(1));
     co_await timer.async_wait(asio::use_awaitable);
     pipeline.tick_wall();
     pipeline.flush();
+    status.tick();
   }
 }
 
@@ -72,8 +77,26 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   else sink = std::make_unique<sinks::ConsoleSink>(stdout, color);
 
   Pipeline pipeline(*matcher, set.correlations, options, *sink);
+  pipeline.count_streams_as(options.source_name);
   PipelineSink bridge(pipeline);
   asio::io_context io;
+  std::unique_ptr<StatusService> shown;  // --listen and serve's /metrics
+  try {
+    shown = std::make_unique<StatusService>(options, pipeline, /*live=*/true);
+  } catch (const std::runtime_error& e) {  // --listen address bad or taken
+    std::fprintf(stderr, "klaxon: %s\n", e.what());
+    return kExitUsage;
+  }
+  std::unique_ptr<Alerting> alerting;
+  if (options.alerts.any()) {
+    std::string error;
+    alerting = Alerting::create(options.alerts, matcher->rules(), error, shown.get());
+    if (!alerting) {
+      std::fprintf(stderr, "klaxon: %s\n", error.c_str());
+      return kExitUsage;
+    }
+    alerting->attach(pipeline);
+  }
   std::unique_ptr<sources::LiveSource> source;
   try {
     source = make_source(io.get_executor());
@@ -81,6 +104,10 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
     std::fprintf(stderr, "klaxon: %s\n", e.what());
     return kExitUsage;
   }
+  // Incident events show on /metrics and / soon, not only at the next second.
+  pipeline.add_incident_listener([&](const IncidentEvent&) {
+    asio::post(io, [&] { shown->tick(); });
+  });
   pipeline.count_source();
 
   int status = kExitOk;
@@ -89,7 +116,8 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (!ec) io.stop();
   });
-  asio::co_spawn(io, tick_every_second(pipeline), asio::detached);
+  shown->publish();
+  asio::co_spawn(io, tick_every_second(pipeline, *shown), asio::detached);
   asio::co_spawn(io, source->run(bridge), [&](std::exception_ptr error) {
     if (error) {
       try {
@@ -107,6 +135,7 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   io.run();
   source.reset();
   pipeline.finish();
+  if (alerting) alerting->finish();
   if (status == kExitOk && options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on)
     return kExitFailOn;
   return status;

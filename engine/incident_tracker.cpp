@@ -287,7 +287,13 @@ struct IncidentTracker::Impl {
     i.last_update = t;
     i.dirty = false;
     ++stats.opened;
+    const std::size_t mark = out.size();
     find_root(i, t, out);
+    // Being adopted says `updated` for the symptom; its `opened` carries caused_by already, and
+    // an update before the opening would name an incident no consumer has heard of yet.
+    out.erase(std::remove_if(out.begin() + std::ptrdiff_t(mark), out.end(),
+                             [&](const IncidentEvent& e) { return e.incident.id == i.s.id; }),
+              out.end());
     out.push_back(event(IncidentEvent::Kind::opened, t, i));
     adopt_earlier_symptoms(i, t, out);
   }

@@ -71,6 +71,11 @@ struct Matcher::Impl {
   std::optional<Prefilter> prefilter;
   std::vector<int> every_rule;
   std::vector<int> precedence;  // rule → its place when rules are sorted most specific first
+  bool use_prefilter = true;
+
+  const std::vector<int>& candidates(Matcher::Scratch::Impl& scratch) const {
+    return use_prefilter ? prefilter->candidates(scratch.prefilter) : every_rule;
+  }
 };
 
 Matcher::Matcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -154,28 +159,30 @@ std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector
   return Matcher(std::move(impl));
 }
 
+void Matcher::disable_prefilter() { impl_->use_prefilter = false; }
+
 bool Matcher::may_match(std::string_view raw, Scratch& scratch) const {
-  return impl_->prefilter->scan_line(raw, scratch.impl_->prefilter);
+  return !impl_->use_prefilter || impl_->prefilter->scan_line(raw, scratch.impl_->prefilter);
 }
 
 void Matcher::scan_block(std::string_view block, Scratch& scratch) const {
-  impl_->prefilter->scan_block(block, scratch.impl_->prefilter);
+  if (impl_->use_prefilter) impl_->prefilter->scan_block(block, scratch.impl_->prefilter);
 }
 
 bool Matcher::block_is_quiet(const Scratch& scratch) const {
-  return !impl_->prefilter->block_may_match(scratch.impl_->prefilter);
+  return impl_->use_prefilter && !impl_->prefilter->block_may_match(scratch.impl_->prefilter);
 }
 
 bool Matcher::block_has_cri_piece(const Scratch& scratch) const {
-  return impl_->prefilter->block_has_marker(scratch.impl_->prefilter);
+  return !impl_->use_prefilter || impl_->prefilter->block_has_marker(scratch.impl_->prefilter);
 }
 
 bool Matcher::may_match_in_block(std::string_view line, Scratch& scratch) const {
-  return impl_->prefilter->candidates_in(line, scratch.impl_->prefilter);
+  return !impl_->use_prefilter || impl_->prefilter->candidates_in(line, scratch.impl_->prefilter);
 }
 
 void Matcher::match(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const {
-  match_candidates(record, scratch, impl_->prefilter->candidates(scratch.impl_->prefilter), out);
+  match_candidates(record, scratch, impl_->candidates(*scratch.impl_), out);
 }
 
 void Matcher::match_every_rule(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const {
@@ -184,7 +191,7 @@ void Matcher::match_every_rule(const Record& record, Scratch& scratch, std::vect
 
 void Matcher::match_primary(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const {
   auto& order = scratch.impl_->ordered;
-  order = impl_->prefilter->candidates(scratch.impl_->prefilter);
+  order = impl_->candidates(*scratch.impl_);
   std::sort(order.begin(), order.end(), [&](int a, int b) { return impl_->precedence[std::size_t(a)] < impl_->precedence[std::size_t(b)]; });
   match_candidates(record, scratch, order, out, true);
 }

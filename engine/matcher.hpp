@@ -62,6 +62,10 @@ class Matcher {
   /// appended to `problems`, with the rule's location; returns nullopt if any is an error.
   static std::optional<Matcher> compile(std::vector<RuleSpec> rules, std::vector<Diagnostic>& problems);
 
+  /// Step 1 then always says "maybe" and every rule is tried on every line: slow, and the
+  /// reference the prefilter is checked against (`klaxon --no-prefilter`, tests, bench).
+  void disable_prefilter();
+
   Matcher(Matcher&&) noexcept;
   Matcher& operator=(Matcher&&) noexcept;
   ~Matcher();

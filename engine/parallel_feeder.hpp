@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/stream_classifier.hpp"
 
@@ -36,17 +37,21 @@ class ParallelFeeder {
  private:
   struct Pool;
   struct Pending {
-    std::shared_ptr<const std::string> block;
+    std::unique_ptr<std::string> block;  // the worker reads it until `verdict` is ready
     std::future<BlockVerdict> verdict;
   };
   void submit();
   void deliver_one(StreamClassifier& into);
+  std::unique_ptr<std::string> empty_block();
 
   const Matcher& matcher_;
   std::size_t max_line_bytes_;
   std::unique_ptr<Pool> pool_;
   std::size_t max_in_flight_;
-  std::string next_;  // bytes not yet submitted
+  // Delivered blocks, kept for reuse: a fresh 1 MiB buffer per block would be mapped and
+  // page-faulted anew each time, which costs more system time than the scan saves.
+  std::vector<std::unique_ptr<std::string>> spare_;
+  std::unique_ptr<std::string> next_;  // bytes not yet submitted
   std::deque<Pending> in_flight_;
 };
 

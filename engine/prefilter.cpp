@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <queue>
 #include <stdexcept>
 
 #include <hs/hs.h>
@@ -141,21 +142,42 @@ std::vector<std::string> choose_anchors(const std::vector<std::string>& literals
       if (list.empty() || list.back() != i) list.push_back(i);
     }
   }
+  // Greedy set cover, lazily: a candidate's value only falls as literals get covered, so a
+  // value taken from the heap that is still the best after recomputing is the true best.
+  // (The plain greedy loop recomputed every candidate per pick: minutes for a few thousand rules.)
+  struct Candidate {
+    double value;
+    const std::string* anchor;
+    double weight;  // rarity cubed: rare anchors make few candidate lines
+    const std::vector<std::size_t>* literals;
+    bool operator<(const Candidate& o) const { return value < o.value; }
+  };
   std::vector<bool> covered(literals.size());
+  auto gain = [&](const Candidate& c) {
+    std::size_t n = 0;
+    for (std::size_t i : *c.literals) n += !covered[i];
+    return n;
+  };
+  std::priority_queue<Candidate> heap;
+  for (const auto& [anchor, list] : covers) {
+    const double r = rarity(anchor);
+    Candidate c{0, &anchor, r * r * r, &list};
+    c.value = double(gain(c)) * c.weight;
+    heap.push(c);
+  }
   std::size_t left = literals.size();
   std::vector<std::string> anchors;
-  while (left > 0) {
-    const std::string* best = nullptr;
-    double best_value = 0;
-    for (const auto& [anchor, list] : covers) {
-      std::size_t gain = 0;
-      for (std::size_t i : list) gain += !covered[i];
-      const double r = rarity(anchor);
-      const double value = double(gain) * r * r * r;
-      if (gain > 0 && value > best_value) best = &anchor, best_value = value;
+  while (left > 0 && !heap.empty()) {
+    Candidate c = heap.top();
+    heap.pop();
+    c.value = double(gain(c)) * c.weight;
+    if (c.value <= 0) continue;
+    if (!heap.empty() && c.value < heap.top().value) {
+      heap.push(c);
+      continue;
     }
-    for (std::size_t i : covers[*best]) left -= !covered[i], covered[i] = true;
-    anchors.push_back(*best);
+    for (std::size_t i : *c.literals) left -= !covered[i], covered[i] = true;
+    anchors.push_back(*c.anchor);
   }
   return anchors;
 }

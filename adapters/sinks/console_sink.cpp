@@ -127,6 +127,11 @@ void ConsoleSink::summary(const RunSummary& s) {
   add(s.stats.invalid_utf8, "lines with invalid UTF-8");
   add(s.source_errors, "sources failed (see above)");
   if (!problems.empty()) fmt::format_to(std::back_inserter(buf_), "── input problems: {}\n", problems);
+  // What live sources went through: restarts, reconnects, rotations, dropped entries.
+  std::string events;
+  for (const auto& [counter, n] : s.source_counters)
+    if (n) events += fmt::format("{}{} {}", events.empty() ? "" : ", ", n, counter);
+  if (!events.empty()) fmt::format_to(std::back_inserter(buf_), "── sources: {}\n", events);
 
   std::size_t open = 0, critical = 0, warning = 0, shown = 0;
   for (const IncidentSnapshot& i : s.incidents) {

@@ -79,6 +79,20 @@ void append_instant_or_null(std::string& b, Nanos t) {
   else append_json_string(b, format_rfc3339(t));
 }
 
+// {"name":n,...} from a map of counts.
+template <typename Map>
+void append_counts(std::string& b, const Map& counts) {
+  b += '{';
+  bool first = true;
+  for (const auto& [name, n] : counts) {
+    if (!first) b += ',';
+    first = false;
+    append_json_string(b, name);
+    fmt::format_to(std::back_inserter(b), ":{}", n);
+  }
+  b += '}';
+}
+
 }  // namespace
 
 void append_incident_json(std::string& b, const IncidentSnapshot& i) {
@@ -116,12 +130,17 @@ void append_incident_json(std::string& b, const IncidentSnapshot& i) {
   }
 }
 
+void append_incident_event_json(std::string& b, const IncidentEvent& e) {
+  fmt::format_to(std::back_inserter(b), R"({{"type":"incident","event":"{}","time":")", to_string(e.kind));
+  b += format_rfc3339_nano(e.time);
+  b += "\",";
+  append_incident_json(b, e.incident);
+  b += '}';
+}
+
 void JsonLinesSink::incident(const IncidentEvent& e) {
-  fmt::format_to(std::back_inserter(buf_), R"({{"type":"incident","event":"{}","time":")", to_string(e.kind));
-  buf_ += format_rfc3339_nano(e.time);
-  buf_ += "\",";
-  append_incident_json(buf_, e.incident);
-  buf_ += "}\n";
+  append_incident_event_json(buf_, e);
+  buf_ += '\n';
   if (buf_.size() > (1 << 16)) flush();
 }
 
@@ -131,40 +150,24 @@ void JsonLinesSink::summary(const RunSummary& s) {
                  s.sources, s.source_errors, s.stats.lines, s.stats.bytes);
   fmt::format_to(std::back_inserter(b), R"("candidate_lines":{},"matched_lines":{},"truncated_lines":{},"malformed_json":{},"invalid_utf8":{},)",
                  s.stats.candidates, s.stats.matched, s.stats.truncated, s.stats.malformed_json, s.stats.invalid_utf8);
-  b += R"("matches":{)";
-  bool first = true;
-  for (const auto& [klass, n] : s.matches_by_class) {
-    if (!first) b += ',';
-    first = false;
-    append_json_string(b, klass);
-    fmt::format_to(std::back_inserter(b), ":{}", n);
-  }
-  b += R"(},"matches_by_severity":{)";
-  first = true;
-  for (const auto& [sev, n] : s.matches_by_severity) {
-    if (!first) b += ',';
-    first = false;
-    append_json_string(b, sev);
-    fmt::format_to(std::back_inserter(b), ":{}", n);
-  }
+  b += R"("matches":)";
+  append_counts(b, s.matches_by_class);
+  b += R"(,"matches_by_severity":)";
+  append_counts(b, s.matches_by_severity);
+  b += R"(,"source_events":)";
+  append_counts(b, s.source_counters);
   std::size_t open = 0;
   std::map<std::string, std::size_t> by_severity;
   for (const IncidentSnapshot& i : s.incidents) {
     open += i.open;
     ++by_severity[std::string(to_string(i.severity))];
   }
-  fmt::format_to(std::back_inserter(b), R"(}},"incidents":{{"total":{},"open":{},"opened":{},"resolved":{},"escalated":{},"evicted":{},"inhibited":{},"by_severity":{{)",
+  fmt::format_to(std::back_inserter(b), R"(,"incidents":{{"total":{},"open":{},"opened":{},"resolved":{},"escalated":{},"evicted":{},"inhibited":{},"by_severity":)",
                  s.incidents.size(), open, s.tracker.opened, s.tracker.resolved, s.tracker.escalated, s.tracker.evicted,
                  s.tracker.inhibited);
-  first = true;
-  for (const auto& [sev, n] : by_severity) {
-    if (!first) b += ',';
-    first = false;
-    append_json_string(b, sev);
-    fmt::format_to(std::back_inserter(b), ":{}", n);
-  }
-  b += R"(},"list":[)";
-  first = true;
+  append_counts(b, by_severity);
+  b += R"(,"list":[)";
+  bool first = true;
   for (const IncidentSnapshot& i : s.incidents) {
     if (!first) b += ',';
     first = false;

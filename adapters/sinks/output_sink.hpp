@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 
 #include "engine/incident_tracker.hpp"
 #include "engine/stream_classifier.hpp"
@@ -20,6 +21,7 @@ struct RunSummary {
   StreamStats stats;
   std::map<std::string, std::uint64_t> matches_by_class;
   std::map<std::string, std::uint64_t> matches_by_severity;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> matches_by_rule;  // (rule, class)
   std::size_t sources = 0;
   std::size_t source_errors = 0;
   std::map<std::string, std::uint64_t> source_counters;  // restarts, reconnects, dropped entries

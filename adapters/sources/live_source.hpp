@@ -39,6 +39,9 @@ class StreamSink {
   virtual void notice(std::string_view counter, std::string_view message, std::uint64_t count = 1) = 0;
   /// Connected or not, for /readyz.
   virtual void connected(std::string_view source, bool up) = 0;
+  /// Writes out what was handed on so far; a source calls it before it records its position
+  /// (a state file), so that a crash never skips what was read but not yet written.
+  virtual void flush() {}
 };
 
 class FatalSourceError : public std::runtime_error {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -184,6 +185,24 @@ TEST(LinkerdTimeline, OneRootNamesTheSevenPods) {
     }
   EXPECT_GE(expired, 1u);
   EXPECT_EQ(root.symptom_pods.size(), 7u);
+}
+
+// A consumer (a webhook, Alertmanager, a script reading jsonl) hears of an incident first by
+// its `opened`: no update, escalation or resolution may name an id it has not been told of.
+TEST(Timelines, EveryIncidentIsOpenedBeforeAnythingElseIsSaidOfIt) {
+  for (const char* name : {"dapr-root-cert-expiry.log.gz", "linkerd-trust-anchor-rotation.log.gz"}) {
+    const Outcome o = replay(read_archive(name), 1 << 20);
+    std::set<std::string> opened;
+    for (const IncidentEvent& e : o.events) {
+      if (e.kind == IncidentEvent::Kind::opened) {
+        EXPECT_TRUE(opened.insert(e.incident.id).second) << name << ": opened twice: " << e.incident.id;
+      } else {
+        EXPECT_TRUE(opened.count(e.incident.id)) << name << ": " << to_string(e.kind) << " before opened: "
+                                                 << e.incident.id << " (" << e.incident.rule << ")";
+      }
+    }
+    EXPECT_FALSE(opened.empty());
+  }
 }
 
 TEST(Timelines, SameIncidentsWhateverTheChunkingOrInterleaving) {

@@ -1,0 +1,63 @@
+// adapters/sinks/status_server.hpp — `--listen`: /metrics, /healthz, /readyz and a status page.
+//
+// Reading and matching must never wait for a scraper, and the replay path has no event loop,
+// so the status server runs its own io_context on its own thread and only serves what the
+// pipeline last published on a StatusBoard (rendered text, swapped under a mutex every second
+// and after incident events). The board also answers for `klaxon serve`'s push listener, so
+// /metrics is on Loki's port too.
+//
+//   /metrics  Prometheus text (render_prometheus)     /healthz  200 while the process runs
+//   /readyz   200 when every source is connected, else 503 and why     /  open incidents (HTML)
+//
+// Thread safety: StatusBoard is safe from any thread; StatusServer owns its thread and stops
+// and joins it in its destructor.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include <boost/asio/ip/tcp.hpp>
+
+namespace klaxon::sinks {
+
+struct StatusAnswer {
+  unsigned status = 200;
+  std::string content_type;
+  std::string body;
+};
+
+class StatusBoard {
+ public:
+  /// What the pipeline shows now. `not_ready` empty means ready.
+  void publish(std::string metrics, std::string page, std::string not_ready);
+  /// The answer for a GET of `target`, or nullopt when the path is not ours.
+  std::optional<StatusAnswer> answer(std::string_view target) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::string metrics_, page_;
+  std::string not_ready_ = "starting";
+};
+
+class StatusServer {
+ public:
+  /// Binds `at` (port 0 picks one) and starts serving. Throws std::runtime_error with the
+  /// operator's fix when the address is taken.
+  StatusServer(std::shared_ptr<const StatusBoard> board, const boost::asio::ip::tcp::endpoint& at);
+  ~StatusServer();
+  StatusServer(const StatusServer&) = delete;
+  StatusServer& operator=(const StatusServer&) = delete;
+
+  /// "127.0.0.1:9095", the real port when 0 was asked.
+  std::string address() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace klaxon::sinks

@@ -1,0 +1,59 @@
+#include "adapters/sinks/webhook_sink.hpp"
+
+#include <cctype>
+
+#include <fmt/format.h>
+
+#include "adapters/sinks/json_lines_sink.hpp"
+#include "engine/json_text.hpp"
+
+namespace klaxon::sinks {
+namespace {
+
+// One Slack message: what happened, where, and what to do.
+std::string slack_text(const IncidentEvent& e) {
+  const IncidentSnapshot& i = e.incident;
+  std::string severity(to_string(i.severity));
+  for (char& c : severity) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const char* what = e.kind == IncidentEvent::Kind::opened      ? "opened"
+                     : e.kind == IncidentEvent::Kind::escalated ? "escalated"
+                     : e.kind == IncidentEvent::Kind::resolved  ? "resolved"
+                                                                : "updated";
+  std::string text = fmt::format("{} *{}* {}: {}", e.kind == IncidentEvent::Kind::resolved ? "✅" : "🚨",
+                                 e.kind == IncidentEvent::Kind::resolved ? "RESOLVED" : severity, what, i.title);
+  if (!i.summary.empty() && i.summary != i.title) text += "\n" + i.summary;
+  if (!i.labels.empty()) {
+    text += "\n";
+    bool first = true;
+    for (const auto& [k, v] : i.labels) {
+      text += fmt::format("{}`{}={}`", first ? "" : " ", k, v);
+      first = false;
+    }
+  }
+  if (i.expires_at != 0) text += "\nexpires at " + format_rfc3339(i.expires_at);
+  text += fmt::format("\nseen {} times since {}", i.count, format_rfc3339(i.first_seen));
+  if (i.symptoms > 0) text += fmt::format(", {} symptom incidents in {} pods", i.symptoms, i.symptom_pods.size());
+  if (!i.runbook.empty() && e.kind != IncidentEvent::Kind::resolved) text += "\nfix: " + i.runbook;
+  return text;
+}
+
+}  // namespace
+
+std::optional<std::string> WebhookSink::body(const IncidentEvent& e, WebhookFormat format) {
+  std::string b;
+  if (format == WebhookFormat::json) {
+    append_incident_event_json(b, e);
+    return b;
+  }
+  if (e.kind == IncidentEvent::Kind::updated || !e.incident.caused_by.empty()) return std::nullopt;
+  b += R"({"text":)";
+  append_json_string(b, slack_text(e));
+  b += '}';
+  return b;
+}
+
+void WebhookSink::on_event(const IncidentEvent& e) {
+  if (auto b = body(e, format_)) queue_.post(std::move(*b));
+}
+
+}  // namespace klaxon::sinks

@@ -1,0 +1,35 @@
+// adapters/sinks/webhook_sink.hpp — incident events posted to any HTTP endpoint, or to Slack.
+//
+// `json` posts every incident event as the object `--format jsonl` prints (DESIGN.md's
+// incident object with "type":"incident" and "event"), one event per post, in order, so a
+// receiver sees the same stream a script reading klaxon's output would. `slack` posts a Slack
+// incoming-webhook message ({"text": ...}) for what a person should hear about: an incident
+// opened, escalated or resolved; not the routine updates, and not symptoms under a root cause
+// (the root's message counts them). Delivery (queue, retries) is the DeliveryQueue's.
+// Thread safety: on_event from the pipeline's thread.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "adapters/sinks/delivery.hpp"
+#include "engine/incident_tracker.hpp"
+
+namespace klaxon::sinks {
+
+enum class WebhookFormat { json, slack };
+
+class WebhookSink {
+ public:
+  WebhookSink(DeliveryQueue& queue, WebhookFormat format) : queue_(queue), format_(format) {}
+  void on_event(const IncidentEvent& event);
+
+  /// The body posted for `event`, or nullopt when this format does not post it.
+  static std::optional<std::string> body(const IncidentEvent& event, WebhookFormat format);
+
+ private:
+  DeliveryQueue& queue_;
+  WebhookFormat format_;
+};
+
+}  // namespace klaxon::sinks

@@ -1,0 +1,241 @@
+// adapters/sources/loki_push_source.cpp — Beast HTTP/1.1 server for Loki's push API.
+#include "adapters/sources/loki_push_source.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <fmt/format.h>
+
+#include "adapters/sources/loki_push_decoder.hpp"
+
+namespace klaxon::sources {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr std::string_view kPushPath = "/loki/api/v1/push";
+// Rejections are said on stderr only this often; /metrics counts every one.
+constexpr std::uint64_t kRejectionsSaid = 10;
+// After refusing a body we read and drop what the client still sends (bounded), so that it
+// sees our answer instead of a connection reset.
+constexpr std::size_t kDrainAtMost = 256u << 20;
+constexpr auto kDrainFor = std::chrono::seconds(10);
+// A stream (label set) that sent nothing for this long is ended, so pods that come and go do
+// not hold memory for ever; it starts afresh if it sends again.
+constexpr auto kStreamIdle = std::chrono::minutes(15);
+constexpr auto kSweepEvery = std::chrono::minutes(1);
+
+std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
+std::string_view path_of(std::string_view target) {
+  const std::size_t q = target.find('?');
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+}  // namespace
+
+tcp::endpoint parse_listen_address(const std::string& text, std::string_view flag) {
+  auto fail = [&] {
+    return FatalSourceError(fmt::format("{} {:?}: write HOST:PORT, e.g. 127.0.0.1:9095 (or :9095 for every interface)",
+                                        flag, text));
+  };
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string::npos) throw fail();
+  std::string host = text.substr(0, colon);
+  const std::string port_text = text.substr(colon + 1);
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535 || port_text.empty()) throw fail();
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  boost::system::error_code bad;
+  const asio::ip::address address = asio::ip::make_address(host, bad);
+  if (bad) throw fail();
+  return {address, static_cast<unsigned short>(port)};
+}
+
+struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
+  LokiPushOptions options;
+  tcp::acceptor acceptor;
+  std::uint64_t rejections = 0;
+  std::map<std::string, std::chrono::steady_clock::time_point> last_seen;  // per stream key
+
+  Impl(asio::any_io_executor executor, LokiPushOptions o) : options(std::move(o)), acceptor(executor) {}
+
+  http::response<http::string_body> answer(http::status status, std::string body,
+                                           std::string content_type = "text/plain; charset=utf-8") {
+    http::response<http::string_body> res{status, 11};
+    res.set(http::field::server, "klaxon");
+    if (!body.empty()) res.set(http::field::content_type, content_type);
+    res.body() = std::move(body);
+    return res;
+  }
+
+  http::response<http::string_body> reject(StreamSink& out, unsigned status, const std::string& message) {
+    ++rejections;
+    std::string said;
+    if (rejections <= kRejectionsSaid)
+      said = fmt::format("loki push: refused a request ({}): {}{}", status, message,
+                         rejections == kRejectionsSaid ? " (further refusals are only counted, in /metrics)" : "");
+    out.notice("loki_push_rejected", said);
+    return answer(static_cast<http::status>(status), "klaxon: " + message + "\n");
+  }
+
+  http::response<http::string_body> push(const http::request<http::string_body>& req, StreamSink& out) {
+    auto decoded = decode_push_body(req.body(), sv(req[http::field::content_type]), sv(req[http::field::content_encoding]),
+                                    options.max_body_bytes);
+    if (auto* error = std::get_if<PushError>(&decoded)) return reject(out, error->status, error->message);
+    const PushRequestBody& body = std::get<PushRequestBody>(decoded);
+    std::uint64_t entries = 0;
+    for (const PushStream& stream : body.streams) {
+      const std::string key = format_label_selector(stream.labels);
+      last_seen[key] = std::chrono::steady_clock::now();
+      for (const PushEntry& e : stream.entries) out.line(key, e.line, e.time_ns, stream.labels);
+      entries += stream.entries.size();
+    }
+    out.notice(body.format == PushFormat::json ? "loki_push_requests_json" : "loki_push_requests_protobuf", "");
+    out.notice("loki_push_entries", "", entries);
+    return answer(http::status::no_content, "");
+  }
+
+  http::response<http::string_body> handle(const http::request<http::string_body>& req, StreamSink& out) {
+    const std::string_view path = path_of(sv(req.target()));
+    if (path == kPushPath) {
+      if (req.method() != http::verb::post)
+        return answer(http::status::method_not_allowed, "klaxon: POST log streams to " + std::string(kPushPath) + "\n");
+      return push(req, out);
+    }
+    if (req.method() == http::verb::get || req.method() == http::verb::head) {
+      if (path == "/ready") return answer(http::status::ok, "ready\n");
+      if (options.other_gets)
+        if (auto a = options.other_gets(sv(req.target())))
+          return answer(static_cast<http::status>(a->status), std::move(a->body), a->content_type);
+    }
+    return answer(http::status::not_found,
+                  fmt::format("klaxon: nothing at {}; push to {} (GET /ready, /metrics)\n", path, kPushPath));
+  }
+
+  asio::awaitable<void> refuse_and_drain(beast::tcp_stream& stream, http::response<http::string_body>& res) {
+    res.keep_alive(false);
+    res.prepare_payload();
+    boost::system::error_code ec;
+    stream.expires_after(kDrainFor);
+    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    static char sink[64 * 1024];  // contents never read
+    for (std::size_t drained = 0; !ec && drained < kDrainAtMost;)
+      drained += co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // Ends streams that fell silent (see kStreamIdle).
+  asio::awaitable<void> sweep_idle_streams(StreamSink& out) {
+    auto self = shared_from_this();
+    asio::steady_timer timer(acceptor.get_executor());
+    for (;;) {
+      timer.expires_after(kSweepEvery);
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || !acceptor.is_open()) co_return;
+      const auto now = std::chrono::steady_clock::now();
+      for (auto it = last_seen.begin(); it != last_seen.end();) {
+        if (now - it->second < kStreamIdle) {
+          ++it;
+          continue;
+        }
+        out.end(it->first);
+        it = last_seen.erase(it);
+      }
+    }
+  }
+
+  asio::awaitable<void> session(tcp::socket socket, StreamSink& out) {
+    auto self = shared_from_this();  // the acceptor's owner may go first at shutdown
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(options.max_body_bytes);
+      stream.expires_after(std::chrono::seconds(options.idle_timeout_seconds));
+      boost::system::error_code ec;
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == http::error::body_limit) {
+        auto res = reject(out, 413,
+                          fmt::format("the push body is larger than {} MiB; send smaller batches", options.max_body_bytes >> 20));
+        co_await refuse_and_drain(stream, res);
+        break;
+      }
+      const bool http_error = ec && &ec.category() == &http::make_error_code(http::error::bad_target).category();
+      if (http_error && ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        auto res = reject(out, 400, "malformed HTTP request: " + ec.message());
+        co_await refuse_and_drain(stream, res);
+        break;
+      }
+      if (ec) break;  // closed, reset or idle: nothing to answer
+      const http::request<http::string_body>& req = parser.get();
+      auto res = handle(req, out);
+      res.keep_alive(req.keep_alive());
+      res.prepare_payload();
+      if (req.method() == http::verb::head) res.body().clear();  // Content-Length stays
+      co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || !req.keep_alive()) break;
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+};
+
+LokiPushSource::LokiPushSource(asio::any_io_executor executor, LokiPushOptions options)
+    : impl_(std::make_shared<Impl>(executor, std::move(options))) {
+  const tcp::endpoint at = parse_listen_address(impl_->options.listen, "serve --listen");
+  boost::system::error_code ec;
+  impl_->acceptor.open(at.protocol(), ec);
+  if (!ec) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) impl_->acceptor.bind(at, ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw FatalSourceError(fmt::format("serve: cannot listen on {}: {} (pick another --listen HOST:PORT)",
+                                       impl_->options.listen, ec.message()));
+}
+
+LokiPushSource::~LokiPushSource() {
+  boost::system::error_code ignored;
+  impl_->acceptor.close(ignored);
+}
+
+tcp::endpoint LokiPushSource::local_endpoint() const { return impl_->acceptor.local_endpoint(); }
+
+asio::awaitable<void> LokiPushSource::run(StreamSink& out) {
+  auto impl = impl_;
+  out.connected("loki_push", true);
+  asio::co_spawn(impl->acceptor.get_executor(), impl->sweep_idle_streams(out), asio::detached);
+  for (;;) {
+    boost::system::error_code ec;
+    tcp::socket socket = co_await impl->acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !impl->acceptor.is_open()) co_return;
+    if (ec) {
+      // Out of file descriptors and the like: say so, wait a moment, go on accepting.
+      out.notice("loki_push_accept_errors", fmt::format("loki push: accept failed: {}", ec.message()));
+      asio::steady_timer pause(impl->acceptor.get_executor(), std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::use_awaitable);
+      continue;
+    }
+    asio::co_spawn(impl->acceptor.get_executor(), impl->session(std::move(socket), out), asio::detached);
+  }
+}
+
+}  // namespace klaxon::sources

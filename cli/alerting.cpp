@@ -1,0 +1,156 @@
+#include "cli/alerting.hpp"
+
+#include <cstdio>
+#include <stdexcept>
+
+#include <unistd.h>
+
+#include "cli/pipeline.hpp"
+#include "cli/status.hpp"
+#include "engine/duration.hpp"
+
+namespace klaxon::cli {
+namespace {
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return std::string(s);
+}
+
+// The status page as people reach it: a wildcard listen address is replaced by the host name.
+std::string status_page_url(std::string address) {
+  if (address.empty()) return {};
+  for (std::string_view wildcard : {"0.0.0.0:", "[::]:", ":"}) {
+    if (!address.starts_with(wildcard)) continue;
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0')
+      address = std::string(host) + ":" + address.substr(wildcard.size());
+    break;
+  }
+  return "http://" + address + "/";
+}
+
+void add_delivery_metrics(sinks::MetricsRegistry& registry, const sinks::DeliveryWorker& worker) {
+  registry.add([&worker](std::vector<sinks::MetricFamily>& out) {
+    using Type = sinks::MetricFamily::Type;
+    sinks::MetricFamily posts{"klaxon_alert_posts_total",
+                              "Posts to Alertmanager and webhooks by outcome: sent, failed (after the retry budget, "
+                              "or refused), dropped (queue full, or left at exit)",
+                              Type::counter, {}};
+    sinks::MetricFamily retries{"klaxon_alert_retries_total", "Posts retried after a failed attempt", Type::counter, {}};
+    sinks::MetricFamily depth{"klaxon_alert_queue_depth", "Posts waiting or in flight, per sink", Type::gauge, {}};
+    for (const sinks::DeliveryStats& s : worker.stats()) {
+      posts.add({{"sink", s.sink}, {"result", "sent"}}, double(s.sent));
+      posts.add({{"sink", s.sink}, {"result", "failed"}}, double(s.failed));
+      posts.add({{"sink", s.sink}, {"result", "dropped"}}, double(s.dropped));
+      retries.add({{"sink", s.sink}}, double(s.retries));
+      depth.add({{"sink", s.sink}}, double(s.queue_depth));
+    }
+    out.push_back(std::move(posts));
+    out.push_back(std::move(retries));
+    out.push_back(std::move(depth));
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const std::vector<RuleSpec>& rules,
+                                           std::string& error, StatusService* status) {
+  std::vector<sinks::Endpoint> alertmanagers, webhooks;
+  for (const std::string& url : options.alertmanagers) {
+    auto e = sinks::parse_endpoint(url, error);
+    if (!e) {
+      error = "--alertmanager " + url + ": " + error + " (write http://alertmanager:9093)";
+      return nullptr;
+    }
+    alertmanagers.push_back(std::move(*e));
+  }
+  for (const std::string& url : options.webhooks) {
+    auto e = sinks::parse_endpoint(url, error);
+    if (!e) {
+      error = "--webhook " + url + ": " + error + " (write https://hooks.example.com/path)";
+      return nullptr;
+    }
+    webhooks.push_back(std::move(*e));
+  }
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const std::string& h : options.webhook_headers) {
+    const std::size_t colon = h.find(':');
+    std::string name = colon == std::string::npos ? "" : trim(std::string_view(h).substr(0, colon));
+    if (name.empty() || name.find_first_of(" \t\r\n") != std::string::npos || h.find_first_of("\r\n") != std::string::npos) {
+      error = "--webhook-header '" + h + "': write 'Name: value' (e.g. 'Authorization: Bearer TOKEN')";
+      return nullptr;
+    }
+    headers.emplace_back(std::move(name), trim(std::string_view(h).substr(colon + 1)));
+  }
+  auto resend = parse_duration_seconds(options.alertmanager_resend);
+  if (!resend || *resend <= 0) {
+    error = "--alertmanager-resend " + options.alertmanager_resend + " is not a duration (write 1m, 30s)";
+    return nullptr;
+  }
+  if (options.webhook_format != "json" && options.webhook_format != "slack") {
+    error = "--webhook-format " + options.webhook_format + ": write json or slack";
+    return nullptr;
+  }
+  const sinks::WebhookFormat format =
+      options.webhook_format == "slack" ? sinks::WebhookFormat::slack : sinks::WebhookFormat::json;
+
+  std::unique_ptr<Alerting> a(new Alerting());
+  sinks::TlsOptions tls{options.ca_file, options.insecure_skip_verify};
+  try {
+    a->worker_ = std::make_unique<sinks::DeliveryWorker>(tls);
+  } catch (const std::runtime_error& e) {
+    error = e.what();
+    return nullptr;
+  }
+  if (options.insecure_skip_verify)
+    std::fprintf(stderr, "klaxon: warning: --insecure-skip-verify: receivers' TLS certificates are not checked; "
+                         "anyone on the path can read and fake alerts (use --ca-file instead)\n");
+  if (!alertmanagers.empty()) {
+    sinks::AlertmanagerOptions am;
+    am.resend = std::chrono::seconds(*resend);
+    am.generator_url = options.status_url;
+    if (am.generator_url.empty() && status) am.generator_url = status_page_url(status->address());
+    a->alertmanager_ = std::make_unique<sinks::AlertmanagerSink>(*a->worker_, alertmanagers, rules, am);
+  }
+  for (sinks::Endpoint& e : webhooks) {
+    std::string name = "webhook " + e.url;
+    sinks::DeliveryQueue& q = a->worker_->add_queue(std::move(name), std::move(e), headers, "application/json");
+    a->webhooks_.push_back(std::make_unique<sinks::WebhookSink>(q, format));
+  }
+  if (status) add_delivery_metrics(status->metrics(), *a->worker_);
+  return a;
+}
+
+Alerting::~Alerting() {
+  // Stop the delivery thread before the sinks it calls back into go away.
+  if (!finished_ && worker_) worker_->drain_and_stop(std::chrono::milliseconds(0));
+}
+
+void Alerting::attach(Pipeline& pipeline) {
+  pipeline.add_incident_listener([this](const IncidentEvent& e) {
+    if (alertmanager_) alertmanager_->on_event(e);
+    for (auto& w : webhooks_) w->on_event(e);
+  });
+}
+
+bool Alerting::finish(std::chrono::milliseconds limit) {
+  if (finished_) return true;
+  if (alertmanager_) alertmanager_->flush();
+  const bool drained = worker_->drain_and_stop(limit);
+  finished_ = true;
+  bool all = true;
+  for (const sinks::DeliveryStats& s : worker_->stats()) {
+    if (s.failed == 0 && s.dropped == 0) continue;
+    all = false;
+    std::fprintf(stderr, "klaxon: error: %s: %llu posts not delivered (%llu failed after retries, %llu dropped%s); "
+                         "check that the receiver is up and reachable\n",
+                 s.sink.c_str(), static_cast<unsigned long long>(s.failed + s.dropped),
+                 static_cast<unsigned long long>(s.failed), static_cast<unsigned long long>(s.dropped),
+                 drained ? "" : ", some still queued at exit");
+  }
+  return all;
+}
+
+}  // namespace klaxon::cli

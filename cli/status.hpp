@@ -1,0 +1,57 @@
+// cli/status.hpp — what --listen (and serve's port) shows: the pipeline's numbers and incidents.
+//
+// The pipeline is single-threaded and must never wait for a scraper, so StatusService renders
+// /metrics text and the status page on the pipeline's thread and publishes them on a
+// StatusBoard that the HTTP threads read (adapters/sinks/status_server.hpp). It publishes at
+// most every second, and soon after an incident event. Numbers come from MetricsRegistry
+// producers: the pipeline's own (lines, bytes, matches, incidents, certificates, source events,
+// dropped lines) are registered here; alerting sinks register theirs with metrics().add(...).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "adapters/sinks/metrics.hpp"
+#include "adapters/sinks/status_server.hpp"
+#include "cli/pipeline.hpp"
+
+namespace klaxon::cli {
+
+class StatusService {
+ public:
+  /// Starts the --listen server when options.listen is set (throws std::runtime_error or
+  /// FatalSourceError with the operator's fix when it cannot). `live`: readiness needs every
+  /// live source connected; a replay is ready at once.
+  StatusService(const RunOptions& options, Pipeline& pipeline, bool live);
+  ~StatusService();
+
+  /// Publishing happens only when something shows it: --listen, or options.status_board
+  /// (which serve shares with its push port).
+  bool enabled() const { return board_ != nullptr; }
+  /// Where anything with numbers registers them for /metrics.
+  sinks::MetricsRegistry& metrics() { return registry_; }
+  /// The --listen address actually bound ("127.0.0.1:9095"), empty without --listen.
+  std::string address() const;
+
+  /// Renders and publishes now.
+  void publish();
+  /// Publishes if a second has passed, or an incident event happened and 100 ms have.
+  void tick();
+
+ private:
+  void add_pipeline_metrics();
+  std::string render_page() const;
+  std::string not_ready() const;
+
+  Pipeline& pipeline_;
+  bool live_;
+  sinks::MetricsRegistry registry_;
+  std::shared_ptr<sinks::StatusBoard> board_;
+  std::unique_ptr<sinks::StatusServer> server_;
+  bool dirty_ = false;
+  std::chrono::steady_clock::time_point last_publish_{};
+  std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
+};
+
+}  // namespace klaxon::cli

@@ -1,0 +1,365 @@
+// End to end: `klaxon kubectl ...` runs the real kubectl against a stub Kubernetes API server
+// on 127.0.0.1 (tests/support/fake_kube_api.hpp). Every wait is a polled condition with a
+// deadline; a hung klaxon or kubectl fails the test instead of hanging it.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "adapters/sources/child_process.hpp"
+#include "tests/support/fake_kube_api.hpp"
+
+extern char** environ;
+
+namespace klaxon {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+const std::string kBin = KLAXON_BINARY;
+constexpr auto kPatience = 40s;  // kubectl starts in about a second; a shared machine may be slow
+
+// The real klaxon binary as a child, its output collected as it comes.
+class Klaxon {
+ public:
+  Klaxon(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+    std::vector<std::string> argv{kBin};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<std::string> envs;
+    for (char** e = environ; *e; ++e) {
+      const std::string kv = *e;
+      if (!env.contains(kv.substr(0, kv.find('=')))) envs.push_back(kv);
+    }
+    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+    std::vector<char*> a, e;
+    for (auto& s : argv) a.push_back(s.data());
+    a.push_back(nullptr);
+    for (auto& s : envs) e.push_back(s.data());
+    e.push_back(nullptr);
+    int out[2], err[2];
+    if (::pipe(out) != 0 || ::pipe(err) != 0) throw std::runtime_error("pipe");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    posix_spawn_file_actions_addclose(&actions, err[0]);
+    if (::posix_spawn(&pid_, a[0], &actions, nullptr, a.data(), e.data()) != 0) throw std::runtime_error("spawn klaxon");
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(out[1]);
+    ::close(err[1]);
+    out_fd_ = out[0];
+    err_fd_ = err[0];
+  }
+  ~Klaxon() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    ::close(out_fd_);
+    ::close(err_fd_);
+  }
+
+  /// Reads what is there until `done()` holds or the deadline passes; returns done().
+  bool wait_for(const std::function<bool()>& done, std::chrono::seconds patience = kPatience) {
+    const auto deadline = Clock::now() + patience;
+    while (!done()) {
+      if (Clock::now() >= deadline) return false;
+      if (!pump(100) && exited()) return done();
+    }
+    return true;
+  }
+  bool saw(const std::string& text) {
+    return wait_for([&] { return out.find(text) != std::string::npos || err.find(text) != std::string::npos; });
+  }
+
+  /// Waits for klaxon to end on its own; returns its exit status (-1: it did not end).
+  int wait_exit(std::chrono::seconds patience = kPatience) {
+    const auto deadline = Clock::now() + patience;
+    while (Clock::now() < deadline) {
+      pump(100);
+      if (exited()) {
+        while (pump(0)) {
+        }
+        return status_;
+      }
+    }
+    return -1;
+  }
+  /// SIGTERM, as a service manager stops it; returns its exit status (-1: it hung).
+  int terminate() {
+    ::kill(pid_, SIGTERM);
+    return wait_exit(20s);
+  }
+
+  /// SIGKILL: klaxon gets no chance to clean up.
+  void kill_hard() { ::kill(pid_, SIGKILL); }
+
+  std::string out, err;
+
+ private:
+  // Reads from both pipes for up to `ms`; false when nothing came.
+  bool pump(int ms) {
+    pollfd fds[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
+    if (::poll(fds, 2, ms) <= 0) return false;
+    bool any = false;
+    char buf[65536];
+    for (int i = 0; i < 2; ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        (i == 0 ? out : err).append(buf, n);
+        any = true;
+      }
+    }
+    return any;
+  }
+  bool exited() {
+    if (pid_ <= 0) return true;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    pid_ = -1;
+    return true;
+  }
+
+  pid_t pid_ = -1;
+  int out_fd_ = -1, err_fd_ = -1;
+  int status_ = -1;
+};
+
+// A line the built-in packs classify (go.x509 unknown authority), numbered so we can count it.
+// It carries no time of its own, so its event time is kubectl's timestamp.
+std::string tls_line(int seq) {
+  return fmt::format("transport: failed to verify certificate: x509: certificate signed by unknown authority seq={}", seq);
+}
+
+int count_of(const std::string& output, int seq) {
+  const std::string needle = fmt::format("unknown authority seq={}\"", seq);  // the jsonl "line" ends there
+  int n = 0;
+  for (auto at = output.find(needle); at != std::string::npos; at = output.find(needle, at + 1)) ++n;
+  return n;
+}
+
+class KubectlSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (sources::find_on_path("kubectl").empty()) GTEST_SKIP() << "kubectl is not on PATH: the kubectl source tests need the real binary";
+    char tmpl[] = "/tmp/klaxon-kubectl-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    kubeconfig_ = dir_ + "/kubeconfig";
+    std::ofstream(kubeconfig_) << "apiVersion: v1\nkind: Config\nclusters:\n- cluster: {server: '" << api_.url()
+                               << "'}\n  name: stub\ncontexts:\n- context: {cluster: stub, user: stub, namespace: default}\n"
+                                  "  name: stub\ncurrent-context: stub\nusers:\n- name: stub\n  user: {}\n";
+    api_.add_namespace("dapr-system");
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  // klaxon GLOBAL... kubectl --kubeconfig K ARGS..., with kubectl's caches in the temp dir.
+  std::unique_ptr<Klaxon> start(const std::vector<std::string>& kubectl_args,
+                                std::map<std::string, std::string> env = {}) {
+    std::vector<std::string> args{"--format", "jsonl", "--matches", "kubectl", "--kubeconfig", kubeconfig_,
+                                  "--poll-interval", "300ms"};
+    args.insert(args.end(), kubectl_args.begin(), kubectl_args.end());
+    env["HOME"] = dir_;
+    env["KUBECACHEDIR"] = dir_ + "/cache";
+    return std::make_unique<Klaxon>(args, env);
+  }
+
+  void log(const std::string& pod, int seq, Nanos time) { api_.append_log("dapr-system", pod, "sentry", time, tls_line(seq)); }
+  bool attached(Klaxon& k, const std::string& pod) {
+    return k.wait_for([&] { return api_.open_follows("dapr-system", pod) > 0; });
+  }
+
+  test::FakeKubeApi api_;
+  std::string dir_, kubeconfig_;
+};
+
+// Three lines a second, two of them with one and the same timestamp: a restart from the
+// newest timestamp (truncated to the second by the API) repeats lines that must be dropped.
+Nanos stamp(int seq) {
+  const Nanos base = 1718803191 * kNanosPerSecond;
+  return base + (seq / 3) * kNanosPerSecond + (seq % 3 == 2 ? 1 : seq % 3) * 1000;
+}
+
+TEST_F(KubectlSourceTest, EveryLineExactlyOnceAcrossStreamCuts) {
+  api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
+  for (int i = 0; i < 5; ++i) log("sentry-a", i, stamp(i));
+  auto k = start({"-n", "dapr-system", "-l", "app=sentry"});
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 4) > 0; })) << k->err;
+  ASSERT_TRUE(attached(*k, "sentry-a"));
+
+  int next = 5;
+  for (int cut = 0; cut < 3; ++cut) {
+    // Lines while connected, then the API server drops the stream, then lines only a restarted
+    // kubectl can fetch.
+    for (int end = next + 2; next < end; ++next) log("sentry-a", next, stamp(next));
+    ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, next - 1) > 0; })) << k->err;
+    api_.cut_log_streams("dapr-system", "sentry-a");
+    for (int end = next + 2; next < end; ++next) log("sentry-a", next, stamp(next));
+    ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, next - 1) > 0; })) << "cut " << cut << "\n" << k->err;
+    ASSERT_TRUE(attached(*k, "sentry-a"));
+  }
+  EXPECT_EQ(k->terminate(), 0) << k->err;
+  for (int i = 0; i < next; ++i) EXPECT_EQ(count_of(k->out, i), 1) << "seq=" << i;
+
+  // The restarts resumed from the newest timestamp, and were said and counted.
+  int resumed = 0;
+  for (const auto& r : api_.requests()) resumed += r.find("/log?") != std::string::npos && r.find("sinceTime=") != std::string::npos;
+  EXPECT_GE(resumed, 3);
+  EXPECT_NE(k->err.find("kubectl logs dapr-system/sentry-a/sentry ended (the API server closed the stream); restarting"),
+            std::string::npos)
+      << k->err;
+  EXPECT_TRUE(std::regex_search(k->out, std::regex(R"("source_events":\{[^}]*"kubectl_restarts":[3-9])"))) << k->out;
+  // Namespace, pod and container from the source and the prefix; event time from the timestamp.
+  EXPECT_NE(k->out.find(R"("labels":{"namespace":"dapr-system","pod":"sentry-a","container":"sentry")"), std::string::npos)
+      << k->out.substr(0, 2000);
+  EXPECT_NE(k->out.find(R"("time":"2024-06-19T13:19:52.000001Z")"), std::string::npos) << k->out.substr(0, 2000);
+}
+
+TEST_F(KubectlSourceTest, FollowsNewPodsAndLetsGoOfDeletedOnes) {
+  api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
+  api_.add_pod("dapr-system", "other", {{"app", "other"}}, {"sentry"});
+  log("sentry-a", 0, stamp(0));
+  log("other", 900, stamp(0));
+  auto k = start({"-n", "dapr-system", "-l", "app=sentry"});
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 0) > 0; })) << k->err;
+
+  // A rollout: a new pod appears, the old one goes.
+  api_.add_pod("dapr-system", "sentry-b", {{"app", "sentry"}}, {"sentry"});
+  for (int i = 100; i < 103; ++i) log("sentry-b", i, stamp(i));
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 102) > 0; })) << k->err;
+  api_.delete_pod("dapr-system", "sentry-a");
+  ASSERT_TRUE(k->wait_for([&] { return api_.open_follows("dapr-system", "sentry-a") == 0; }));
+  log("sentry-b", 103, stamp(103));
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 103) > 0; })) << k->err;
+
+  EXPECT_EQ(k->terminate(), 0) << k->err;
+  for (int seq : {0, 100, 101, 102, 103}) EXPECT_EQ(count_of(k->out, seq), 1) << "seq=" << seq;
+  EXPECT_EQ(count_of(k->out, 900), 0) << "a pod the selector does not match";
+  EXPECT_NE(k->out.find(R"("pod":"sentry-b")"), std::string::npos);
+  EXPECT_NE(k->out.find(R"({"type":"summary")"), std::string::npos) << "the summary is printed on SIGTERM";
+}
+
+TEST_F(KubectlSourceTest, AStalledStreamIsRestartedWithoutLoss) {
+  api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
+  log("sentry-a", 0, stamp(0));
+  auto k = start({"-n", "dapr-system", "pod/sentry-a", "--stall-timeout", "2s"});
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 0) > 0; })) << k->err;
+  ASSERT_TRUE(attached(*k, "sentry-a"));
+  api_.stall_log_streams("dapr-system", "sentry-a");  // connected, but nothing comes any more
+  for (int i = 1; i < 4; ++i) log("sentry-a", i, stamp(i));
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 3) > 0; })) << k->err;
+  EXPECT_EQ(k->terminate(), 0) << k->err;
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(count_of(k->out, i), 1) << "seq=" << i;
+  EXPECT_NE(k->err.find("kubectl logs dapr-system/sentry-a/sentry ended (silent for 2s, stopped); restarting"), std::string::npos)
+      << k->err;
+}
+
+TEST_F(KubectlSourceTest, FollowsADeploymentsPods) {
+  api_.add_deployment("dapr-system", "dapr-sentry", {{"app", "sentry"}});
+  api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
+  api_.add_pod("dapr-system", "other", {{"app", "other"}}, {"sentry"});
+  log("sentry-a", 0, stamp(0));
+  log("other", 900, stamp(0));
+  auto k = start({"-n", "dapr-system", "deploy/dapr-sentry"});
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 0) > 0; })) << k->err;
+  api_.add_pod("dapr-system", "sentry-b", {{"app", "sentry"}}, {"sentry"});
+  log("sentry-b", 1, stamp(1));
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 1) > 0; })) << k->err;
+  EXPECT_EQ(k->terminate(), 0) << k->err;
+  EXPECT_EQ(count_of(k->out, 900), 0);
+}
+
+TEST_F(KubectlSourceTest, AllContainersAreOneStreamEach) {
+  api_.add_pod("dapr-system", "app-0", {{"app", "web"}}, {"web", "daprd"});
+  api_.append_log("dapr-system", "app-0", "web", stamp(0), tls_line(0));
+  api_.append_log("dapr-system", "app-0", "daprd", stamp(0), tls_line(1));  // the same instant, another container
+  auto k = start({"-n", "dapr-system", "-l", "app=web", "--all-containers"});
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 0) > 0 && count_of(k->out, 1) > 0; })) << k->err;
+  EXPECT_EQ(k->terminate(), 0) << k->err;
+  EXPECT_NE(k->out.find(R"("source":"dapr-system/app-0/web")"), std::string::npos);
+  EXPECT_NE(k->out.find(R"("labels":{"namespace":"dapr-system","pod":"app-0","container":"daprd"})"), std::string::npos)
+      << k->out.substr(0, 2000);
+}
+
+TEST_F(KubectlSourceTest, AllNamespacesKeepTheirOwnNamespaceLabel) {
+  api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
+  api_.add_pod("linkerd", "sentry-a", {{"app", "sentry"}}, {"sentry"});  // the same pod name elsewhere
+  log("sentry-a", 0, stamp(0));
+  api_.append_log("linkerd", "sentry-a", "sentry", stamp(0), tls_line(1));
+  auto k = start({"-A", "-l", "app=sentry"});
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 0) > 0 && count_of(k->out, 1) > 0; })) << k->err;
+  EXPECT_EQ(k->terminate(), 0) << k->err;
+  EXPECT_NE(k->out.find(R"("source":"linkerd/sentry-a/sentry")"), std::string::npos);
+  EXPECT_NE(k->out.find(R"("labels":{"namespace":"linkerd","pod":"sentry-a","container":"sentry"})"), std::string::npos)
+      << k->out.substr(0, 2000);
+}
+
+TEST_F(KubectlSourceTest, ChildrenDieWithKlaxonEvenOnSigkill) {
+  api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
+  auto k = start({"-n", "dapr-system", "-l", "app=sentry"});
+  ASSERT_TRUE(attached(*k, "sentry-a")) << k->err;
+  k->kill_hard();
+  const auto deadline = Clock::now() + kPatience;
+  while (api_.open_follows("dapr-system", "sentry-a") > 0 && Clock::now() < deadline) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(api_.open_follows("dapr-system", "sentry-a"), 0) << "kubectl outlived klaxon";
+}
+
+TEST_F(KubectlSourceTest, ForbiddenIsAClearFatalError) {
+  api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
+  api_.forbid(true);
+  auto k = start({"-n", "dapr-system", "-l", "app=sentry"});
+  EXPECT_EQ(k->wait_exit(), 2) << k->err;
+  EXPECT_NE(k->err.find("klaxon: kubectl: Error from server (Forbidden): pods is forbidden"), std::string::npos) << k->err;
+}
+
+TEST_F(KubectlSourceTest, MissingNamespaceIsAClearFatalError) {
+  auto k = start({"-n", "no-such-namespace", "-l", "app=sentry"});
+  EXPECT_EQ(k->wait_exit(), 2) << k->err;
+  EXPECT_NE(k->err.find(R"(namespace "no-such-namespace" not found)"), std::string::npos) << k->err;
+}
+
+TEST_F(KubectlSourceTest, TheStreamBoundIsSaid) {
+  for (const char* pod : {"sentry-a", "sentry-b", "sentry-c"}) api_.add_pod("dapr-system", pod, {{"app", "sentry"}}, {"sentry"});
+  auto k = start({"-n", "dapr-system", "-l", "app=sentry", "--max-streams", "2"});
+  EXPECT_TRUE(k->saw("following 2 of 3 containers (--max-streams 2)")) << k->err;
+  EXPECT_EQ(k->terminate(), 0) << k->err;
+}
+
+TEST(KubectlSource, MissingKubectlIsAClearFatalError) {
+  Klaxon k({"kubectl", "-n", "x", "-l", "app=y"}, {{"PATH", "/nonexistent"}});
+  EXPECT_EQ(k.wait_exit(), 2) << k.err;
+  EXPECT_NE(k.err.find("kubectl is not on PATH"), std::string::npos) << k.err;
+}
+
+TEST(KubectlSource, UnsupportedArgumentsAreUsageErrors) {
+  Klaxon k({"kubectl", "-n", "x", "--bogus"}, {});
+  EXPECT_EQ(k.wait_exit(), 2) << k.err;
+  EXPECT_NE(k.err.find("--bogus is not supported here"), std::string::npos) << k.err;
+}
+
+}  // namespace
+}  // namespace klaxon

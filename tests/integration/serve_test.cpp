@@ -1,0 +1,367 @@
+// The real binary with real peers on 127.0.0.1: `klaxon serve` receiving Loki pushes (hand-made
+// protobuf+snappy and bad bodies over raw HTTP, and winston-loki, a client nobody here wrote),
+// and `--listen` serving /metrics that is scraped, parsed and checked against what was fed.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <snappy.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "adapters/sources/loki_push.pb.h"
+#include "tests/support/test_support.hpp"
+
+namespace klaxon {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+const std::string kBin = KLAXON_BINARY;
+const std::string kSource = KLAXON_SOURCE_DIR;
+constexpr auto kWait = 20s;  // for anything to happen; a hung peer fails the test after this
+
+const std::string kDaprLine =
+    R"({"instance":"dapr-sentry-68cbf79bb9-gdqdv","level":"warning","msg":"Dapr root certificate expiration warning: )"
+    R"(certificate expires in 2 days and 15 hours","scope":"dapr.sentry","time":"2024-04-01T23:43:35.931825236Z","type":"log","ver":"1.6.0"})";
+const std::string kExpiredLine =
+    "2024-04-01T23:50:00Z warn grpc: addrConn.createTransport failed to connect: transport: authentication handshake "
+    "failed: x509: certificate has expired or is not yet valid: current time 2024-04-01T23:50:00Z is after "
+    "2024-03-30T12:31:17Z";
+
+// klaxon as a child: stdin a pipe we hold, stdout and stderr to files; killed at the end.
+class Klaxon {
+ public:
+  explicit Klaxon(const std::vector<std::string>& args) {
+    dir_ = fs::temp_directory_path() / ("klaxon-serve-test-" + std::to_string(::getpid()) + "-" + std::to_string(++count_));
+    fs::create_directories(dir_);
+    int in[2];
+    if (::pipe(in) != 0) throw std::runtime_error("pipe");
+    const int out = ::open((dir_ / "out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = ::open((dir_ / "err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(in[0], 0);
+      ::close(in[1]);
+      ::dup2(out, 1);
+      ::dup2(err, 2);
+      std::vector<char*> argv{const_cast<char*>(kBin.c_str())};
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(kBin.c_str(), argv.data());
+      ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out);
+    ::close(err);
+    stdin_ = in[1];
+  }
+  ~Klaxon() {
+    close_stdin();
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  void write(const std::string& data) { ASSERT_EQ(::write(stdin_, data.data(), data.size()), ssize_t(data.size())); }
+  void close_stdin() {
+    if (stdin_ >= 0) ::close(stdin_);
+    stdin_ = -1;
+  }
+  std::string err() const { return test::read_file(dir_ / "err"); }
+  std::string out() const { return test::read_file(dir_ / "out"); }
+
+  /// The HOST:PORT klaxon printed after `marker` on stderr ("status on http://", "pushes on http://").
+  std::string address(const std::string& marker) {
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const std::string e = err();
+      const std::size_t at = e.find(marker);
+      if (at != std::string::npos) {
+        const std::size_t start = at + marker.size();
+        const std::size_t end = e.find_first_of("/\n", start);
+        if (end != std::string::npos) return e.substr(start, end - start);
+      }
+      if (exited()) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    ADD_FAILURE() << "klaxon did not say where it listens (" << marker << "); stderr:\n" << err();
+    return "127.0.0.1:1";
+  }
+
+  bool exited() {
+    if (pid_ <= 0) return true;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      pid_ = -1;
+      return true;
+    }
+    return false;
+  }
+  /// SIGTERM and the exit status (-1 if it did not end within kWait).
+  int stop() {
+    if (pid_ > 0) ::kill(pid_, SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (exited()) return status_;
+      std::this_thread::sleep_for(20ms);
+    }
+    return -1;
+  }
+
+ private:
+  static inline int count_ = 0;
+  fs::path dir_;
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+  int status_ = -1;
+};
+
+struct HttpReply {
+  int status = 0;
+  std::string body;
+};
+
+// One HTTP/1.1 request with Connection: close, on a socket with send/receive timeouts.
+HttpReply http(const std::string& address, const std::string& method, const std::string& target,
+               const std::string& body = "", const std::vector<std::string>& headers = {}) {
+  HttpReply r;
+  const std::size_t colon = address.rfind(':');
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(std::uint16_t(std::stoi(address.substr(colon + 1))));
+  ::inet_pton(AF_INET, address.substr(0, colon).c_str(), &sa.sin_addr);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    ::close(fd);
+    return r;
+  }
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + address + "\r\nConnection: close\r\n";
+  for (const auto& h : headers) req += h + "\r\n";
+  if (method == "POST") req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  req += "\r\n" + body;
+  for (std::size_t sent = 0; sent < req.size();) {
+    const ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // klaxon may answer (413) and close before reading it all
+    sent += std::size_t(n);
+  }
+  std::string in;
+  char buf[65536];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) in.append(buf, std::size_t(n));
+  ::close(fd);
+  if (in.rfind("HTTP/1.1 ", 0) == 0) r.status = std::stoi(in.substr(9, 3));
+  const std::size_t head_end = in.find("\r\n\r\n");
+  if (head_end != std::string::npos) r.body = in.substr(head_end + 4);
+  return r;
+}
+
+// Prometheus text to {"name{labels}" -> value}; every sample line must parse.
+std::map<std::string, double> parse_metrics(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const std::size_t space = line.rfind(' ');
+    EXPECT_NE(space, std::string::npos) << line;
+    if (space == std::string::npos) continue;
+    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return out;
+}
+
+double metric(const std::map<std::string, double>& m, const std::string& key) {
+  const auto it = m.find(key);
+  return it == m.end() ? -1 : it->second;
+}
+
+// Scrapes until `done` holds or kWait passes; returns the last scrape.
+template <class Done>
+std::map<std::string, double> scrape_until(const std::string& address, Done done) {
+  std::map<std::string, double> m;
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const HttpReply r = http(address, "GET", "/metrics");
+    if (r.status == 200) {
+      m = parse_metrics(r.body);
+      if (done(m)) return m;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return m;
+}
+
+std::string protobuf_push(const std::string& labels, const std::vector<std::string>& lines) {
+  logproto::PushRequest req;
+  auto* s = req.add_streams();
+  s->set_labels(labels);
+  std::int64_t ns = 1712015015931825236;
+  for (const auto& line : lines) {
+    auto* e = s->add_entries();
+    e->mutable_timestamp()->set_seconds(ns / 1'000'000'000);
+    e->mutable_timestamp()->set_nanos(int(ns % 1'000'000'000));
+    e->set_line(line);
+    ns += 1'000'000;
+  }
+  std::string raw, compressed;
+  req.SerializeToString(&raw);
+  snappy::Compress(raw.data(), raw.size(), &compressed);
+  return compressed;
+}
+
+const std::string kLinesKey = "klaxon_lines_read_total{source=\"loki_push\"}";
+
+TEST(Serve, HandMadeProtobufPushIsClassifiedAndBadBodiesAreRefusedWithoutLoss) {
+  Klaxon k({"--format", "jsonl", "--matches", "serve", "--listen", "127.0.0.1:0", "--max-body-mib", "16"});
+  const std::string at = k.address("pushes on http://");
+  const std::string path = "/loki/api/v1/push";
+  const std::vector<std::string> proto{"Content-Type: application/x-protobuf"};
+
+  EXPECT_EQ(http(at, "GET", "/ready").status, 200);
+  const HttpReply good = http(at, "POST", path, protobuf_push(R"({app="dapr-sentry", namespace="dapr-system"})", {kDaprLine, "hello"}), proto);
+  EXPECT_EQ(good.status, 204) << good.body;
+
+  // Bad bodies: each refused with a status and a message saying what to do; nothing is fed.
+  std::string truncated = protobuf_push(R"({app="broken"})", {kExpiredLine, std::string(500, 'x')});
+  truncated.resize(truncated.size() / 2);
+  HttpReply r = http(at, "POST", path, truncated, proto);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("snappy"), std::string::npos) << r.body;
+  r = http(at, "POST", path, protobuf_push(R"({app="broken"})", {kExpiredLine}), {"Content-Type: text/plain"});
+  EXPECT_EQ(r.status, 415);
+  EXPECT_NE(r.body.find("application/x-protobuf"), std::string::npos) << r.body;
+  r = http(at, "POST", path, R"({"streams":[{"stream":{"app":"broken"},"values":[["x",")" + kExpiredLine + "\"]]}]}",
+           {"Content-Type: application/json"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("unix ns"), std::string::npos) << r.body;
+  r = http(at, "POST", path, std::string(17u << 20, 'a'), proto);  // over --max-body-mib 16
+  EXPECT_EQ(r.status, 413) << r.body;
+
+  // A 10 MiB line: accepted, cut at --max-line-bytes (its head still matched), counted.
+  const std::string huge = kExpiredLine + " " + std::string(10u << 20, 'z');
+  r = http(at, "POST", path,
+           R"({"streams":[{"stream":{"app":"huge"},"values":[["1687180791000000000",")" + huge + "\"]]}]}",
+           {"Content-Type: application/json"});
+  EXPECT_EQ(r.status, 204) << r.body;
+  // And a stream after all that still works (JSON, gzip-less).
+  r = http(at, "POST", path,
+           R"({"streams":[{"stream":{"app":"after"},"values":[["1687180792000000000",")" + kExpiredLine + "\"]]}]}",
+           {"Content-Type: application/json"});
+  EXPECT_EQ(r.status, 204) << r.body;
+
+  // /metrics on the push port, as Loki serves it on 3100.
+  const auto m = scrape_until(at, [](const auto& m) { return metric(m, kLinesKey) >= 4; });
+  EXPECT_EQ(metric(m, kLinesKey), 4);  // 2 + the huge one + after; refused bodies fed nothing
+  EXPECT_EQ(metric(m, R"(klaxon_matches_total{rule="dapr.root_cert_expiring",class="cert_expiring_soon"})"), 1);
+  EXPECT_EQ(metric(m, R"(klaxon_lines_dropped_total{reason="too_long"})"), 1);
+  EXPECT_EQ(metric(m, R"(klaxon_source_events_total{event="loki_push_rejected"})"), 4);
+  EXPECT_EQ(metric(m, R"(klaxon_source_events_total{event="loki_push_requests_protobuf"})"), 1);
+  EXPECT_EQ(metric(m, R"(klaxon_source_events_total{event="loki_push_requests_json"})"), 2);
+  EXPECT_EQ(metric(m, R"(klaxon_source_connected{source="loki_push"})"), 1);
+
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  const std::string out = k.out();
+  EXPECT_NE(out.find(R"("rule":"dapr.root_cert_expiring")"), std::string::npos) << out.substr(0, 2000);
+  EXPECT_NE(out.find(R"("app":"dapr-sentry")"), std::string::npos);  // stream labels reach the output
+  EXPECT_EQ(out.find(R"("app":"broken")"), std::string::npos) << "a refused body must feed nothing";
+  EXPECT_NE(out.find(R"("app":"after")"), std::string::npos);
+  EXPECT_NE(k.err().find("refused a request (415)"), std::string::npos) << k.err();
+}
+
+TEST(Serve, TakenPortIsAClearStartupError) {
+  Klaxon first({"serve", "--listen", "127.0.0.1:0"});
+  const std::string at = first.address("pushes on http://");
+  const auto r = test::run_command("timeout 20 " + kBin + " serve --listen " + at + " </dev/null");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("cannot listen on " + at), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("pick another"), std::string::npos) << r.err;
+}
+
+TEST(Listen, MetricsOfAStdinPipeMatchWhatWasFed) {
+  Klaxon k({"--format", "jsonl", "--listen", "127.0.0.1:0"});
+  const std::string at = k.address("status on http://");
+  EXPECT_EQ(http(at, "GET", "/healthz").status, 200);
+  k.write(kDaprLine + "\n");
+  for (int i = 0; i < 3; ++i) k.write(kExpiredLine + "\n");
+  k.write("an ordinary line\n");
+  const std::string lines_key = R"(klaxon_lines_read_total{source="stdin"})";
+  const auto m = scrape_until(at, [&](const auto& m) { return metric(m, lines_key) >= 5; });
+  EXPECT_EQ(metric(m, lines_key), 5);
+  const double bytes = double(kDaprLine.size() + 3 * kExpiredLine.size() + std::string("an ordinary line").size() + 5);
+  EXPECT_EQ(metric(m, R"(klaxon_bytes_read_total{source="stdin"})"), bytes);
+  EXPECT_EQ(metric(m, R"(klaxon_matches_total{rule="dapr.root_cert_expiring",class="cert_expiring_soon"})"), 1);
+  double expired = 0, open_expired = 0;
+  for (const auto& [k, v] : m) {
+    if (k.starts_with("klaxon_matches_total{") && k.find("class=\"cert_expired\"") != std::string::npos) expired += v;
+    if (k.starts_with("klaxon_incidents_open{class=\"cert_expired\"")) open_expired += v;
+  }
+  EXPECT_EQ(expired, 3);
+  EXPECT_EQ(open_expired, 1);
+  EXPECT_EQ(metric(m, R"(klaxon_incidents_open{class="cert_expiring_soon",severity="critical"})"), 1);
+  // 2024-04-01T23:43:35Z + 2 days 15 hours = 2024-04-04T14:43:35Z, the instant the line predicts.
+  bool expiry_seen = false;
+  for (const auto& [k, v] : m)
+    if (k.starts_with("klaxon_certificate_expiry_timestamp_seconds{rule=\"dapr.root_cert_expiring\"")) {
+      EXPECT_EQ(v, 1712241815) << k;
+      expiry_seen = true;
+    }
+  EXPECT_TRUE(expiry_seen);
+  EXPECT_EQ(http(at, "GET", "/readyz").status, 200);
+  const HttpReply page = http(at, "GET", "/");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("Dapr root certificate expires soon"), std::string::npos) << page.body;
+  k.close_stdin();
+  EXPECT_EQ(k.stop(), 0) << k.err();
+}
+
+TEST(Listen, BadAddressIsAUsageError) {
+  const auto r = test::run_command("timeout 20 " + kBin + " --listen nowhere </dev/null");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("HOST:PORT"), std::string::npos) << r.err;
+}
+
+// winston-loki: npm packages are not in CI; `cd tests/peers && npm install` brings them.
+void push_with_winston(bool json) {
+  const std::string peers = kSource + "/tests/peers";
+  if (!fs::exists(peers + "/node_modules/winston-loki"))
+    GTEST_SKIP() << "winston-loki is not installed (no npm registry in CI); run: cd tests/peers && npm install";
+  if (std::system("node --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "node is not installed";
+  Klaxon k({"--format", "jsonl", "--matches", "serve", "--listen", "127.0.0.1:0"});
+  const std::string at = k.address("pushes on http://");
+  const auto r = test::run_command("timeout 60 node " + peers + "/winston_push.js http://" + at + (json ? " --json" : "") +
+                                   " '" + kDaprLine + "' 'an ordinary line' '" + kExpiredLine + "'");
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const std::string format_key = std::string(R"(klaxon_source_events_total{event="loki_push_requests_)") +
+                                 (json ? "json" : "protobuf") + "\"}";
+  const auto m = scrape_until(at, [&](const auto& m) { return metric(m, kLinesKey) >= 3; });
+  EXPECT_EQ(metric(m, kLinesKey), 3);
+  EXPECT_GE(metric(m, format_key), 1) << "winston-loki should have sent " << (json ? "JSON" : "protobuf");
+  EXPECT_EQ(metric(m, R"(klaxon_matches_total{rule="dapr.root_cert_expiring",class="cert_expiring_soon"})"), 1);
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  const std::string out = k.out();
+  EXPECT_NE(out.find(std::string(R"("client":"winston-)") + (json ? "json" : "protobuf")), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("class":"cert_expired")"), std::string::npos) << out;
+}
+
+TEST(Serve, WinstonLokiProtobufSnappyPush) { push_with_winston(false); }
+TEST(Serve, WinstonLokiJsonPush) { push_with_winston(true); }
+
+}  // namespace
+}  // namespace klaxon

@@ -1,0 +1,52 @@
+// The Prometheus text renderer: what a scraper parses, with hostile label values.
+#include <gtest/gtest.h>
+
+#include "adapters/sinks/metrics.hpp"
+#include "adapters/sinks/status_server.hpp"
+
+namespace klaxon::sinks {
+namespace {
+
+TEST(Metrics, RendersHelpTypeAndEscapedLabels) {
+  MetricFamily c{"klaxon_matches_total", "Classified lines.\nper rule", MetricFamily::Type::counter, {}};
+  c.add({{"rule", "a\"b\\c\nd"}, {"bad-name", "v"}}, 3);
+  MetricFamily g{"klaxon_certificate_expiry_timestamp_seconds", "When.", MetricFamily::Type::gauge, {}};
+  g.add({}, 1712241815);
+  g.add({{"x", "y"}}, 0.5);
+  EXPECT_EQ(render_prometheus({c, g}),
+            "# HELP klaxon_matches_total Classified lines.\\nper rule\n"
+            "# TYPE klaxon_matches_total counter\n"
+            "klaxon_matches_total{rule=\"a\\\"b\\\\c\\nd\",bad_name=\"v\"} 3\n"
+            "# HELP klaxon_certificate_expiry_timestamp_seconds When.\n"
+            "# TYPE klaxon_certificate_expiry_timestamp_seconds gauge\n"
+            "klaxon_certificate_expiry_timestamp_seconds 1712241815\n"
+            "klaxon_certificate_expiry_timestamp_seconds{x=\"y\"} 0.5\n");
+}
+
+TEST(Metrics, RegistryMergesFamiliesOfOneNameFromSeveralProducers) {
+  MetricsRegistry registry;
+  for (const char* sink : {"alertmanager", "webhook"})
+    registry.add([sink](std::vector<MetricFamily>& out) {
+      out.push_back({"klaxon_sink_sends_total", "Sends.", MetricFamily::Type::counter, {{{{"sink", sink}}, 2}}});
+    });
+  const std::string text = render_prometheus(registry.collect());
+  EXPECT_EQ(text,
+            "# HELP klaxon_sink_sends_total Sends.\n# TYPE klaxon_sink_sends_total counter\n"
+            "klaxon_sink_sends_total{sink=\"alertmanager\"} 2\nklaxon_sink_sends_total{sink=\"webhook\"} 2\n");
+}
+
+TEST(StatusBoard, AnswersWhatWasPublishedAndReadiness) {
+  StatusBoard board;
+  EXPECT_EQ(board.answer("/readyz")->status, 503u);
+  board.publish("m 1\n", "<html>", "");
+  EXPECT_EQ(board.answer("/metrics?x=1")->body, "m 1\n");
+  EXPECT_EQ(board.answer("/readyz")->status, 200u);
+  EXPECT_EQ(board.answer("/healthz")->status, 200u);
+  EXPECT_EQ(board.answer("/")->body, "<html>");
+  EXPECT_FALSE(board.answer("/nope"));
+  board.publish("", "", "loki_push is not connected");
+  EXPECT_NE(board.answer("/readyz")->body.find("loki_push is not connected"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace klaxon::sinks
