@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/loki_command.hpp"
 #include "adapters/sources/follow_source.hpp"
 #include "cli/options.hpp"
 #include "cli/run_live.hpp"
@@ -38,6 +39,7 @@ constexpr const char* kFooter = R"(Examples:
   klaxon --alertmanager http://am:9093 kubectl -n dapr-system -l app=dapr-sentry
   klaxon --listen :9095 serve --listen :3100              Loki push receiver, /metrics
   klaxon --follow /var/log/pods --state follow.state      on a node
+  klaxon loki --url http://loki:3100 --query '{namespace="dapr-system"}'
   klaxon rules test                                       the built-in packs' own test lines
 
 Exit status: 0 ok, 1 an input failed, 2 usage or rule errors, 3 --fail-on was met.)";
@@ -175,6 +177,10 @@ int main(int argc, char** argv) {
   kubectl->prefix_command();
   kubectl->set_help_flag();
 
+  // Source: Loki (tail with gap fill, or a replayed window).
+  LokiCommand loki;
+  add_loki_command(app, loki);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -194,6 +200,7 @@ int main(int argc, char** argv) {
     if (test->parsed()) return rules_test(run.rules, test_paths);
     if (list->parsed()) return rules_list(run.rules, list_paths);
     if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);
+    if (loki.app->parsed()) return run_loki(run, loki);
     if (kubectl->parsed()) return run_kubectl(run, kubectl->remaining());
     if (serve->parsed()) return run_serve(run, serve_options);
     if (!follow.paths.empty()) {
