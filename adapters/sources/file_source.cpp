@@ -1,4 +1,5 @@
 #include "adapters/sources/file_source.hpp"
+#include "adapters/sources/read_ahead.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -222,10 +223,11 @@ std::unique_ptr<ByteSource> open_file_source(const std::string& path, std::strin
     file = std::make_unique<RawFile>(fd, true);
   }
   const std::string head = file->sniff(4);
+  // Archives are decompressed on a thread of their own, while the caller classifies.
   if (head.size() >= 2 && head[0] == '\x1f' && head[1] == '\x8b')
-    return std::make_unique<GzipSource>(std::move(name), std::move(file));
+    return read_ahead(std::make_unique<GzipSource>(std::move(name), std::move(file)));
   if (head.size() >= 4 && head == std::string("\x28\xb5\x2f\xfd", 4))
-    return std::make_unique<ZstdSource>(std::move(name), std::move(file));
+    return read_ahead(std::make_unique<ZstdSource>(std::move(name), std::move(file)));
   return std::make_unique<PlainSource>(std::move(name), std::move(file));
 }
 
