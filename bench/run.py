@@ -37,10 +37,12 @@ tmp = tempfile.mkdtemp(prefix="klaxon-bench-")
 rows = []
 
 
-def run(cmd, ok=(0,), stdout=subprocess.DEVNULL):
-    """Wall seconds and peak RSS (KiB) of one run. A run that failed is not a measurement."""
+def run(cmd, ok=(0,)):
+    """Wall seconds and peak RSS (KiB) of one run. A run that failed is not a measurement.
+    Output goes to a real file: GNU grep stops at the first match when it sees /dev/null."""
     t = time.perf_counter()
-    p = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, check=False, shell=isinstance(cmd, str))
+    with open(os.path.join(tmp, "stdout"), "wb") as out:
+        p = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, check=False, shell=isinstance(cmd, str))
     wall = time.perf_counter() - t
     if p.returncode not in ok:
         sys.exit(f"bench: {cmd} failed with status {p.returncode}: {p.stderr.decode(errors='replace')[:500]}")
