@@ -43,7 +43,7 @@ void install_signal_handlers() {
 std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* loaded) {
   rules::RuleSet set;
   std::vector<Diagnostic> problems;
-  if (!options.no_default_rules) rules::load_builtin_packs(set, problems);
+  if (!options.no_default_rules) rules::load_builtin_packs(set, problems, rules::TestLines::skip);
   for (const std::string& path : options.rule_paths) rules::load_pack_path(path, set, problems);
   rules::check_rule_set(set, problems);
   std::optional<Matcher> matcher;

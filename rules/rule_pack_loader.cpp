@@ -343,8 +343,39 @@ void load_pack_path(const std::string& path, RuleSet& into, std::vector<Diagnost
   }
 }
 
-void load_builtin_packs(RuleSet& into, std::vector<Diagnostic>& problems) {
-  for (const EmbeddedPack& p : builtin_packs()) load_pack_text(p.text, std::string(p.file), into, problems);
+namespace {
+
+std::size_t indent_of(std::string_view line) { return line.find_first_not_of(' '); }
+
+// The pack's text with every block-style `tests:` key and what is indented under it left out,
+// their newlines kept, so that line numbers in diagnostics still hold.
+std::string without_test_lines(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() / 2);
+  std::size_t skip_deeper_than = std::string_view::npos;  // npos: not inside a tests block
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t end = text.find('\n', at);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(at, end - at);
+    const std::size_t indent = indent_of(line);
+    const bool blank = indent == std::string_view::npos;
+    if (skip_deeper_than != std::string_view::npos && !blank && indent <= skip_deeper_than)
+      skip_deeper_than = std::string_view::npos;
+    if (!blank && line.substr(indent) == "tests:") skip_deeper_than = indent;
+    if (skip_deeper_than == std::string_view::npos) out += line;
+    out += '\n';
+    at = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+void load_builtin_packs(RuleSet& into, std::vector<Diagnostic>& problems, TestLines tests) {
+  for (const EmbeddedPack& p : builtin_packs()) {
+    if (tests == TestLines::read) load_pack_text(p.text, std::string(p.file), into, problems);
+    else load_pack_text(without_test_lines(p.text), std::string(p.file), into, problems);
+  }
 }
 
 void check_rule_set(const RuleSet& set, std::vector<Diagnostic>& problems) {

@@ -45,8 +45,12 @@ void load_pack_text(std::string_view text, const std::string& file, RuleSet& int
 /// A pack file, or every `*.yaml` / `*.yml` in a directory (sorted by name).
 void load_pack_path(const std::string& path, RuleSet& into, std::vector<Diagnostic>& problems);
 
-/// The packs compiled into the binary.
-void load_builtin_packs(RuleSet& into, std::vector<Diagnostic>& problems);
+/// Whether the rules' embedded test lines are read (only `klaxon rules test` and tests need them).
+enum class TestLines { read, skip };
+
+/// The packs compiled into the binary. Skipping their test lines (most of their bytes) makes
+/// start-up faster; line numbers in diagnostics stay those of the pack files.
+void load_builtin_packs(RuleSet& into, std::vector<Diagnostic>& problems, TestLines tests = TestLines::read);
 
 /// Checks what spans packs: correlations naming rules that exist.
 void check_rule_set(const RuleSet& set, std::vector<Diagnostic>& problems);

@@ -152,5 +152,28 @@ TEST(BuiltinPacks, LoadCompileAndPassTheirOwnTests) {
   EXPECT_GT(report.passed, 50u);
 }
 
+// A run skips the packs' test lines to start faster; it must get the very same rules, in the
+// same order, with the same file:line for diagnostics.
+TEST(BuiltinPacks, SkippingTestLinesLeavesTheRulesAsTheyAre) {
+  RuleSet full, lean;
+  std::vector<Diagnostic> problems;
+  load_builtin_packs(full, problems, TestLines::read);
+  load_builtin_packs(lean, problems, TestLines::skip);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_GT(full.tests.size(), 100u);
+  EXPECT_TRUE(lean.tests.empty());
+  ASSERT_EQ(lean.rules.size(), full.rules.size());
+  for (std::size_t i = 0; i < full.rules.size(); ++i) {
+    const RuleSpec &a = full.rules[i], &b = lean.rules[i];
+    EXPECT_EQ(b.id, a.id);
+    EXPECT_EQ(b.pattern, a.pattern) << a.id;
+    EXPECT_EQ(b.klass, a.klass) << a.id;
+    EXPECT_EQ(b.resolves, a.resolves) << a.id;
+    EXPECT_EQ(b.annotations, a.annotations) << a.id;
+    EXPECT_EQ(b.defined_at.line, a.defined_at.line) << a.id;
+  }
+  ASSERT_EQ(lean.correlations.size(), full.correlations.size());
+}
+
 }  // namespace
 }  // namespace klaxon::rules
