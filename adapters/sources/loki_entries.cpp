@@ -7,6 +7,8 @@
 
 #include <simdjson.h>
 
+#include "adapters/sources/loki_push_decoder.hpp"
+
 namespace klaxon::sources {
 namespace {
 
@@ -15,19 +17,6 @@ namespace dom = simdjson::dom;
 bool parse_nanos(std::string_view text, Nanos& out) {
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
   return ec == std::errc() && end == text.data() + text.size();
-}
-
-std::string stream_key(const Labels& labels) {
-  std::string key = "{";
-  for (const auto& [name, value] : labels) {
-    if (key.size() > 1) key += ", ";
-    key += name;
-    key += "=\"";
-    key += value;
-    key += '"';
-  }
-  key += '}';
-  return key;
 }
 
 // Appends the streams of `result` (an array of {"stream":{...},"values":[[ts,line,...],...]}).
@@ -49,7 +38,7 @@ bool add_streams(dom::array result, LokiBatch& out, std::string& error) {
       stream.labels.emplace_back(std::string(field.key), std::string(value));
     }
     std::sort(stream.labels.begin(), stream.labels.end());
-    stream.key = stream_key(stream.labels);
+    stream.key = format_label_selector(stream.labels);  // the same key as a pushed stream
     const std::size_t index = out.streams.size();
     out.streams.push_back(std::move(stream));
     for (dom::element value : values) {
