@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include "cli/pipeline.hpp"
 #include "cli/status.hpp"
 #include "engine/duration.hpp"
@@ -58,22 +60,21 @@ void add_delivery_metrics(sinks::MetricsRegistry& registry, const sinks::Deliver
 std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const std::vector<RuleSpec>& rules,
                                            std::string& error, StatusService* status) {
   std::vector<sinks::Endpoint> alertmanagers, webhooks;
-  for (const std::string& url : options.alertmanagers) {
-    auto e = sinks::parse_endpoint(url, error);
-    if (!e) {
-      error = "--alertmanager " + url + ": " + error + " (write http://alertmanager:9093)";
-      return nullptr;
+  auto endpoints = [&](const std::vector<std::string>& urls, const char* flag, const char* example,
+                       std::vector<sinks::Endpoint>& into) {
+    for (const std::string& url : urls) {
+      auto e = sinks::parse_endpoint(url, error);
+      if (!e) {
+        error = fmt::format("{} {}: {} (write {})", flag, url, error, example);
+        return false;
+      }
+      into.push_back(std::move(*e));
     }
-    alertmanagers.push_back(std::move(*e));
-  }
-  for (const std::string& url : options.webhooks) {
-    auto e = sinks::parse_endpoint(url, error);
-    if (!e) {
-      error = "--webhook " + url + ": " + error + " (write https://hooks.example.com/path)";
-      return nullptr;
-    }
-    webhooks.push_back(std::move(*e));
-  }
+    return true;
+  };
+  if (!endpoints(options.alertmanagers, "--alertmanager", "http://alertmanager:9093", alertmanagers) ||
+      !endpoints(options.webhooks, "--webhook", "https://hooks.example.com/path", webhooks))
+    return nullptr;
   std::vector<std::pair<std::string, std::string>> headers;
   for (const std::string& h : options.webhook_headers) {
     const std::size_t colon = h.find(':');
@@ -121,6 +122,20 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
   }
   if (status) add_delivery_metrics(status->metrics(), *a->worker_);
   return a;
+}
+
+bool Alerting::start(const AlertOptions& options, const std::vector<RuleSpec>& rules, Pipeline& pipeline,
+                     StatusService* status, std::unique_ptr<Alerting>& out) {
+  out.reset();
+  if (!options.any()) return true;
+  std::string error;
+  out = create(options, rules, error, status);
+  if (!out) {
+    std::fprintf(stderr, "klaxon: %s\n", error.c_str());
+    return false;
+  }
+  out->attach(pipeline);
+  return true;
 }
 
 Alerting::~Alerting() {

@@ -30,6 +30,11 @@ class Alerting {
   /// Alerting must then be destroyed before `status`.
   static std::unique_ptr<Alerting> create(const AlertOptions& options, const std::vector<RuleSpec>& rules,
                                           std::string& error, StatusService* status = nullptr);
+  /// What every run does: the sinks `options` ask for, sending `pipeline`'s incident events
+  /// from now on, in `out` (null when none is asked for). False, after saying why on stderr,
+  /// for a usage error.
+  static bool start(const AlertOptions& options, const std::vector<RuleSpec>& rules, Pipeline& pipeline,
+                    StatusService* status, std::unique_ptr<Alerting>& out);
   ~Alerting();
 
   /// Sends the pipeline's incident events from now on.

@@ -102,14 +102,8 @@ int run_files(const RunOptions& options) {
   std::unique_ptr<Alerting> alerting;
   if (options.alerts.any() && !only_stdin && !options.alerts.send_replayed) {
     std::fprintf(stderr, "klaxon: replaying files: no alerts or webhooks are sent (add --send-replayed to send them)\n");
-  } else if (options.alerts.any()) {
-    std::string error;
-    alerting = Alerting::create(options.alerts, matcher->rules(), error, status.get());
-    if (!alerting) {
-      std::fprintf(stderr, "klaxon: %s\n", error.c_str());
-      return kExitUsage;
-    }
-    alerting->attach(pipeline);
+  } else if (!Alerting::start(options.alerts, matcher->rules(), pipeline, status.get(), alerting)) {
+    return kExitUsage;
   }
   if (!only_stdin) pipeline.use_threads(options.threads);  // a pipe is followed line by line instead
   std::vector<char> buffer(kReadChunk);

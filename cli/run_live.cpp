@@ -84,15 +84,7 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
     return kExitUsage;
   }
   std::unique_ptr<Alerting> alerting;
-  if (options.alerts.any()) {
-    std::string error;
-    alerting = Alerting::create(options.alerts, matcher->rules(), error, shown.get());
-    if (!alerting) {
-      std::fprintf(stderr, "klaxon: %s\n", error.c_str());
-      return kExitUsage;
-    }
-    alerting->attach(pipeline);
-  }
+  if (!Alerting::start(options.alerts, matcher->rules(), pipeline, shown.get(), alerting)) return kExitUsage;
   std::unique_ptr<sources::LiveSource> source;
   try {
     source = make_source(io.get_executor());
