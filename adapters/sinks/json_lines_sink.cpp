@@ -66,7 +66,6 @@ void append_instant_or_null(std::string& b, Nanos t) {
   else append_json_string(b, format_rfc3339(t));
 }
 
-
 }  // namespace
 
 void append_incident_json(std::string& b, const IncidentSnapshot& i) {

@@ -94,13 +94,15 @@ class CompressedSource : public ByteSource {
       : name_(std::move(name)), file_(std::move(file)), in_(kCompressedChunk) {}
   const std::string& name() const override { return name_; }
 
-  ReadResult read(std::span<char> buf, int /*timeout_ms*/) override {
+  ReadResult read(std::span<char> buf, int timeout_ms) override {
     if (done_) return {0, true, false, {}};
     for (;;) {
       if (in_pos_ == in_len_ && !input_eof_) {
         ssize_t r;
-        do r = file_->read(in_.data(), in_.size());
+        // A compressed pipe may fall quiet too (`kubectl logs -f | gzip | klaxon`).
+        do r = file_->read(in_.data(), in_.size(), timeout_ms);
         while (r < 0 && errno == EINTR);
+        if (r == RawFile::kTimedOut) return {0, false, true, {}};
         if (r < 0) return finish_with(fmt::format("read failed: {}", std::strerror(errno)));
         in_pos_ = 0, in_len_ = std::size_t(r);
         input_eof_ = r == 0;

@@ -5,6 +5,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "tests/support/test_support.hpp"
 
@@ -55,6 +60,34 @@ TEST_F(FileSourceTest, PlainGzipZstdAndConcatenatedGzipGiveTheSameBytes) {
   EXPECT_EQ(slurp(dir / "plain.log.zst").first, text);
   EXPECT_EQ(slurp(dir / "named-without-extension").first, text);
   EXPECT_EQ(slurp(dir / "twice.gz").first, text + text);
+}
+
+// `kubectl logs -f | gzip | klaxon`: an archive arriving through a pipe that stays open. Its
+// bytes come out whole, a quiet pipe times out instead of blocking (the clock must move on),
+// and letting go of the source while the writer lives does not hang.
+TEST_F(FileSourceTest, CompressedPipeThatStaysOpenTimesOutAndLetsGo) {
+  sh("gzip -k plain.log && mkfifo pipe");
+  const std::string gz = test::read_file((dir / "plain.log.gz").string());
+  const int writer = ::open((dir / "pipe").c_str(), O_RDWR);  // does not wait for a reader
+  ASSERT_GE(writer, 0);
+  std::thread feed([&] { ASSERT_EQ(::write(writer, gz.data(), gz.size()), ssize_t(gz.size())); });
+  std::string error;
+  auto src = open_file_source((dir / "pipe").string(), error);
+  ASSERT_TRUE(src) << error;
+  std::string out;
+  std::vector<char> buf(4096);
+  for (int quiet = 0; out.size() < text.size() && quiet < 50;) {
+    ReadResult r = src->read(buf, 100);
+    out.append(buf.data(), r.bytes);
+    ASSERT_TRUE(r.error.empty()) << r.error;
+    ASSERT_FALSE(r.eof);
+    quiet += r.timed_out;
+  }
+  feed.join();
+  EXPECT_EQ(out, text);
+  EXPECT_TRUE(src->read(buf, 100).timed_out);
+  src.reset();
+  ::close(writer);
 }
 
 TEST_F(FileSourceTest, TruncatedArchivesKeepWhatCameBeforeAndSaySo) {
