@@ -173,6 +173,14 @@ bool Matcher::block_is_quiet(const Scratch& scratch) const {
   return impl_->use_prefilter && !impl_->prefilter->block_may_match(scratch.impl_->prefilter);
 }
 
+std::size_t Matcher::next_anchor(std::size_t from, Scratch& scratch) const {
+  return impl_->prefilter->next_anchor(from, scratch.impl_->prefilter);
+}
+
+bool Matcher::every_line_is_a_candidate() const {
+  return !impl_->use_prefilter || !impl_->prefilter->unfiltered().empty();
+}
+
 bool Matcher::block_has_cri_piece(const Scratch& scratch) const {
   return !impl_->use_prefilter || impl_->prefilter->block_has_marker(scratch.impl_->prefilter);
 }

@@ -79,6 +79,12 @@ class Matcher {
   bool may_match_in_block(std::string_view line, Scratch& scratch) const;
   /// After scan_block(): no line of the block can match (the common case: skip it whole).
   bool block_is_quiet(const Scratch& scratch) const;
+  /// After scan_block(): where the next rule anchor at or after `from` (a line start) begins,
+  /// or npos; lines before it cannot match unless every_line_is_a_candidate(). `from` never
+  /// decreases between calls for one block.
+  std::size_t next_anchor(std::size_t from, Scratch& scratch) const;
+  /// Some rule has no literal to look for (or the prefilter is off): every line is tried.
+  bool every_line_is_a_candidate() const;
   /// After scan_block(): the block holds a CRI partial-line marker (` stdout P `, ` stderr P `),
   /// which the same scan looks for so that streams of whole lines pay nothing for CRI joining.
   bool block_has_cri_piece(const Scratch& scratch) const;

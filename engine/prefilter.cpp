@@ -1,9 +1,9 @@
 #include "engine/prefilter.hpp"
 
 #include <algorithm>
-#include <map>
 #include <queue>
 #include <stdexcept>
+#include <unordered_map>
 
 #include <hs/hs.h>
 #include <re2/filtered_re2.h>
@@ -91,7 +91,8 @@ struct Prefilter::Scratch::Impl {
   hs_scratch_t* hs = nullptr;
   const void* prepared_for = nullptr;  // the prefilter whose databases `hs` was sized for
   std::vector<Hit> hits;               // of the last block, by end offset
-  std::size_t next_hit = 0;
+  std::size_t next_hit = 0;     // candidates_in() walks the hits forward from here
+  std::size_t next_anchor = 0;  // and next_anchor() from here
   const char* block = nullptr;
   bool rule_hit = false;    // the last block holds a rule literal
   bool marker_hit = false;  // the last block holds a marker
@@ -111,12 +112,12 @@ namespace {
 
 // Hyperscan scans a handful of literals several times faster than a few hundred (Teddy against
 // FDR). So the block scan looks for short "anchors" only, a small set of 8-byte pieces chosen so
-// that every rule literal contains one of them; a line with an anchor is then scanned alone for
-// the full literals. Anchors are chosen greedily, each covering as many literals as it can.
+// that every rule literal contains one of them; where one occurs, the literals it stands for are
+// compared in place. Anchors are chosen greedily, each covering as many literals as it can.
 // How unusual a piece of text looks in logs: letters weighted by how rare they are in English
 // and in log chatter, punctuation and digits rarer still. Without it, the greedy choice would
 // pick pieces such as "ailed to" that cover many literals and occur on every other line.
-double rarity(std::string_view piece) {
+double letter_rarity(std::string_view piece) {
   double score = 0;
   for (char c : piece) {
     switch (c) {
@@ -131,15 +132,84 @@ double rarity(std::string_view piece) {
   return score / double(piece.size());
 }
 
-std::vector<std::string> choose_anchors(const std::vector<std::string>& literals) {
+// Words that fill log lines of every kind. Rare letters do not make " received" or "g connec"
+// rare: a piece made of these words, or of their ends and beginnings where the piece cuts them,
+// occurs on a few percent of all lines (the loghub corpus: " failed " on 4%, "eceived " on 3%).
+constexpr std::string_view kCommonWords[] = {
+    "a", "able", "accepted", "access", "acquire", "acquired", "active", "add", "added", "address", "all",
+    "allowed", "an", "and", "api", "app", "application", "are", "as", "at", "attempt", "attempting",
+    "authenticated", "authentication", "available", "backend", "be", "been", "block", "by", "cache", "call",
+    "called", "caller", "cannot", "change", "changed", "check", "checking", "client", "close", "closed", "code",
+    "complete", "completed", "component", "config", "configuration", "connect", "connected", "connecting",
+    "connection", "connections", "container", "controller", "core", "could", "create", "created", "creating",
+    "current", "dapr", "data", "debug", "default", "delete", "deleted", "deployment", "detect", "done",
+    "duration", "election", "endpoint", "envoy", "err", "error", "errors", "etcd", "event", "events",
+    "exception", "expired", "fail", "failed", "failure", "file", "for", "found", "from", "get", "grpc",
+    "handler", "handling", "has", "have", "health", "http", "https", "id", "in", "inbound", "info", "init",
+    "initialized", "initializing", "instance", "invalid", "io", "is", "istio", "it", "job", "key", "kube",
+    "kubelet", "leader", "lease", "level", "linkerd", "list", "listening", "listing", "load", "loaded",
+    "loading", "log", "logger", "manager", "message", "missing", "msg", "namespace", "new", "no", "node", "not",
+    "of", "ok", "on", "open", "opened", "operator", "or", "out", "outbound", "path", "pod", "port", "post",
+    "process", "processed", "processing", "proxy", "received", "receiving", "reconcile", "reconciling", "renew",
+    "renewed", "request", "requests", "resource", "response", "retry", "retrying", "running", "runtime",
+    "schedule", "scheduled", "scheduler", "scope", "send", "sending", "sent", "server", "service", "session",
+    "sidecar", "skipping", "start", "started", "starting", "state", "status", "stop", "stopped", "stream",
+    "success", "successfully", "sync", "synced", "system", "task", "the", "thread", "through", "time",
+    "timeout", "to", "ts", "type", "unable", "unexpected", "unknown", "update", "updated", "updating", "user",
+    "value", "version", "warn", "warning", "was", "watch", "watching", "will", "with", "worker",
+};
+
+// The share of a piece's letters that belong to common words. The piece is a window of a
+// literal: a run of letters at its start may be the end of a word, one at its end the start of one.
+double common_share(std::string_view piece) {
+  std::size_t letters = 0, common = 0;
+  for (std::size_t i = 0; i < piece.size();) {
+    if (piece[i] < 'a' || piece[i] > 'z') {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < piece.size() && piece[j] >= 'a' && piece[j] <= 'z') ++j;
+    const std::string_view run = piece.substr(i, j - i);
+    const bool cut_before = i == 0, cut_after = j == piece.size();
+    for (std::string_view word : kCommonWords) {
+      const std::size_t at = word.find(run);
+      if (at == std::string_view::npos) continue;
+      if ((at == 0 || cut_before) && (at + run.size() == word.size() || cut_after)) {
+        common += run.size();
+        break;
+      }
+    }
+    letters += run.size();
+    i = j;
+  }
+  return letters == 0 ? 0 : double(common) / double(letters);
+}
+
+double rarity(std::string_view piece) { return letter_rarity(piece) * (1 - 0.8 * common_share(piece)); }
+
+// Where an anchor occurs in a literal it covers: a hit of the anchor ending at byte `e` can only
+// belong to an occurrence of the literal starting at `e - anchor size - offset`.
+struct AnchorUse {
+  unsigned literal;
+  unsigned offset;
+};
+
+struct AnchorCover {
+  std::vector<std::string> anchors;
+  std::vector<std::vector<AnchorUse>> uses;  // per anchor: the literals it stands for
+};
+
+AnchorCover choose_anchors(const std::vector<std::string>& literals) {
   constexpr std::size_t kAnchorBytes = 8;
-  std::map<std::string, std::vector<std::size_t>> covers;  // anchor → literals containing it
+  // Every window of every literal, with the literals it occurs in (first occurrence each).
+  std::unordered_map<std::string_view, std::vector<AnchorUse>> windows;
   for (std::size_t i = 0; i < literals.size(); ++i) {
-    const std::string& lit = literals[i];
+    const std::string_view lit = literals[i];
     const std::size_t k = std::min(kAnchorBytes, lit.size());
     for (std::size_t at = 0; at + k <= lit.size(); ++at) {
-      auto& list = covers[lit.substr(at, k)];
-      if (list.empty() || list.back() != i) list.push_back(i);
+      auto& list = windows[lit.substr(at, k)];
+      if (list.empty() || list.back().literal != i) list.push_back({unsigned(i), unsigned(at)});
     }
   }
   // Greedy set cover, lazily: a candidate's value only falls as literals get covered, so a
@@ -147,39 +217,42 @@ std::vector<std::string> choose_anchors(const std::vector<std::string>& literals
   // (The plain greedy loop recomputed every candidate per pick: minutes for a few thousand rules.)
   struct Candidate {
     double value;
-    const std::string* anchor;
+    std::string_view anchor;
     double weight;  // rarity cubed: rare anchors make few candidate lines
-    const std::vector<std::size_t>* literals;
-    bool operator<(const Candidate& o) const { return value < o.value; }
+    const std::vector<AnchorUse>* uses;
+    bool operator<(const Candidate& o) const { return value != o.value ? value < o.value : anchor > o.anchor; }
   };
   std::vector<bool> covered(literals.size());
   auto gain = [&](const Candidate& c) {
     std::size_t n = 0;
-    for (std::size_t i : *c.literals) n += !covered[i];
+    for (const AnchorUse& u : *c.uses) n += !covered[u.literal];
     return n;
   };
-  std::priority_queue<Candidate> heap;
-  for (const auto& [anchor, list] : covers) {
+  std::vector<Candidate> all;
+  all.reserve(windows.size());
+  for (const auto& [anchor, uses] : windows) {
     const double r = rarity(anchor);
-    Candidate c{0, &anchor, r * r * r, &list};
+    Candidate c{0, anchor, r * r * r, &uses};
     c.value = double(gain(c)) * c.weight;
-    heap.push(c);
+    all.push_back(c);
   }
+  std::priority_queue<Candidate> heap(std::less<Candidate>(), std::move(all));
   std::size_t left = literals.size();
-  std::vector<std::string> anchors;
+  AnchorCover cover;
   while (left > 0 && !heap.empty()) {
     Candidate c = heap.top();
     heap.pop();
     c.value = double(gain(c)) * c.weight;
     if (c.value <= 0) continue;
-    if (!heap.empty() && c.value < heap.top().value) {
+    if (!heap.empty() && c < heap.top()) {
       heap.push(c);
       continue;
     }
-    for (std::size_t i : *c.literals) left -= !covered[i], covered[i] = true;
-    anchors.push_back(*c.anchor);
+    for (const AnchorUse& u : *c.uses) left -= !covered[u.literal], covered[u.literal] = true;
+    cover.anchors.emplace_back(c.anchor);
+    cover.uses.push_back(*c.uses);
   }
-  return anchors;
+  return cover;
 }
 
 hs_database_t* compile_literals(const std::vector<std::string>& literals, const std::vector<unsigned>& flags) {
@@ -205,40 +278,71 @@ hs_database_t* compile_literals(const std::vector<std::string>& literals, const 
 }  // namespace
 
 struct Prefilter::Impl {
-  hs_database_t* db = nullptr;         // every rule literal, for one line at a time
-  hs_database_t* anchor_db = nullptr;  // anchors, then markers, for whole blocks
-  std::vector<std::string> literals;   // what `db` searches; id = index
+  hs_database_t* anchor_db = nullptr;  // anchors, then markers
+  std::vector<std::string> literals;   // every rule literal; id = index
   std::vector<std::vector<int>> literal_rules;  // literal → rules it makes candidates
   std::vector<std::vector<std::string>> rule_literals;
   std::vector<int> unfiltered;
-  std::vector<std::string> anchors;
+  AnchorCover cover;
   std::vector<std::size_t> anchor_sizes;  // then marker sizes
   unsigned first_marker = 0;              // anchor_db ids from here on are markers
   ~Impl() {
-    if (db) hs_free_database(db);
     if (anchor_db) hs_free_database(anchor_db);
   }
 
-  void prepare(Scratch::Impl& s) const {
-    if (s.prepared_for == this) return;
-    for (hs_database_t* d : {db, anchor_db})
-      if (d && hs_alloc_scratch(d, &s.hs) != HS_SUCCESS) throw std::bad_alloc();
-    s.prepared_for = this;
+  void scan(std::string_view text, Scratch::Impl& s, std::vector<Hit>& hits) const {
+    hits.clear();
+    if (!anchor_db || text.empty()) return;
+    if (s.prepared_for != this) {
+      if (hs_alloc_scratch(anchor_db, &s.hs) != HS_SUCCESS) throw std::bad_alloc();
+      s.prepared_for = this;
+    }
+    if (hs_scan(anchor_db, text.data(), static_cast<unsigned>(text.size()), 0, s.hs, on_block_match, &hits) != HS_SUCCESS)
+      throw std::runtime_error("prefilter: hyperscan scan failed");
+    // Hyperscan reports in end order per literal; with many literals not overall.
+    std::stable_sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) { return a.end < b.end; });
   }
 
-  void collect(Scratch::Impl& s, const std::vector<Hit>& hits) const {
+  // The candidates of the line at [begin, end) of `text`, from the hits that end inside it
+  // (hits[from, to)): a literal is confirmed where its anchor's hit says it would start. The
+  // scan is caseless and the literals are lowercase, so the comparison folds ASCII case.
+  bool confirm(const char* text, std::size_t begin, std::size_t end, const std::vector<Hit>& hits, std::size_t from,
+               std::size_t to, Scratch::Impl& s) const {
     s.candidates = unfiltered;
-    for (const Hit& h : hits)
-      for (int rule : literal_rules[h.literal]) s.candidates.push_back(rule);
-    std::sort(s.candidates.begin(), s.candidates.end());
-    s.candidates.erase(std::unique(s.candidates.begin(), s.candidates.end()), s.candidates.end());
+    for (std::size_t k = from; k < to; ++k) {
+      const Hit& h = hits[k];
+      if (h.literal >= first_marker) continue;
+      const std::size_t anchor_start = std::size_t(h.end) - anchor_sizes[h.literal];
+      if (anchor_start < begin) continue;  // began before the line
+      for (const AnchorUse& use : cover.uses[h.literal]) {
+        const std::string& lit = literals[use.literal];
+        if (anchor_start < begin + use.offset) continue;
+        const std::size_t start = anchor_start - use.offset;
+        if (start + lit.size() > end || !equals_folded(text + start, lit)) continue;
+        for (int rule : literal_rules[use.literal]) s.candidates.push_back(rule);
+      }
+    }
+    if (s.candidates.size() > unfiltered.size()) {
+      std::sort(s.candidates.begin(), s.candidates.end());
+      s.candidates.erase(std::unique(s.candidates.begin(), s.candidates.end()), s.candidates.end());
+    }
+    return !s.candidates.empty();
+  }
+
+  static bool equals_folded(const char* text, const std::string& lowercase) {
+    for (std::size_t i = 0; i < lowercase.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(text[i]);
+      if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c + ('a' - 'A'));
+      if (c != static_cast<unsigned char>(lowercase[i])) return false;
+    }
+    return true;
   }
 };
 
 Prefilter::Prefilter(const std::vector<std::string>& patterns, const std::vector<std::string>& markers)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
-  std::map<std::string, int> literal_ids;
+  std::unordered_map<std::string, int> literal_ids;
   for (std::size_t rule = 0; rule < patterns.size(); ++rule) {
     std::vector<std::string> chosen = choose_literals(patterns[rule]);
     if (chosen.empty()) m.unfiltered.push_back(int(rule));
@@ -252,10 +356,9 @@ Prefilter::Prefilter(const std::vector<std::string>& patterns, const std::vector
     }
     m.rule_literals.push_back(std::move(chosen));
   }
-  if (!m.literals.empty()) m.db = compile_literals(m.literals, std::vector<unsigned>(m.literals.size(), HS_FLAG_CASELESS));
 
-  m.anchors = choose_anchors(m.literals);
-  std::vector<std::string> block_literals = m.anchors;
+  m.cover = choose_anchors(m.literals);
+  std::vector<std::string> block_literals = m.cover.anchors;
   m.first_marker = unsigned(block_literals.size());
   std::vector<unsigned> flags(block_literals.size(), HS_FLAG_CASELESS);
   for (const std::string& marker : markers) block_literals.push_back(marker), flags.push_back(0);
@@ -270,30 +373,31 @@ Prefilter& Prefilter::operator=(Prefilter&&) noexcept = default;
 bool Prefilter::scan_line(std::string_view line, Scratch& scratch) const {
   const Impl& m = *impl_;
   auto& s = *scratch.impl_;
-  s.line_hits.clear();
-  if (m.db) {
-    m.prepare(s);
-    if (hs_scan(m.db, line.data(), static_cast<unsigned>(line.size()), 0, s.hs, on_block_match, &s.line_hits) != HS_SUCCESS)
-      throw std::runtime_error("prefilter: hyperscan scan failed");
-  }
-  if (s.line_hits.empty() && m.unfiltered.empty()) return false;
-  m.collect(s, s.line_hits);
-  return !s.candidates.empty();
+  m.scan(line, s, s.line_hits);
+  return m.confirm(line.data(), 0, line.size(), s.line_hits, 0, s.line_hits.size(), s);
 }
 
 void Prefilter::scan_block(std::string_view block, Scratch& scratch) const {
   const Impl& m = *impl_;
   auto& s = *scratch.impl_;
-  s.hits.clear();
-  s.next_hit = 0;
+  s.next_hit = s.next_anchor = 0;
   s.block = block.data();
   s.rule_hit = s.marker_hit = false;
-  if (!m.anchor_db || block.empty()) return;
-  m.prepare(s);
-  if (hs_scan(m.anchor_db, block.data(), static_cast<unsigned>(block.size()), 0, s.hs, on_block_match, &s.hits) != HS_SUCCESS)
-    throw std::runtime_error("prefilter: hyperscan scan failed");
-  std::stable_sort(s.hits.begin(), s.hits.end(), [](const Hit& a, const Hit& b) { return a.end < b.end; });
+  m.scan(block, s, s.hits);
   for (const Hit& h : s.hits) (h.literal >= m.first_marker ? s.marker_hit : s.rule_hit) = true;
+}
+
+std::size_t Prefilter::next_anchor(std::size_t from, Scratch& scratch) const {
+  const Impl& m = *impl_;
+  auto& s = *scratch.impl_;
+  // A hit that ends after `from` begins at or after it: `from` starts a line and no anchor
+  // holds a newline.
+  while (s.next_anchor < s.hits.size() &&
+         (s.hits[s.next_anchor].end <= from || s.hits[s.next_anchor].literal >= m.first_marker))
+    ++s.next_anchor;
+  if (s.next_anchor == s.hits.size()) return std::string_view::npos;
+  const Hit& h = s.hits[s.next_anchor];
+  return std::size_t(h.end) - m.anchor_sizes[h.literal];
 }
 
 bool Prefilter::block_may_match(const Scratch& scratch) const {
@@ -304,25 +408,18 @@ bool Prefilter::block_has_marker(const Scratch& scratch) const { return scratch.
 bool Prefilter::candidates_in(std::string_view line, Scratch& scratch) const {
   const Impl& m = *impl_;
   auto& s = *scratch.impl_;
-  const auto begin = static_cast<unsigned long long>(line.data() - s.block);
+  const auto begin = std::size_t(line.data() - s.block);
   const auto end = begin + line.size();
-  // Hits arrive ordered by end offset and lines are asked for in order: one forward walk. A hit
-  // ending in this line lies wholly in it (no literal holds a newline).
+  // Hits are ordered by end offset and lines are asked for in order: one forward walk. A hit
+  // ending in this line lies wholly in it or began before it (no literal holds a newline).
   while (s.next_hit < s.hits.size() && s.hits[s.next_hit].end <= begin) ++s.next_hit;
-  bool anchored = false;
-  for (std::size_t k = s.next_hit; k < s.hits.size() && s.hits[k].end <= end; ++k)
-    anchored |= s.hits[k].literal < m.first_marker && s.hits[k].end >= begin + m.anchor_sizes[s.hits[k].literal];
-  if (!anchored) {
-    if (m.unfiltered.empty()) return false;
-    s.line_hits.clear();
-    m.collect(s, s.line_hits);
-    return true;
-  }
-  return scan_line(line, scratch);
+  std::size_t to = s.next_hit;
+  while (to < s.hits.size() && s.hits[to].end <= end) ++to;
+  return m.confirm(s.block, begin, end, s.hits, s.next_hit, to, s);
 }
 
 const std::vector<int>& Prefilter::candidates(const Scratch& scratch) const { return scratch.impl_->candidates; }
-const std::vector<std::string>& Prefilter::anchors() const { return impl_->anchors; }
+const std::vector<std::string>& Prefilter::anchors() const { return impl_->cover.anchors; }
 const std::vector<int>& Prefilter::unfiltered() const { return impl_->unfiltered; }
 const std::vector<std::string>& Prefilter::literals_of(int rule) const { return impl_->rule_literals[std::size_t(rule)]; }
 

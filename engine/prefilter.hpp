@@ -3,10 +3,12 @@
 // Every rule's regex has literal text that any match must contain. RE2's FilteredRE2 works out
 // those literals ("atoms"); for each rule we keep the longest atom that is *required* (the
 // rule cannot match without it), or, when no single atom is required (`a.*b|c.*d`), all of
-// them as alternatives. All kept literals go into one Hyperscan database, scanned caseless over
-// a whole chunk of lines at once; a line is a candidate for the rules whose literals occur in
-// it, and only candidates are decoded and tried with RE2. Like ripgrep's candidate search this
-// may over-report but never misses:
+// them as alternatives. One Hyperscan scan, caseless, over a whole chunk of lines looks for a
+// small set of short "anchors", pieces that every literal contains one of; where an anchor
+// occurs, the literals it stands for are compared in place (the hit says where each would
+// start). A line is a candidate for the rules whose literals it holds, and only candidates are
+// decoded and tried with RE2. Like ripgrep's candidate search this may over-report but never
+// misses:
 //
 //  * Atoms are lowercased by RE2; the scan is caseless.
 //  * The raw bytes may be escaped where the decoded message is not: inside a JSON string `"`
@@ -56,6 +58,10 @@ class Prefilter {
   void scan_block(std::string_view block, Scratch& scratch) const;
   /// Candidate rules of `line`, a view into the block last given to scan_block().
   bool candidates_in(std::string_view line, Scratch& scratch) const;
+  /// After scan_block(): where the first anchor of a rule literal at or after `from` begins, or
+  /// npos. A line without one is a candidate only for unfiltered() rules. Calls for one block
+  /// must not go back (`from` never decreases).
+  std::size_t next_anchor(std::size_t from, Scratch& scratch) const;
   /// After scan_block(): could any line of the block be a candidate? Did a marker occur?
   bool block_may_match(const Scratch& scratch) const;
   bool block_has_marker(const Scratch& scratch) const;

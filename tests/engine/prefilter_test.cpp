@@ -68,5 +68,31 @@ TEST(Prefilter, ChoosesLongRequiredLiteralsAndSaysWhenThereAreNone) {
   for (const std::string& l : p.literals_of(0)) EXPECT_GE(l.size(), 8u) << l;
 }
 
+TEST(Prefilter, AnAnchorWithoutItsLiteralMakesNoCandidate) {
+  // The block scan finds short anchors; a line is a candidate only where a whole literal stands,
+  // in any case, around the anchor that was found.
+  Prefilter p({"x509: certificate has expired", "restarting failed container=daprd"});
+  Prefilter::Scratch scratch;
+  EXPECT_TRUE(p.scan_line("E0619 x509: Certificate Has EXPIRED or is not yet valid", scratch));
+  EXPECT_EQ(p.candidates(scratch), std::vector<int>{0});
+  EXPECT_TRUE(p.scan_line("Back-off restarting failed container=daprd in pod x", scratch));
+  EXPECT_EQ(p.candidates(scratch), std::vector<int>{1});
+  for (const char* near_miss : {"x509: certificate has been renewed", "x509: certificate has expire",
+                                "restarting failed container=nginx", "certificate has expired", "x509: certificate",
+                                "restarting failed container=dapr"})
+    EXPECT_FALSE(p.scan_line(near_miss, scratch)) << near_miss;
+}
+
+TEST(Prefilter, AnchorsAvoidWordsThatFillEveryLog) {
+  // " failed " occurs on a few percent of all log lines; "restarti" almost never. A common
+  // anchor would make every such line a candidate and cost a second look.
+  Prefilter p({"restarting failed container=daprd", "restarting failed container=dapr-sentry",
+               "failed to receive placement table update"});
+  for (const std::string& a : p.anchors()) {
+    EXPECT_EQ(a.find(" failed "), std::string::npos) << a;
+    EXPECT_EQ(a.find("receive"), std::string::npos) << a;
+  }
+}
+
 }  // namespace
 }  // namespace klaxon

@@ -33,9 +33,15 @@ TEST_F(StreamTest, SameResultForEveryChunkSize) {
     if (i % 11 == 5) text += "[pod/app-1/daprd] {\"msg\":\"x509: certificate has expired\",\"time\":\"2023-06-19T13:00:00Z\"}\n";
   }
   text += "certificate has expired (last line, no newline)";
-  const auto whole = test::classify(m, text);
+  StreamStats whole_stats;
+  const auto whole = test::classify(m, text, 0, &whole_stats);
   ASSERT_EQ(whole.size(), 7u + 5u + 1u);
-  for (std::size_t chunk : {1ul, 2ul, 3ul, 17ul, 4096ul}) EXPECT_EQ(test::classify(m, text, chunk), whole) << chunk;
+  EXPECT_EQ(whole_stats.lines, 50u + 7u + 5u + 1u);
+  for (std::size_t chunk : {1ul, 2ul, 3ul, 17ul, 100ul, 4096ul}) {
+    StreamStats stats;
+    EXPECT_EQ(test::classify(m, text, chunk, &stats), whole) << chunk;
+    EXPECT_EQ(stats.lines, whole_stats.lines) << chunk;
+  }
 }
 
 TEST_F(StreamTest, JoinsCriPartialPiecesAndCountsTheLineWhereItStarts) {
