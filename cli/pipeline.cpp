@@ -93,6 +93,28 @@ void Pipeline::feed(const std::string& key, std::string_view bytes, const Labels
   after_input();
 }
 
+std::span<char> Pipeline::room(std::size_t bytes) {
+  if (parallel_) return parallel_->room(bytes);
+  if (room_.size() < bytes) room_.resize(bytes);
+  return {room_.data(), bytes};
+}
+
+void Pipeline::commit(const std::string& key, std::size_t bytes, const Labels& labels) {
+  if (parallel_) parallel_->commit(stream(key, labels), bytes);
+  else stream(key, labels).feed(std::string_view(room_.data(), bytes));
+  after_input();
+}
+
+std::string Pipeline::feed_file(const std::string& key, int fd, std::uint64_t size,
+                                const std::function<bool()>& keep_going) {
+  std::string error = parallel_->feed_file(stream(key, {}), fd, size, [&] {
+    after_input();
+    return keep_going();
+  });
+  after_input();
+  return error;
+}
+
 void Pipeline::feed_line(const std::string& key, std::string_view line, Nanos time, const Labels& labels) {
   stream(key, labels).feed_line(line, time);
   after_input();

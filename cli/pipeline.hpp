@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,15 @@ class Pipeline {
   /// The next bytes of stream `key` (any chunking). `labels` are the stream's own (namespace,
   /// pod, container, Loki stream labels); they are taken when the stream is first seen.
   void feed(const std::string& key, std::string_view bytes, const Labels& labels = {});
+  /// The same for a reader: read up to `bytes` into room(), then commit() what was read to
+  /// stream `key`. Replaying on threads, the bytes land in the block that is scanned, uncopied.
+  std::span<char> room(std::size_t bytes);
+  void commit(const std::string& key, std::size_t bytes, const Labels& labels = {});
+  /// A whole regular file as stream `key`, when replaying on threads (threaded()): its blocks
+  /// are read and scanned by the workers (ParallelFeeder::feed_file). Returns an error message
+  /// if a read failed.
+  bool threaded() const { return parallel_ != nullptr; }
+  std::string feed_file(const std::string& key, int fd, std::uint64_t size, const std::function<bool()>& keep_going);
   /// One whole line of stream `key` whose envelope time the source knows (Loki entries).
   void feed_line(const std::string& key, std::string_view line, Nanos time, const Labels& labels = {});
   /// The stream ended: a last line without newline is classified, its state let go.
@@ -89,6 +99,7 @@ class Pipeline {
   IncidentTracker tracker_;
   std::map<std::string, std::unique_ptr<StreamClassifier>> streams_;
   std::unique_ptr<ParallelFeeder> parallel_;
+  std::vector<char> room_;  // room() without threads
   std::vector<IncidentListener> listeners_;
   std::vector<IncidentEvent> events_;
   sinks::RunSummary summary_;

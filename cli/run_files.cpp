@@ -106,7 +106,6 @@ int run_files(const RunOptions& options) {
     return kExitUsage;
   }
   if (!only_stdin) pipeline.use_threads(options.threads);  // a pipe is followed line by line instead
-  std::vector<char> buffer(kReadChunk);
   for (const std::string& path : inputs) {
     if (g_stop) break;
     pipeline.count_source();
@@ -120,9 +119,22 @@ int run_files(const RunOptions& options) {
     // A pipe (kubectl logs -f) may fall silent: wake up every second to move the clock on.
     const bool live = path == "-" && is_pipe_or_terminal(STDIN_FILENO);
     pipeline.set_replay(!live);
+    if (auto file = source->regular_file(); file && pipeline.threaded()) {
+      const std::string error = pipeline.feed_file(source->name(), file->fd, file->size, [&] {
+        pipeline.flush();
+        status->tick();
+        return !g_stop;
+      });
+      if (!error.empty()) {
+        std::fprintf(stderr, "klaxon: error: %s: %s\n", source->name().c_str(), error.c_str());
+        pipeline.count_source_error();
+      }
+      pipeline.end_stream(source->name());
+      continue;
+    }
     for (;;) {
-      sources::ReadResult r = source->read(buffer, live ? 1000 : -1);
-      if (r.bytes > 0) pipeline.feed(source->name(), std::string_view(buffer.data(), r.bytes));
+      sources::ReadResult r = source->read(pipeline.room(kReadChunk), live ? 1000 : -1);
+      if (r.bytes > 0) pipeline.commit(source->name(), r.bytes);
       else if (live) pipeline.tick_wall();
       pipeline.flush();
       status->tick();

@@ -13,7 +13,7 @@ namespace klaxon {
 namespace {
 
 struct CompiledRule {
-  std::unique_ptr<RE2> re;
+  std::unique_ptr<CoveredRegex> match;
   std::unique_ptr<RE2> exclude;
   std::vector<std::unique_ptr<RE2>> where_regex;  // parallel to RuleSpec::where; null = exact
   std::vector<std::pair<std::string, int>> captures;  // named groups: name, index
@@ -98,8 +98,8 @@ std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector
     }
     CompiledRule c;
     std::string why;
-    c.re = compile_regex(r.pattern, why);
-    if (!c.re) {
+    c.match = CoveredRegex::compile(r.pattern, why);
+    if (!c.match) {
       error(r, fmt::format("match regex does not compile: {}", why));
       impl->compiled.push_back(std::move(c));
       continue;
@@ -112,7 +112,7 @@ std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector
         error(r, fmt::format("where {}: regex does not compile: {}", w.name, why));
       c.where_regex.push_back(std::move(re));
     }
-    for (const auto& [name, index] : c.re->NamedCapturingGroups()) c.captures.emplace_back(name, index);
+    for (const auto& [name, index] : c.match->regex().NamedCapturingGroups()) c.captures.emplace_back(name, index);
     std::sort(c.captures.begin(), c.captures.end(),
               [](const auto& a, const auto& b) { return a.second < b.second; });
     std::vector<std::string> known;
@@ -141,9 +141,9 @@ std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector
   }
   if (failed) return std::nullopt;
 
-  std::vector<std::string> patterns;
-  for (const RuleSpec& r : rules) patterns.push_back(r.pattern);
-  impl->prefilter.emplace(patterns, std::vector<std::string>{" stdout P ", " stderr P "});
+  std::vector<std::vector<std::string>> literals;
+  for (const CompiledRule& c : impl->compiled) literals.push_back(c.match->literals());
+  impl->prefilter.emplace(Prefilter::for_literals(literals, {" stdout P ", " stderr P "}));
   for (int i = 0; i < int(rules.size()); ++i) impl->every_rule.push_back(i);
   // Most specific first: class rank, then priority, then the order the rules were loaded in.
   std::vector<int> sorted = impl->every_rule;
@@ -224,9 +224,10 @@ void Matcher::match_candidates(const Record& record, Scratch& scratch, const std
         break;
       }
     }
-    const int ngroups = c.re->NumberOfCapturingGroups() + 1;
+    const RE2& re = c.match->regex();
+    const int ngroups = re.NumberOfCapturingGroups() + 1;
     groups.assign(std::size_t(ngroups), re2::StringPiece());
-    if (!c.re->Match(re2::StringPiece(text.data(), text.size()), 0, text.size(), RE2::UNANCHORED,
+    if (!re.Match(re2::StringPiece(text.data(), text.size()), 0, text.size(), RE2::UNANCHORED,
                      groups.data(), ngroups))
       continue;
     if (c.exclude && RE2::PartialMatch(re2::StringPiece(record.message.data(), record.message.size()), *c.exclude))

@@ -37,11 +37,7 @@ std::string searchable_piece(std::string_view atom) {
 // rare in logs and rare literals keep the candidate rate low. A single required atom is a cover
 // of one. Atoms we cannot search for (no escape-free piece of 3 bytes) are never in the cover.
 // Empty = no cover: the rule runs on every line.
-std::vector<std::string> choose_literals(const std::string& pattern) {
-  re2::FilteredRE2 filter{int(kMinLiteralBytes)};
-  int id = 0;
-  if (filter.Add(pattern, RE2::DefaultOptions, &id) != RE2::NoError)
-    throw std::invalid_argument("prefilter: pattern does not compile: " + pattern);
+std::vector<std::string> choose_literals(re2::FilteredRE2& filter) {
   std::vector<std::string> atoms;
   filter.Compile(&atoms);
   std::vector<int> potential;
@@ -86,6 +82,23 @@ int on_block_match(unsigned int id, unsigned long long, unsigned long long to, u
 }
 
 }  // namespace
+
+std::unique_ptr<CoveredRegex> CoveredRegex::compile(const std::string& pattern, std::string& error) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  std::unique_ptr<CoveredRegex> c(new CoveredRegex());
+  c->filter_ = std::make_unique<re2::FilteredRE2>(int(kMinLiteralBytes));
+  int id = 0;
+  if (c->filter_->Add(pattern, options, &id) != RE2::NoError) {
+    error = RE2(pattern, options).error();  // FilteredRE2 keeps only the code
+    return nullptr;
+  }
+  c->literals_ = choose_literals(*c->filter_);
+  return c;
+}
+
+CoveredRegex::~CoveredRegex() = default;
+const RE2& CoveredRegex::regex() const { return filter_->GetRE2(0); }
 
 struct Prefilter::Scratch::Impl {
   hs_scratch_t* hs = nullptr;
@@ -159,9 +172,31 @@ constexpr std::string_view kCommonWords[] = {
     "value", "version", "warn", "warning", "was", "watch", "watching", "will", "with", "worker",
 };
 
+// Every piece of a common word, with where it stands in one: the whole word, its start, its
+// end, or anywhere. Built once.
+enum WordPlace : unsigned char { kWhole = 1, kStart = 2, kEnd = 4, kInside = 8 };
+
+const std::unordered_map<std::string_view, unsigned char>& common_word_pieces() {
+  static const auto* pieces = [] {
+    auto* m = new std::unordered_map<std::string_view, unsigned char>();
+    for (std::string_view word : kCommonWords)
+      for (std::size_t at = 0; at < word.size(); ++at)
+        for (std::size_t n = 1; at + n <= word.size(); ++n) {
+          unsigned char place = kInside;
+          if (at == 0) place |= kStart;
+          if (at + n == word.size()) place |= kEnd;
+          if (at == 0 && n == word.size()) place |= kWhole;
+          (*m)[word.substr(at, n)] |= place;
+        }
+    return m;
+  }();
+  return *pieces;
+}
+
 // The share of a piece's letters that belong to common words. The piece is a window of a
 // literal: a run of letters at its start may be the end of a word, one at its end the start of one.
 double common_share(std::string_view piece) {
+  const auto& pieces = common_word_pieces();
   std::size_t letters = 0, common = 0;
   for (std::size_t i = 0; i < piece.size();) {
     if (piece[i] < 'a' || piece[i] > 'z') {
@@ -170,17 +205,11 @@ double common_share(std::string_view piece) {
     }
     std::size_t j = i;
     while (j < piece.size() && piece[j] >= 'a' && piece[j] <= 'z') ++j;
-    const std::string_view run = piece.substr(i, j - i);
     const bool cut_before = i == 0, cut_after = j == piece.size();
-    for (std::string_view word : kCommonWords) {
-      const std::size_t at = word.find(run);
-      if (at == std::string_view::npos) continue;
-      if ((at == 0 || cut_before) && (at + run.size() == word.size() || cut_after)) {
-        common += run.size();
-        break;
-      }
-    }
-    letters += run.size();
+    const unsigned char wanted = cut_before && cut_after ? kInside : cut_before ? kEnd : cut_after ? kStart : kWhole;
+    if (auto it = pieces.find(piece.substr(i, j - i)); it != pieces.end() && (it->second & wanted) != 0)
+      common += j - i;
+    letters += j - i;
     i = j;
   }
   return letters == 0 ? 0 : double(common) / double(letters);
@@ -202,41 +231,69 @@ struct AnchorCover {
 
 AnchorCover choose_anchors(const std::vector<std::string>& literals) {
   constexpr std::size_t kAnchorBytes = 8;
-  // Every window of every literal, with the literals it occurs in (first occurrence each).
-  std::unordered_map<std::string_view, std::vector<AnchorUse>> windows;
+  // Every window of every literal, sorted so that equal windows sit together, each literal once
+  // per window (at its first offset). Flat: thousands of rules make hundreds of thousands.
+  struct Window {
+    std::string_view text;
+    AnchorUse use;
+  };
+  std::vector<Window> windows;
   for (std::size_t i = 0; i < literals.size(); ++i) {
     const std::string_view lit = literals[i];
     const std::size_t k = std::min(kAnchorBytes, lit.size());
-    for (std::size_t at = 0; at + k <= lit.size(); ++at) {
-      auto& list = windows[lit.substr(at, k)];
-      if (list.empty() || list.back().literal != i) list.push_back({unsigned(i), unsigned(at)});
-    }
+    for (std::size_t at = 0; at + k <= lit.size(); ++at) windows.push_back({lit.substr(at, k), {unsigned(i), unsigned(at)}});
   }
-  // Greedy set cover, lazily: a candidate's value only falls as literals get covered, so a
-  // value taken from the heap that is still the best after recomputing is the true best.
-  // (The plain greedy loop recomputed every candidate per pick: minutes for a few thousand rules.)
+  std::sort(windows.begin(), windows.end(), [](const Window& a, const Window& b) {
+    if (a.text != b.text) return a.text < b.text;
+    return a.use.literal != b.use.literal ? a.use.literal < b.use.literal : a.use.offset < b.use.offset;
+  });
+  std::vector<AnchorUse> uses;  // grouped by window
   struct Candidate {
     double value;
     std::string_view anchor;
     double weight;  // rarity cubed: rare anchors make few candidate lines
-    const std::vector<AnchorUse>* uses;
+    std::size_t first, last;  // its literals: uses[first, last)
     bool operator<(const Candidate& o) const { return value != o.value ? value < o.value : anchor > o.anchor; }
   };
+  Candidate pending{};
+  std::vector<Candidate> shared;  // windows of several literals
+  std::vector<Candidate> best_own(literals.size(), Candidate{0, {}, -1, 0, 0});  // per literal, its rarest window
+  auto settle = [&](const Candidate& c) {
+    if (c.last - c.first > 1) {
+      shared.push_back(c);
+      return;
+    }
+    Candidate& best = best_own[uses[c.first].literal];
+    if (c.weight > best.weight || (c.weight == best.weight && c.anchor < best.anchor)) best = c;
+  };
+  for (std::size_t w = 0; w < windows.size(); ++w) {
+    const bool same_text = w > 0 && windows[w].text == windows[w - 1].text;
+    if (same_text && windows[w].use.literal == windows[w - 1].use.literal) continue;
+    if (!same_text) {
+      if (w > 0) settle(pending);
+      const double r = rarity(windows[w].text);
+      pending = {0, windows[w].text, r * r * r, uses.size(), uses.size()};
+    }
+    uses.push_back(windows[w].use);
+    pending.last = uses.size();
+  }
+  if (!windows.empty()) settle(pending);
+  // A window of one literal is only ever chosen for it, and only the rarest of them: the heap
+  // holds those and the shared windows, not every window of every literal.
+  std::vector<Candidate> candidates = std::move(shared);
+  for (const Candidate& c : best_own)
+    if (c.weight >= 0) candidates.push_back(c);
+  // Greedy set cover, lazily: a candidate's value only falls as literals get covered, so a
+  // value taken from the heap that is still the best after recomputing is the true best.
+  // (The plain greedy loop recomputed every candidate per pick: minutes for a few thousand rules.)
   std::vector<bool> covered(literals.size());
   auto gain = [&](const Candidate& c) {
     std::size_t n = 0;
-    for (const AnchorUse& u : *c.uses) n += !covered[u.literal];
+    for (std::size_t u = c.first; u < c.last; ++u) n += !covered[uses[u].literal];
     return n;
   };
-  std::vector<Candidate> all;
-  all.reserve(windows.size());
-  for (const auto& [anchor, uses] : windows) {
-    const double r = rarity(anchor);
-    Candidate c{0, anchor, r * r * r, &uses};
-    c.value = double(gain(c)) * c.weight;
-    all.push_back(c);
-  }
-  std::priority_queue<Candidate> heap(std::less<Candidate>(), std::move(all));
+  for (Candidate& c : candidates) c.value = double(gain(c)) * c.weight;
+  std::priority_queue<Candidate> heap(std::less<Candidate>(), std::move(candidates));
   std::size_t left = literals.size();
   AnchorCover cover;
   while (left > 0 && !heap.empty()) {
@@ -248,9 +305,9 @@ AnchorCover choose_anchors(const std::vector<std::string>& literals) {
       heap.push(c);
       continue;
     }
-    for (const AnchorUse& u : *c.uses) left -= !covered[u.literal], covered[u.literal] = true;
+    for (std::size_t u = c.first; u < c.last; ++u) left -= !covered[uses[u].literal], covered[uses[u].literal] = true;
     cover.anchors.emplace_back(c.anchor);
-    cover.uses.push_back(*c.uses);
+    cover.uses.emplace_back(uses.begin() + std::ptrdiff_t(c.first), uses.begin() + std::ptrdiff_t(c.last));
   }
   return cover;
 }
@@ -339,12 +396,26 @@ struct Prefilter::Impl {
   }
 };
 
-Prefilter::Prefilter(const std::vector<std::string>& patterns, const std::vector<std::string>& markers)
-    : impl_(std::make_unique<Impl>()) {
-  Impl& m = *impl_;
+Prefilter::Prefilter() : impl_(std::make_unique<Impl>()) {}
+
+Prefilter::Prefilter(const std::vector<std::string>& patterns) : Prefilter() {
+  std::vector<std::vector<std::string>> rule_literals;
+  for (const std::string& pattern : patterns) {
+    std::string error;
+    auto c = CoveredRegex::compile(pattern, error);
+    if (!c) throw std::invalid_argument("prefilter: pattern does not compile: " + error);
+    rule_literals.push_back(c->literals());
+  }
+  *this = for_literals(rule_literals);
+}
+
+Prefilter Prefilter::for_literals(const std::vector<std::vector<std::string>>& rule_literals,
+                                  const std::vector<std::string>& markers) {
+  Prefilter p;
+  Impl& m = *p.impl_;
   std::unordered_map<std::string, int> literal_ids;
-  for (std::size_t rule = 0; rule < patterns.size(); ++rule) {
-    std::vector<std::string> chosen = choose_literals(patterns[rule]);
+  for (std::size_t rule = 0; rule < rule_literals.size(); ++rule) {
+    const std::vector<std::string>& chosen = rule_literals[rule];
     if (chosen.empty()) m.unfiltered.push_back(int(rule));
     for (const std::string& lit : chosen) {
       auto [it, fresh] = literal_ids.emplace(lit, int(m.literals.size()));
@@ -354,7 +425,7 @@ Prefilter::Prefilter(const std::vector<std::string>& patterns, const std::vector
       }
       m.literal_rules[std::size_t(it->second)].push_back(int(rule));
     }
-    m.rule_literals.push_back(std::move(chosen));
+    m.rule_literals.push_back(chosen);
   }
 
   m.cover = choose_anchors(m.literals);
@@ -364,6 +435,7 @@ Prefilter::Prefilter(const std::vector<std::string>& patterns, const std::vector
   for (const std::string& marker : markers) block_literals.push_back(marker), flags.push_back(0);
   for (const std::string& l : block_literals) m.anchor_sizes.push_back(l.size());
   if (!block_literals.empty()) m.anchor_db = compile_literals(block_literals, flags);
+  return p;
 }
 
 Prefilter::~Prefilter() = default;

@@ -25,7 +25,30 @@
 #include <string_view>
 #include <vector>
 
+namespace re2 {
+class FilteredRE2;
+class RE2;
+}  // namespace re2
+
 namespace klaxon {
+
+/// A rule's regex, compiled once, with the literals every match of it contains: what the
+/// prefilter searches for on its behalf. No literals: nothing selective, it runs on every line.
+class CoveredRegex {
+ public:
+  /// Null, with RE2's reason in `error`, when `pattern` does not compile.
+  static std::unique_ptr<CoveredRegex> compile(const std::string& pattern, std::string& error);
+  ~CoveredRegex();
+
+  const re2::RE2& regex() const;
+  /// As searched: lowercase, escape-safe pieces of at least 3 bytes.
+  const std::vector<std::string>& literals() const { return literals_; }
+
+ private:
+  CoveredRegex() = default;
+  std::unique_ptr<re2::FilteredRE2> filter_;  // owns the RE2 (RE2 parses a pattern once for both)
+  std::vector<std::string> literals_;
+};
 
 class Prefilter {
  public:
@@ -43,9 +66,12 @@ class Prefilter {
     std::unique_ptr<Impl> impl_;
   };
 
-  /// `patterns` are RE2 regexes that must already compile; index i is rule i. `markers` are
-  /// extra literals (case-sensitive) the same scan looks for, for the caller's own use.
-  explicit Prefilter(const std::vector<std::string>& patterns, const std::vector<std::string>& markers = {});
+  /// `rule_literals[i]` are rule i's literals (CoveredRegex::literals()). `markers` are extra
+  /// literals (case-sensitive) the same scan looks for, for the caller's own use.
+  static Prefilter for_literals(const std::vector<std::vector<std::string>>& rule_literals,
+                                const std::vector<std::string>& markers = {});
+  /// The same for RE2 regexes that must compile; index i is rule i.
+  explicit Prefilter(const std::vector<std::string>& patterns);
   ~Prefilter();
   Prefilter(Prefilter&&) noexcept;
   Prefilter& operator=(Prefilter&&) noexcept;
@@ -71,12 +97,13 @@ class Prefilter {
 
   /// Rules that are candidates on every line (no selective literal).
   const std::vector<int>& unfiltered() const;
-  /// The literals searched for one rule, as searched (lowercase, escape-safe pieces).
+  /// The literals searched for one rule (CoveredRegex::literals()).
   const std::vector<std::string>& literals_of(int rule) const;
   /// The anchors the block scan looks for (see prefilter.cpp).
   const std::vector<std::string>& anchors() const;
 
  private:
+  Prefilter();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

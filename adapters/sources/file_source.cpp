@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -48,6 +49,10 @@ class RawFile {
     return r;
   }
 
+  int fd() const { return fd_; }
+  // Opened here from a path, so read from its start (standard input may be a file half read).
+  bool opened_by_path() const { return owned_; }
+
   // Reads up to `n` leading bytes to recognise the format, and puts them back.
   std::string sniff(std::size_t n) {
     std::string head;
@@ -80,6 +85,11 @@ class PlainSource final : public ByteSource {
     return {std::size_t(r), r == 0, false, {}};
   }
   const std::string& name() const override { return name_; }
+  std::optional<RegularFile> regular_file() const override {
+    struct stat st {};
+    if (!file_->opened_by_path() || ::fstat(file_->fd(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    return RegularFile{file_->fd(), std::uint64_t(st.st_size)};
+  }
 
  private:
   std::string name_;

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -21,6 +23,12 @@ struct ReadResult {
   std::string error;      // set when the stream broke; `bytes` before it are still good
 };
 
+/// A regular file, readable at any offset.
+struct RegularFile {
+  int fd = -1;
+  std::uint64_t size = 0;  // when opened
+};
+
 class ByteSource {
  public:
   virtual ~ByteSource() = default;
@@ -30,6 +38,9 @@ class ByteSource {
   virtual ReadResult read(std::span<char> buffer, int timeout_ms = -1) = 0;
   /// `-` reads as `stdin`; files keep the path they were given.
   virtual const std::string& name() const = 0;
+  /// A plain regular file (not a pipe, not an archive), before any read(): its blocks may be
+  /// read in parallel, at their offsets, instead (ParallelFeeder::feed_file).
+  virtual std::optional<RegularFile> regular_file() const { return std::nullopt; }
 };
 
 /// Opens `path` (`-` = standard input), unwrapping gzip or zstd when the content starts with
