@@ -84,7 +84,9 @@ void Pipeline::after_input() {
 }
 
 void Pipeline::use_threads(unsigned threads) {
-  if (threads > 1) parallel_ = std::make_unique<ParallelFeeder>(matcher_, threads, options_.max_line_bytes);
+  if (threads <= 1) parallel_.reset();
+  else if (!parallel_ || parallel_->threads() != threads)
+    parallel_ = std::make_unique<ParallelFeeder>(matcher_, threads, options_.max_line_bytes);
 }
 
 void Pipeline::feed(const std::string& key, std::string_view bytes, const Labels& labels) {

@@ -52,7 +52,7 @@ class Pipeline {
   void end_stream(const std::string& key);
 
   /// Replay on `threads` threads (blocks scanned in parallel, delivered in order). Streams are
-  /// then fed one at a time: end one before feeding the next.
+  /// then fed one at a time: end one before feeding the next, and change this only between.
   void use_threads(unsigned threads);
 
   /// Live mode: the event clock moves on by the wall time passed since the newest line.

@@ -105,7 +105,6 @@ int run_files(const RunOptions& options) {
   } else if (!Alerting::start(options.alerts, matcher->rules(), pipeline, status.get(), alerting)) {
     return kExitUsage;
   }
-  if (!only_stdin) pipeline.use_threads(options.threads);  // a pipe is followed line by line instead
   for (const std::string& path : inputs) {
     if (g_stop) break;
     pipeline.count_source();
@@ -118,6 +117,9 @@ int run_files(const RunOptions& options) {
     }
     // A pipe (kubectl logs -f) may fall silent: wake up every second to move the clock on.
     const bool live = path == "-" && is_pipe_or_terminal(STDIN_FILENO);
+    // A pipe is followed line by line; an archive's decompressor keeps a core of its own busy.
+    const unsigned busy = source->busy_threads();
+    if (!only_stdin) pipeline.use_threads(options.threads > busy ? options.threads - busy : 1);
     pipeline.set_replay(!live);
     if (auto file = source->regular_file(); file && pipeline.threaded()) {
       const std::string error = pipeline.feed_file(source->name(), file->fd, file->size, [&] {

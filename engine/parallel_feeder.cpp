@@ -66,6 +66,7 @@ struct ParallelFeeder::Pool {
 
 ParallelFeeder::ParallelFeeder(const Matcher& matcher, unsigned threads, std::size_t max_line_bytes)
     : matcher_(matcher),
+      threads_(threads == 0 ? 1 : threads),
       max_line_bytes_(max_line_bytes),
       pool_(std::make_unique<Pool>(threads == 0 ? 1 : threads)),
       max_in_flight_(2 * std::size_t(threads == 0 ? 1 : threads)),

@@ -30,6 +30,7 @@ class ParallelFeeder {
   ~ParallelFeeder();
   ParallelFeeder(const ParallelFeeder&) = delete;
   ParallelFeeder& operator=(const ParallelFeeder&) = delete;
+  unsigned threads() const { return threads_; }
 
   /// The next bytes of the stream `into` classifies (one stream at a time: finish() it before
   /// feeding another). Matches are delivered on this thread, possibly a few blocks later.
@@ -73,6 +74,7 @@ class ParallelFeeder {
   std::unique_ptr<Block> empty_block();
 
   const Matcher& matcher_;
+  unsigned threads_;
   std::size_t max_line_bytes_;
   std::unique_ptr<Pool> pool_;
   std::size_t max_in_flight_;

@@ -41,6 +41,9 @@ class ByteSource {
   /// A plain regular file (not a pipe, not an archive), before any read(): its blocks may be
   /// read in parallel, at their offsets, instead (ParallelFeeder::feed_file).
   virtual std::optional<RegularFile> regular_file() const { return std::nullopt; }
+  /// Threads of its own the source keeps busy while it is read (an archive's decompressor):
+  /// a replay leaves them their cores.
+  virtual unsigned busy_threads() const { return 0; }
 };
 
 /// Opens `path` (`-` = standard input), unwrapping gzip or zstd when the content starts with

@@ -49,6 +49,7 @@ class ReadAhead final : public ByteSource {
   }
 
   const std::string& name() const override { return inner_->name(); }
+  unsigned busy_threads() const override { return 1 + inner_->busy_threads(); }
 
  private:
   struct Chunk {
