@@ -233,20 +233,33 @@ AnchorCover choose_anchors(const std::vector<std::string>& literals) {
   constexpr std::size_t kAnchorBytes = 8;
   // Every window of every literal, sorted so that equal windows sit together, each literal once
   // per window (at its first offset). Flat: thousands of rules make hundreds of thousands.
+  // A window's bytes packed big-endian into an integer sort as the text does (no literal holds a
+  // NUL byte, so a short window's zero padding cannot meet a real byte).
   struct Window {
-    std::string_view text;
+    std::uint64_t key;
+    std::uint32_t size;
     AnchorUse use;
+    std::string_view text(const std::vector<std::string>& lits) const {
+      return std::string_view(lits[use.literal]).substr(use.offset, size);
+    }
+    bool operator<(const Window& o) const {
+      if (key != o.key) return key < o.key;
+      if (size != o.size) return size < o.size;
+      return use.literal != o.use.literal ? use.literal < o.use.literal : use.offset < o.use.offset;
+    }
+    bool same_text(const Window& o) const { return key == o.key && size == o.size; }
   };
   std::vector<Window> windows;
   for (std::size_t i = 0; i < literals.size(); ++i) {
     const std::string_view lit = literals[i];
     const std::size_t k = std::min(kAnchorBytes, lit.size());
-    for (std::size_t at = 0; at + k <= lit.size(); ++at) windows.push_back({lit.substr(at, k), {unsigned(i), unsigned(at)}});
+    for (std::size_t at = 0; at + k <= lit.size(); ++at) {
+      std::uint64_t key = 0;
+      for (std::size_t b = 0; b < kAnchorBytes; ++b) key = key << 8 | (b < k ? static_cast<unsigned char>(lit[at + b]) : 0);
+      windows.push_back({key, std::uint32_t(k), {unsigned(i), unsigned(at)}});
+    }
   }
-  std::sort(windows.begin(), windows.end(), [](const Window& a, const Window& b) {
-    if (a.text != b.text) return a.text < b.text;
-    return a.use.literal != b.use.literal ? a.use.literal < b.use.literal : a.use.offset < b.use.offset;
-  });
+  std::sort(windows.begin(), windows.end());
   std::vector<AnchorUse> uses;  // grouped by window
   struct Candidate {
     double value;
@@ -267,12 +280,13 @@ AnchorCover choose_anchors(const std::vector<std::string>& literals) {
     if (c.weight > best.weight || (c.weight == best.weight && c.anchor < best.anchor)) best = c;
   };
   for (std::size_t w = 0; w < windows.size(); ++w) {
-    const bool same_text = w > 0 && windows[w].text == windows[w - 1].text;
+    const bool same_text = w > 0 && windows[w].same_text(windows[w - 1]);
     if (same_text && windows[w].use.literal == windows[w - 1].use.literal) continue;
     if (!same_text) {
       if (w > 0) settle(pending);
-      const double r = rarity(windows[w].text);
-      pending = {0, windows[w].text, r * r * r, uses.size(), uses.size()};
+      const std::string_view text = windows[w].text(literals);
+      const double r = rarity(text);
+      pending = {0, text, r * r * r, uses.size(), uses.size()};
     }
     uses.push_back(windows[w].use);
     pending.last = uses.size();

@@ -35,34 +35,6 @@ bool may_be_cri_piece(std::string_view line) {
   return tag == "stdout P " || tag == "stderr P ";
 }
 
-}  // namespace
-
-StreamStats& StreamStats::operator+=(const StreamStats& o) {
-  lines += o.lines;
-  bytes += o.bytes;
-  candidates += o.candidates;
-  matched += o.matched;
-  truncated += o.truncated;
-  malformed_json += o.malformed_json;
-  invalid_utf8 += o.invalid_utf8;
-  return *this;
-}
-
-StreamClassifier::StreamClassifier(const Matcher& matcher, std::string source,
-                                   std::vector<std::pair<std::string, std::string>> labels,
-                                   StreamOptions options, OnMatch on_match, OnNotice on_notice)
-    : matcher_(matcher),
-      source_(std::move(source)),
-      labels_(std::move(labels)),
-      options_(std::move(options)),
-      on_match_(std::move(on_match)),
-      on_notice_(std::move(on_notice)),
-      framer_(options_.max_line_bytes) {
-  if (!options_.now) options_.now = wall_clock_now;
-}
-
-namespace {
-
 // Newlines in `text`, 16 bytes per step: bytes are compared as vectors (GCC's portable vector
 // extension: SSE2 or NEON) and hits summed per byte lane, at most 255 steps before the lanes
 // are added up, so a lane never overflows. std::count widens every compare to 64 bits instead.
@@ -127,6 +99,30 @@ std::uint64_t for_each_anchored_line(const Matcher& matcher, Matcher::Scratch& s
 }
 
 }  // namespace
+
+StreamStats& StreamStats::operator+=(const StreamStats& o) {
+  lines += o.lines;
+  bytes += o.bytes;
+  candidates += o.candidates;
+  matched += o.matched;
+  truncated += o.truncated;
+  malformed_json += o.malformed_json;
+  invalid_utf8 += o.invalid_utf8;
+  return *this;
+}
+
+StreamClassifier::StreamClassifier(const Matcher& matcher, std::string source,
+                                   std::vector<std::pair<std::string, std::string>> labels,
+                                   StreamOptions options, OnMatch on_match, OnNotice on_notice)
+    : matcher_(matcher),
+      source_(std::move(source)),
+      labels_(std::move(labels)),
+      options_(std::move(options)),
+      on_match_(std::move(on_match)),
+      on_notice_(std::move(on_notice)),
+      framer_(options_.max_line_bytes) {
+  if (!options_.now) options_.now = wall_clock_now;
+}
 
 void StreamClassifier::feed(std::string_view bytes) {
   stats_.bytes += bytes.size();
