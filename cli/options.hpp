@@ -60,9 +60,9 @@ inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitFailOn = 3;
 
-/// Loads the rule set the options name and compiles it, printing every problem to stderr.
-/// Returns nullopt (after printing) when the rules cannot be used.
-std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* loaded = nullptr);
+/// Loads the rule set the options name and compiles it (on up to `threads` threads), printing
+/// every problem to stderr. Returns nullopt (after printing) when the rules cannot be used.
+std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* loaded = nullptr, unsigned threads = 1);
 
 /// Standard output as --format and --color ask: the terminal printer or JSON lines.
 std::unique_ptr<sinks::OutputSink> make_output_sink(const RunOptions& options);

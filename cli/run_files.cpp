@@ -40,14 +40,14 @@ void install_signal_handlers() {
 
 }  // namespace
 
-std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* loaded) {
+std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* loaded, unsigned threads) {
   rules::RuleSet set;
   std::vector<Diagnostic> problems;
-  if (!options.no_default_rules) rules::load_builtin_packs(set, problems, rules::TestLines::skip);
+  if (!options.no_default_rules) rules::load_builtin_packs(set, problems, rules::TestLines::skip, threads);
   for (const std::string& path : options.rule_paths) rules::load_pack_path(path, set, problems);
   rules::check_rule_set(set, problems);
   std::optional<Matcher> matcher;
-  if (!rules::has_errors(problems)) matcher = Matcher::compile(set.rules, problems);
+  if (!rules::has_errors(problems)) matcher = Matcher::compile(set.rules, problems, threads);
   for (const Diagnostic& d : problems)
     if (!d.is_warning) std::fprintf(stderr, "klaxon: %s\n", format_diagnostic(d).c_str());
   if (!matcher) {
@@ -77,7 +77,7 @@ bool is_pipe_or_terminal(int fd) {
 
 int run_files(const RunOptions& options) {
   rules::RuleSet set;
-  std::optional<Matcher> matcher = load_matcher(options.rules, &set);
+  std::optional<Matcher> matcher = load_matcher(options.rules, &set, options.threads);
   if (!matcher) return kExitUsage;
 
   std::unique_ptr<sinks::OutputSink> sink = make_output_sink(options);

@@ -67,7 +67,7 @@ asio::awaitable<void> tick_every_second(Pipeline& pipeline, StatusService& statu
 
 int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   rules::RuleSet set;
-  std::optional<Matcher> matcher = load_matcher(options.rules, &set);
+  std::optional<Matcher> matcher = load_matcher(options.rules, &set, options.threads);
   if (!matcher) return kExitUsage;
 
   std::unique_ptr<sinks::OutputSink> sink = make_output_sink(options);

@@ -8,6 +8,7 @@
 
 #include "engine/civil_time.hpp"
 #include "engine/duration.hpp"
+#include "engine/parallel_for.hpp"
 
 namespace klaxon {
 namespace {
@@ -83,24 +84,30 @@ Matcher::Matcher(Matcher&&) noexcept = default;
 Matcher& Matcher::operator=(Matcher&&) noexcept = default;
 Matcher::~Matcher() = default;
 
-std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector<Diagnostic>& problems) {
+std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector<Diagnostic>& problems,
+                                        unsigned threads) {
   auto impl = std::make_unique<Impl>();
+  std::vector<std::unique_ptr<CoveredRegex>> patterns(rules.size());
+  std::vector<std::string> pattern_errors(rules.size());
+  parallel_for(rules.size(), threads,
+               [&](std::size_t i) { patterns[i] = CoveredRegex::compile(rules[i].pattern, pattern_errors[i]); });
   bool failed = false;
   auto error = [&](const RuleSpec& r, std::string message) {
     problems.push_back({r.defined_at, fmt::format("rule {}: {}", r.id, message), false});
     failed = true;
   };
   std::map<std::string, const RuleSpec*> seen;
-  for (const RuleSpec& r : rules) {
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const RuleSpec& r = rules[i];
     if (auto [it, fresh] = seen.emplace(r.id, &r); !fresh) {
       const SourceLocation& first = it->second->defined_at;
       error(r, fmt::format("duplicate id (first defined at {}:{})", first.file, first.line));
     }
     CompiledRule c;
     std::string why;
-    c.match = CoveredRegex::compile(r.pattern, why);
+    c.match = std::move(patterns[i]);
     if (!c.match) {
-      error(r, fmt::format("match regex does not compile: {}", why));
+      error(r, fmt::format("match regex does not compile: {}", pattern_errors[i]));
       impl->compiled.push_back(std::move(c));
       continue;
     }

@@ -60,7 +60,9 @@ class Matcher {
   /// Compiles `rules`. Every problem (a regex that does not compile, an extraction naming a
   /// capture the regex lacks, a severity condition on an unknown value, a duplicate id) is
   /// appended to `problems`, with the rule's location; returns nullopt if any is an error.
-  static std::optional<Matcher> compile(std::vector<RuleSpec> rules, std::vector<Diagnostic>& problems);
+  /// The regexes are compiled on up to `threads` threads.
+  static std::optional<Matcher> compile(std::vector<RuleSpec> rules, std::vector<Diagnostic>& problems,
+                                        unsigned threads = 1);
 
   /// Step 1 then always says "maybe" and every rule is tried on every line: slow, and the
   /// reference the prefilter is checked against (`klaxon --no-prefilter`, tests, bench).

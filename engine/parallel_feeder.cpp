@@ -1,6 +1,7 @@
 #include "engine/parallel_feeder.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cerrno>
 #include <cstring>
@@ -55,6 +56,18 @@ struct ParallelFeeder::Pool {
     ready.notify_all();
     for (auto& t : threads) t.join();
   }
+  // Runs the oldest waiting task on the caller's thread, if there is one.
+  bool run_one(BlockScratch& scratch) {
+    std::function<void(BlockScratch&)> task;
+    {
+      std::lock_guard lock(mutex);
+      if (tasks.empty()) return false;
+      task = std::move(tasks.front());
+      tasks.pop_front();
+    }
+    task(scratch);
+    return true;
+  }
   void post(std::function<void(BlockScratch&)> task) {
     {
       std::lock_guard lock(mutex);
@@ -68,7 +81,10 @@ ParallelFeeder::ParallelFeeder(const Matcher& matcher, unsigned threads, std::si
     : matcher_(matcher),
       threads_(threads == 0 ? 1 : threads),
       max_line_bytes_(max_line_bytes),
-      pool_(std::make_unique<Pool>(threads == 0 ? 1 : threads)),
+      // The caller's thread scans too while it waits for the next block in order: N threads
+      // in all, none waiting on a core the others need.
+      pool_(std::make_unique<Pool>(threads_ - 1)),
+      helper_(std::make_unique<BlockScratch>()),
       max_in_flight_(2 * std::size_t(threads == 0 ? 1 : threads)),
       next_(empty_block()) {}
 
@@ -122,6 +138,8 @@ void ParallelFeeder::submit() {
 }
 
 std::string ParallelFeeder::deliver_one(StreamClassifier& into) {
+  while (in_flight_.front().wait_for(std::chrono::seconds(0)) != std::future_status::ready && pool_->run_one(*helper_)) {
+  }
   Scanned s = in_flight_.front().get();
   in_flight_.pop_front();
   into.feed_scanned(s.text, s.verdict);

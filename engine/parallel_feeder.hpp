@@ -76,7 +76,8 @@ class ParallelFeeder {
   const Matcher& matcher_;
   unsigned threads_;
   std::size_t max_line_bytes_;
-  std::unique_ptr<Pool> pool_;
+  std::unique_ptr<Pool> pool_;               // threads_ - 1 workers
+  std::unique_ptr<BlockScratch> helper_;     // for the caller's thread, when it scans too
   std::size_t max_in_flight_;
   // Delivered blocks, kept for reuse: a fresh 1 MiB buffer per block would be mapped and
   // page-faulted anew each time, which costs more system time than the scan saves.

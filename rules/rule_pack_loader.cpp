@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -10,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "engine/duration.hpp"
+#include "engine/parallel_for.hpp"
 #include "rules/builtin_packs.hpp"
 
 namespace klaxon::rules {
@@ -371,10 +373,23 @@ std::string without_test_lines(std::string_view text) {
 
 }  // namespace
 
-void load_builtin_packs(RuleSet& into, std::vector<Diagnostic>& problems, TestLines tests) {
-  for (const EmbeddedPack& p : builtin_packs()) {
-    if (tests == TestLines::read) load_pack_text(p.text, std::string(p.file), into, problems);
-    else load_pack_text(without_test_lines(p.text), std::string(p.file), into, problems);
+void load_builtin_packs(RuleSet& into, std::vector<Diagnostic>& problems, TestLines tests, unsigned threads) {
+  const auto& packs = builtin_packs();
+  // Each pack on its own, then in their order: the same rule order on any number of threads.
+  std::vector<RuleSet> sets(packs.size());
+  std::vector<std::vector<Diagnostic>> found(packs.size());
+  parallel_for(packs.size(), threads, [&](std::size_t i) {
+    const EmbeddedPack& p = packs[i];
+    if (tests == TestLines::read) load_pack_text(p.text, std::string(p.file), sets[i], found[i]);
+    else load_pack_text(without_test_lines(p.text), std::string(p.file), sets[i], found[i]);
+  });
+  for (std::size_t i = 0; i < packs.size(); ++i) {
+    auto move_all = [](auto& from, auto& to) { std::move(from.begin(), from.end(), std::back_inserter(to)); };
+    move_all(sets[i].packs, into.packs);
+    move_all(sets[i].rules, into.rules);
+    move_all(sets[i].correlations, into.correlations);
+    move_all(sets[i].tests, into.tests);
+    move_all(found[i], problems);
   }
 }
 

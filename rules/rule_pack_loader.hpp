@@ -50,7 +50,8 @@ enum class TestLines { read, skip };
 
 /// The packs compiled into the binary. Skipping their test lines (most of their bytes) makes
 /// start-up faster; line numbers in diagnostics stay those of the pack files.
-void load_builtin_packs(RuleSet& into, std::vector<Diagnostic>& problems, TestLines tests = TestLines::read);
+void load_builtin_packs(RuleSet& into, std::vector<Diagnostic>& problems, TestLines tests = TestLines::read,
+                        unsigned threads = 1);
 
 /// Checks what spans packs: correlations naming rules that exist.
 void check_rule_set(const RuleSet& set, std::vector<Diagnostic>& problems);
