@@ -37,6 +37,20 @@ RuleSet builtin() {
 
 std::string pack_of(const std::string& rule_id) { return rule_id.substr(0, rule_id.find('.')); }
 
+TEST(ShippedPacks, LoadedOnThreadsTheyComeInTheSameOrder) {
+  // Rule order decides which of two equally specific rules names a line: threads at start-up
+  // must not change it.
+  RuleSet one, four;
+  std::vector<Diagnostic> p1, p4;
+  load_builtin_packs(one, p1, TestLines::read, 1);
+  load_builtin_packs(four, p4, TestLines::read, 4);
+  ASSERT_EQ(one.rules.size(), four.rules.size());
+  for (std::size_t i = 0; i < one.rules.size(); ++i) EXPECT_EQ(one.rules[i].id, four.rules[i].id) << i;
+  EXPECT_EQ(one.tests.size(), four.tests.size());
+  EXPECT_EQ(one.correlations.size(), four.correlations.size());
+  EXPECT_EQ(p1.size(), p4.size());
+}
+
 TEST(ShippedPacks, EveryVocabularyClassIsRecognisedInAtLeastTwoEcosystems) {
   const RuleSet set = builtin();
   std::map<std::string, std::set<std::string>> packs_by_class;
