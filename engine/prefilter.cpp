@@ -1,6 +1,7 @@
 #include "engine/prefilter.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <queue>
 #include <stdexcept>
 #include <unordered_map>
@@ -219,9 +220,40 @@ double rarity(std::string_view piece) { return letter_rarity(piece) * (1 - 0.8 *
 
 // Where an anchor occurs in a literal it covers: a hit of the anchor ending at byte `e` can only
 // belong to an occurrence of the literal starting at `e - anchor size - offset`.
+// A literal is compared in full only after a probe, 8 of its bytes next to the anchor compared
+// as one integer, has matched: an anchor such as "certific" stands for a couple of hundred
+// literals, and most lines that hold it hold none of them.
 struct AnchorUse {
   unsigned literal;
   unsigned offset;
+  unsigned size = 0;         // of the literal
+  unsigned probe_at = 0;     // where the probe starts in the literal
+  unsigned probe_size = 0;   // 0..8
+  std::uint64_t probe = 0;   // its bytes, lowercase, as loaded from memory
+};
+
+// ASCII letters in the 8 bytes of `x` lowercased, all at once (other bytes kept).
+std::uint64_t fold_ascii(std::uint64_t x) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  const std::uint64_t low7 = x & ~kHigh;
+  const std::uint64_t from_a = low7 + (0x80 - 'A') * kOnes;      // high bit: byte >= 'A'
+  const std::uint64_t past_z = low7 + (0x80 - 'Z' - 1) * kOnes;  // high bit: byte > 'Z'
+  const std::uint64_t upper = from_a & ~past_z & ~x & kHigh;
+  return x | (upper >> 2);  // 0x80 >> 2 == 0x20, the case bit
+}
+
+std::uint64_t load(const char* p, std::size_t n) {
+  std::uint64_t x = 0;
+  std::memcpy(&x, p, n);
+  return x;
+}
+
+// The uses of one anchor whose probes sit at the same place relative to it (most: the 8 bytes
+// right after it), sorted by probe: one load and a binary search find the few worth comparing.
+struct ProbeGroup {
+  std::ptrdiff_t at = 0;  // probe start minus anchor start
+  unsigned size = 0;
+  std::vector<std::pair<std::uint64_t, unsigned>> probes;  // probe, index into the anchor's uses
 };
 
 struct AnchorCover {
@@ -319,9 +351,11 @@ AnchorCover choose_anchors(const std::vector<std::string>& literals) {
       heap.push(c);
       continue;
     }
-    for (std::size_t u = c.first; u < c.last; ++u) left -= !covered[uses[u].literal], covered[uses[u].literal] = true;
+    // The anchor stands for the literals it newly covers: each literal is confirmed by one.
+    std::vector<AnchorUse>& mine = cover.uses.emplace_back();
+    for (std::size_t u = c.first; u < c.last; ++u)
+      if (!covered[uses[u].literal]) mine.push_back(uses[u]), covered[uses[u].literal] = true, --left;
     cover.anchors.emplace_back(c.anchor);
-    cover.uses.emplace_back(uses.begin() + std::ptrdiff_t(c.first), uses.begin() + std::ptrdiff_t(c.last));
   }
   return cover;
 }
@@ -355,6 +389,7 @@ struct Prefilter::Impl {
   std::vector<std::vector<std::string>> rule_literals;
   std::vector<int> unfiltered;
   AnchorCover cover;
+  std::vector<std::vector<ProbeGroup>> probe_groups;  // per anchor
   std::vector<std::size_t> anchor_sizes;  // then marker sizes
   unsigned first_marker = 0;              // anchor_db ids from here on are markers
   ~Impl() {
@@ -385,12 +420,19 @@ struct Prefilter::Impl {
       if (h.literal >= first_marker) continue;
       const std::size_t anchor_start = std::size_t(h.end) - anchor_sizes[h.literal];
       if (anchor_start < begin) continue;  // began before the line
-      for (const AnchorUse& use : cover.uses[h.literal]) {
-        const std::string& lit = literals[use.literal];
-        if (anchor_start < begin + use.offset) continue;
-        const std::size_t start = anchor_start - use.offset;
-        if (start + lit.size() > end || !equals_folded(text + start, lit)) continue;
-        for (int rule : literal_rules[use.literal]) s.candidates.push_back(rule);
+      const std::vector<AnchorUse>& uses = cover.uses[h.literal];
+      for (const ProbeGroup& g : probe_groups[h.literal]) {
+        const std::ptrdiff_t at = std::ptrdiff_t(anchor_start) + g.at;
+        if (at < std::ptrdiff_t(begin) || std::size_t(at) + g.size > end) continue;  // no literal of it fits
+        const std::uint64_t probe = fold_ascii(load(text + at, g.size));
+        auto match = std::lower_bound(g.probes.begin(), g.probes.end(), std::pair{probe, 0u});
+        for (; match != g.probes.end() && match->first == probe; ++match) {
+          const AnchorUse& use = uses[match->second];
+          if (anchor_start < begin + use.offset) continue;
+          const std::size_t start = anchor_start - use.offset;
+          if (start + use.size > end || !equals_folded(text + start, literals[use.literal])) continue;
+          for (int rule : literal_rules[use.literal]) s.candidates.push_back(rule);
+        }
       }
     }
     if (s.candidates.size() > unfiltered.size()) {
@@ -443,6 +485,27 @@ Prefilter Prefilter::for_literals(const std::vector<std::vector<std::string>>& r
   }
 
   m.cover = choose_anchors(m.literals);
+  for (std::size_t a = 0; a < m.cover.anchors.size(); ++a)
+    for (AnchorUse& use : m.cover.uses[a]) {
+      // The probe: the 8 bytes after the anchor, else as many as there are around it.
+      const std::string& lit = m.literals[use.literal];
+      const std::size_t after = use.offset + m.cover.anchors[a].size();
+      use.size = unsigned(lit.size());
+      use.probe_at = unsigned(lit.size() - after >= 8 ? after : lit.size() >= 8 ? lit.size() - 8 : 0);
+      use.probe_size = unsigned(std::min<std::size_t>(8, lit.size()));
+      use.probe = fold_ascii(load(lit.data() + use.probe_at, use.probe_size));
+    }
+  for (const std::vector<AnchorUse>& uses : m.cover.uses) {
+    std::vector<ProbeGroup>& groups = m.probe_groups.emplace_back();
+    for (unsigned u = 0; u < uses.size(); ++u) {
+      const std::ptrdiff_t at = std::ptrdiff_t(uses[u].probe_at) - std::ptrdiff_t(uses[u].offset);
+      auto g = std::find_if(groups.begin(), groups.end(),
+                            [&](const ProbeGroup& x) { return x.at == at && x.size == uses[u].probe_size; });
+      if (g == groups.end()) g = groups.insert(groups.end(), ProbeGroup{at, uses[u].probe_size, {}});
+      g->probes.emplace_back(uses[u].probe, u);
+    }
+    for (ProbeGroup& g : groups) std::sort(g.probes.begin(), g.probes.end());
+  }
   std::vector<std::string> block_literals = m.cover.anchors;
   m.first_marker = unsigned(block_literals.size());
   std::vector<unsigned> flags(block_literals.size(), HS_FLAG_CASELESS);

@@ -243,6 +243,9 @@ TEST(Cli, HelpIsShortAndNamesEveryOption) {
   auto rules = run_command(kBin + " rules --help");
   for (const char* sub : {"check", "test", "list"}) EXPECT_NE(rules.out.find(sub), std::string::npos) << sub;
   EXPECT_EQ(run_command(kBin + " --no-such-flag").status, 2);
+  auto version = run_command(kBin + " --version");
+  EXPECT_EQ(version.status, 0);
+  EXPECT_EQ(version.out.rfind("klaxon ", 0), 0u) << version.out;
 }
 
 TEST(Cli, RulesListAndTestCoverTheBuiltInPacks) {
