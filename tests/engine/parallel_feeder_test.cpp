@@ -122,5 +122,28 @@ TEST(ParallelFeeder, FilesAndStreamsOnThreadsGiveTheOneThreadAnswer) {
     }
 }
 
+TEST(ParallelFeeder, AFileThatShrinksIsAnErrorAfterWhatCouldBeRead) {
+  const Matcher m = test::matcher_from_yaml(kPack);
+  std::string text;
+  while (text.size() < (5u << 20)) text += "x509: certificate has expired\n";
+  const std::string path = ::testing::TempDir() + "klaxon-parallel-feeder-shrinks.log";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fclose(f);
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  StreamOptions options;
+  options.now = [] { return Nanos{1'700'000'000} * kNanosPerSecond; };
+  std::uint64_t seen = 0;
+  StreamClassifier stream(m, "test", {}, options, [&](const ClassifiedLine&) { ++seen; });
+  ParallelFeeder feeder(m, 2, LineFramer::kDefaultMaxLineBytes);
+  // The size taken when the file was opened; by the time its last slice is read, it is shorter.
+  const std::string error = feeder.feed_file(stream, fd, text.size() + (3u << 20), [] { return true; });
+  feeder.finish(stream);
+  ::close(fd);
+  std::remove(path.c_str());
+  EXPECT_NE(error.find("shrank"), std::string::npos) << error;
+  EXPECT_GE(seen, (4u << 20) / 30) << "the slices before the damage are classified";
+}
+
 }  // namespace
 }  // namespace klaxon
