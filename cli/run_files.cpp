@@ -134,9 +134,14 @@ int run_files(const RunOptions& options) {
       pipeline.end_stream(source->name());
       continue;
     }
+    // Read into the pipeline's room, or classify a read-ahead's own buffer where it lies.
+    const bool borrow = source->lends() && !pipeline.threaded();
     for (;;) {
-      sources::ReadResult r = source->read(pipeline.room(kReadChunk), live ? 1000 : -1);
-      if (r.bytes > 0) pipeline.commit(source->name(), r.bytes);
+      std::string_view lent;
+      sources::ReadResult r =
+          borrow ? source->lend(lent, live ? 1000 : -1) : source->read(pipeline.room(kReadChunk), live ? 1000 : -1);
+      if (r.bytes > 0 && borrow) pipeline.feed(source->name(), lent);
+      else if (r.bytes > 0) pipeline.commit(source->name(), r.bytes);
       else if (live) pipeline.tick_wall();
       pipeline.flush();
       status->tick();

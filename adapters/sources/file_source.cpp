@@ -220,6 +220,11 @@ class ZstdSource final : public CompressedSource {
 
 }  // namespace
 
+ReadResult ByteSource::lend(std::string_view& bytes, int) {
+  bytes = {};
+  return {0, true, false, "this source does not lend its buffers"};
+}
+
 std::unique_ptr<ByteSource> open_file_source(const std::string& path, std::string& error) {
   std::unique_ptr<RawFile> file;
   std::string name = path;

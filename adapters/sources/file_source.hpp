@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace klaxon::sources {
 
@@ -41,6 +42,10 @@ class ByteSource {
   /// A plain regular file (not a pipe, not an archive), before any read(): its blocks may be
   /// read in parallel, at their offsets, instead (ParallelFeeder::feed_file).
   virtual std::optional<RegularFile> regular_file() const { return std::nullopt; }
+  /// Sources that fill buffers of their own (an archive's read-ahead) lend them instead of
+  /// copying into the caller's: `bytes` stays valid until the next read() or lend().
+  virtual bool lends() const { return false; }
+  virtual ReadResult lend(std::string_view& bytes, int timeout_ms = -1);
   /// Threads of its own the source keeps busy while it is read (an archive's decompressor):
   /// a replay leaves them their cores.
   virtual unsigned busy_threads() const { return 0; }
