@@ -1,23 +1,23 @@
 #include "engine/parallel_feeder.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
-#include <cerrno>
 #include <cstring>
-#include <optional>
-
-#include <unistd.h>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include <unistd.h>
+
 namespace klaxon {
 namespace {
 
-constexpr std::size_t kBlockBytes = 1024 << 10;
+constexpr std::size_t kBlockBytes = 1 << 20;
 
 std::string fmt_errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
@@ -85,7 +85,7 @@ ParallelFeeder::ParallelFeeder(const Matcher& matcher, unsigned threads, std::si
       // in all, none waiting on a core the others need.
       pool_(std::make_unique<Pool>(threads_ - 1)),
       helper_(std::make_unique<BlockScratch>()),
-      max_in_flight_(2 * std::size_t(threads == 0 ? 1 : threads)),
+      max_in_flight_(2 * std::size_t(threads_)),
       next_(empty_block()) {}
 
 ParallelFeeder::~ParallelFeeder() = default;
@@ -138,9 +138,10 @@ void ParallelFeeder::submit() {
 }
 
 std::string ParallelFeeder::deliver_one(StreamClassifier& into) {
-  while (in_flight_.front().wait_for(std::chrono::seconds(0)) != std::future_status::ready && pool_->run_one(*helper_)) {
-  }
-  Scanned s = in_flight_.front().get();
+  // Rather than sleep until the next block in order is done, scan the blocks still waiting.
+  std::future<Scanned>& next = in_flight_.front();
+  while (next.wait_for(std::chrono::seconds(0)) != std::future_status::ready && pool_->run_one(*helper_)) continue;
+  Scanned s = next.get();
   in_flight_.pop_front();
   into.feed_scanned(s.text, s.verdict);
   if (!s.after.empty()) into.feed(s.after);

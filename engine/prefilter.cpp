@@ -129,6 +129,7 @@ namespace {
 // FDR). So the block scan looks for short "anchors" only, a small set of 8-byte pieces chosen so
 // that every rule literal contains one of them; where one occurs, the literals it stands for are
 // compared in place. Anchors are chosen greedily, each covering as many literals as it can.
+
 // How unusual a piece of text looks in logs: letters weighted by how rare they are in English
 // and in log chatter, punctuation and digits rarer still. Without it, the greedy choice would
 // pick pieces such as "ailed to" that cover many literals and occur on every other line.
