@@ -121,35 +121,34 @@ int run_files(const RunOptions& options) {
     const unsigned busy = source->busy_threads();
     if (!only_stdin) pipeline.use_threads(options.threads > busy ? options.threads - busy : 1);
     pipeline.set_replay(!live);
-    if (auto file = source->regular_file(); file && pipeline.threaded()) {
-      const std::string error = pipeline.feed_file(source->name(), file->fd, file->size, [&] {
-        pipeline.flush();
-        status->tick();
-        return !g_stop;
-      });
-      if (!error.empty()) {
-        std::fprintf(stderr, "klaxon: error: %s: %s\n", source->name().c_str(), error.c_str());
-        pipeline.count_source_error();
-      }
-      pipeline.end_stream(source->name());
-      continue;
-    }
-    // Read into the pipeline's room, or classify a read-ahead's own buffer where it lies.
-    const bool borrow = source->lends() && !pipeline.threaded();
-    for (;;) {
-      std::string_view lent;
-      sources::ReadResult r =
-          borrow ? source->lend(lent, live ? 1000 : -1) : source->read(pipeline.room(kReadChunk), live ? 1000 : -1);
-      if (r.bytes > 0 && borrow) pipeline.feed(source->name(), lent);
-      else if (r.bytes > 0) pipeline.commit(source->name(), r.bytes);
-      else if (live) pipeline.tick_wall();
+    auto progress = [&] {
       pipeline.flush();
       status->tick();
-      if (!r.error.empty()) {
-        std::fprintf(stderr, "klaxon: error: %s: %s\n", source->name().c_str(), r.error.c_str());
-        pipeline.count_source_error();
+    };
+    auto failed = [&](const std::string& why) {
+      std::fprintf(stderr, "klaxon: error: %s: %s\n", source->name().c_str(), why.c_str());
+      pipeline.count_source_error();
+    };
+    if (auto file = source->regular_file(); file && pipeline.threaded()) {
+      const std::string error = pipeline.feed_file(source->name(), file->fd, file->size, [&] {
+        progress();
+        return !g_stop;
+      });
+      if (!error.empty()) failed(error);
+    } else {
+      // Read into the pipeline's room, or classify a read-ahead's own buffer where it lies.
+      const bool borrow = source->lends() && !pipeline.threaded();
+      for (;;) {
+        std::string_view lent;
+        sources::ReadResult r =
+            borrow ? source->lend(lent, live ? 1000 : -1) : source->read(pipeline.room(kReadChunk), live ? 1000 : -1);
+        if (r.bytes > 0 && borrow) pipeline.feed(source->name(), lent);
+        else if (r.bytes > 0) pipeline.commit(source->name(), r.bytes);
+        else if (live) pipeline.tick_wall();
+        progress();
+        if (!r.error.empty()) failed(r.error);
+        if (r.eof || g_stop) break;
       }
-      if (r.eof || g_stop) break;
     }
     pipeline.end_stream(source->name());
   }

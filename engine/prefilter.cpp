@@ -225,16 +225,10 @@ double rarity(std::string_view piece) { return letter_rarity(piece) * (1 - 0.8 *
 
 // Where an anchor occurs in a literal it covers: a hit of the anchor ending at byte `e` can only
 // belong to an occurrence of the literal starting at `e - anchor size - offset`.
-// A literal is compared in full only after a probe, 8 of its bytes next to the anchor compared
-// as one integer, has matched: an anchor such as "certific" stands for a couple of hundred
-// literals, and most lines that hold it hold none of them.
 struct AnchorUse {
   unsigned literal;
   unsigned offset;
-  unsigned size = 0;         // of the literal
-  unsigned probe_at = 0;     // where the probe starts in the literal
-  unsigned probe_size = 0;   // 0..8
-  std::uint64_t probe = 0;   // its bytes, lowercase, as loaded from memory
+  unsigned size = 0;  // of the literal, here to spare the hot path a look into `literals`
 };
 
 // ASCII letters in the 8 bytes of `x` lowercased, all at once (other bytes kept).
@@ -253,8 +247,11 @@ std::uint64_t load(const char* p, std::size_t n) {
   return x;
 }
 
-// The uses of one anchor whose probes sit at the same place relative to it (most: the 8 bytes
-// right after it), sorted by probe: one load and a binary search find the few worth comparing.
+// A literal is compared in full only after a probe, 8 of its bytes next to the anchor compared
+// as one integer, has matched: an anchor such as "certific" stands for a couple of hundred
+// literals, and most lines that hold it hold none of them. The uses of one anchor whose probes
+// sit at the same place relative to it (most: the 8 bytes right after it) form a group, sorted
+// by probe: one load and a binary search find the few worth comparing.
 struct ProbeGroup {
   std::ptrdiff_t at = 0;  // probe start minus anchor start
   unsigned size = 0;
@@ -497,24 +494,21 @@ Prefilter Prefilter::for_literals(const std::vector<std::vector<std::string>>& r
   }
 
   m.cover = choose_anchors(m.literals);
-  for (std::size_t a = 0; a < m.cover.anchors.size(); ++a)
-    for (AnchorUse& use : m.cover.uses[a]) {
-      // The probe: the 8 bytes after the anchor, else as many as there are around it.
-      const std::string& lit = m.literals[use.literal];
-      const std::size_t after = use.offset + m.cover.anchors[a].size();
-      use.size = unsigned(lit.size());
-      use.probe_at = unsigned(lit.size() - after >= 8 ? after : lit.size() >= 8 ? lit.size() - 8 : 0);
-      use.probe_size = unsigned(std::min<std::size_t>(8, lit.size()));
-      use.probe = fold_ascii(load(lit.data() + use.probe_at, use.probe_size));
-    }
-  for (const std::vector<AnchorUse>& uses : m.cover.uses) {
+  for (std::size_t a = 0; a < m.cover.anchors.size(); ++a) {
     std::vector<ProbeGroup>& groups = m.probe_groups.emplace_back();
-    for (unsigned u = 0; u < uses.size(); ++u) {
-      const std::ptrdiff_t at = std::ptrdiff_t(uses[u].probe_at) - std::ptrdiff_t(uses[u].offset);
+    for (unsigned u = 0; u < m.cover.uses[a].size(); ++u) {
+      AnchorUse& use = m.cover.uses[a][u];
+      const std::string& lit = m.literals[use.literal];
+      use.size = unsigned(lit.size());
+      // The probe: the 8 bytes after the anchor, else as many as there are around it.
+      const std::size_t after = use.offset + m.cover.anchors[a].size();
+      const std::size_t probe_at = lit.size() - after >= 8 ? after : lit.size() >= 8 ? lit.size() - 8 : 0;
+      const unsigned probe_size = unsigned(std::min<std::size_t>(8, lit.size()));
+      const std::ptrdiff_t at = std::ptrdiff_t(probe_at) - std::ptrdiff_t(use.offset);
       auto g = std::find_if(groups.begin(), groups.end(),
-                            [&](const ProbeGroup& x) { return x.at == at && x.size == uses[u].probe_size; });
-      if (g == groups.end()) g = groups.insert(groups.end(), ProbeGroup{at, uses[u].probe_size, {}});
-      g->probes.emplace_back(uses[u].probe, u);
+                            [&](const ProbeGroup& x) { return x.at == at && x.size == probe_size; });
+      if (g == groups.end()) g = groups.insert(groups.end(), ProbeGroup{at, probe_size, {}});
+      g->probes.emplace_back(fold_ascii(load(lit.data() + probe_at, probe_size)), u);
     }
     for (ProbeGroup& g : groups) std::sort(g.probes.begin(), g.probes.end());
   }

@@ -20,19 +20,6 @@
 namespace klaxon {
 namespace {
 
-const char* kPack = R"(
-pack: t
-rules:
-  - id: t.expired
-    class: cert_expired
-    title: expired
-    match: { message: 'certificate has expired' }
-  - id: t.lost
-    class: connection_lost
-    title: lost
-    match: { message: 'http2: client connection lost' }
-)";
-
 constexpr std::size_t kMaxLine = 4096;
 
 // About 3.5 MiB of lines of every kind, with the awkward ones wherever the random walk puts them
@@ -104,7 +91,7 @@ Outcome classify_threaded(const Matcher& m, const std::string& text, unsigned th
 }
 
 TEST(ParallelFeeder, FilesAndStreamsOnThreadsGiveTheOneThreadAnswer) {
-  const Matcher m = test::matcher_from_yaml(kPack);
+  const Matcher m = test::two_rule_matcher();
   const std::string text = awkward_stream();
   StreamStats want_stats;
   const auto want = test::classify(m, text, 100000, &want_stats, kMaxLine);
@@ -123,7 +110,7 @@ TEST(ParallelFeeder, FilesAndStreamsOnThreadsGiveTheOneThreadAnswer) {
 }
 
 TEST(ParallelFeeder, AFileThatShrinksIsAnErrorAfterWhatCouldBeRead) {
-  const Matcher m = test::matcher_from_yaml(kPack);
+  const Matcher m = test::two_rule_matcher();
   std::string text;
   while (text.size() < (5u << 20)) text += "x509: certificate has expired\n";
   const std::string path = ::testing::TempDir() + "klaxon-parallel-feeder-shrinks.log";

@@ -7,22 +7,9 @@
 namespace klaxon {
 namespace {
 
-const char* kPack = R"(
-pack: t
-rules:
-  - id: t.expired
-    class: cert_expired
-    title: expired
-    match: { message: 'certificate has expired' }
-  - id: t.lost
-    class: connection_lost
-    title: lost
-    match: { message: 'http2: client connection lost' }
-)";
-
 class StreamTest : public ::testing::Test {
  protected:
-  Matcher m = test::matcher_from_yaml(kPack);
+  Matcher m = test::two_rule_matcher();
 };
 
 TEST_F(StreamTest, SameResultForEveryChunkSize) {

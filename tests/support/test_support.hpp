@@ -34,6 +34,23 @@ inline Matcher matcher_from_yaml(const std::string& yaml) {
   return std::move(*m);
 }
 
+/// Two rules for stream tests: `t.expired` (message has "certificate has expired") and
+/// `t.lost` ("http2: client connection lost").
+inline Matcher two_rule_matcher() {
+  return matcher_from_yaml(R"(
+pack: t
+rules:
+  - id: t.expired
+    class: cert_expired
+    title: expired
+    match: { message: 'certificate has expired' }
+  - id: t.lost
+    class: connection_lost
+    title: lost
+    match: { message: 'http2: client connection lost' }
+)");
+}
+
 /// The built-in packs, compiled.
 inline Matcher builtin_matcher() {
   rules::RuleSet set;
