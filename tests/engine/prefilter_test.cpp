@@ -73,9 +73,9 @@ TEST(Prefilter, AnAnchorWithoutItsLiteralMakesNoCandidate) {
   // in any case, around the anchor that was found.
   Prefilter p({"x509: certificate has expired", "restarting failed container=daprd"});
   Prefilter::Scratch scratch;
-  EXPECT_TRUE(p.scan_line("E0619 x509: Certificate Has EXPIRED or is not yet valid", scratch));
+  EXPECT_TRUE(p.scan_line("E0619 X509: CERTIFICATE HAS EXPIRED OR IS NOT YET VALID", scratch));
   EXPECT_EQ(p.candidates(scratch), std::vector<int>{0});
-  EXPECT_TRUE(p.scan_line("Back-off restarting failed container=daprd in pod x", scratch));
+  EXPECT_TRUE(p.scan_line("Back-off RESTARTING FAILED CONTAINER=DAPRD in pod x", scratch));
   EXPECT_EQ(p.candidates(scratch), std::vector<int>{1});
   for (const char* near_miss : {"x509: certificate has been renewed", "x509: certificate has expire",
                                 "restarting failed container=nginx", "certificate has expired", "x509: certificate",
