@@ -178,21 +178,30 @@ constexpr std::string_view kCommonWords[] = {
     "value", "version", "warn", "warning", "was", "watch", "watching", "will", "with", "worker",
 };
 
-// Every piece of a common word, with where it stands in one: the whole word, its start, its
-// end, or anywhere. Built once.
+// Up to 8 bytes packed into an integer, first byte highest: integers sort as the texts do, and
+// no literal holds a NUL byte, so a short text's zero padding cannot meet a real byte.
+std::uint64_t pack8(std::string_view text) {
+  std::uint64_t key = 0;
+  for (std::size_t b = 0; b < 8; ++b) key = key << 8 | (b < text.size() ? static_cast<unsigned char>(text[b]) : 0);
+  return key;
+}
+
+// Every piece of a common word that fits an anchor, with where it stands in one: the whole word,
+// its start, its end, or anywhere. Built once; looked up for every window of every literal, so
+// keyed by packed integer rather than by string.
 enum WordPlace : unsigned char { kWhole = 1, kStart = 2, kEnd = 4, kInside = 8 };
 
-const std::unordered_map<std::string_view, unsigned char>& common_word_pieces() {
+const std::unordered_map<std::uint64_t, unsigned char>& common_word_pieces() {
   static const auto* pieces = [] {
-    auto* m = new std::unordered_map<std::string_view, unsigned char>();
+    auto* m = new std::unordered_map<std::uint64_t, unsigned char>();
     for (std::string_view word : kCommonWords)
       for (std::size_t at = 0; at < word.size(); ++at)
-        for (std::size_t n = 1; at + n <= word.size(); ++n) {
+        for (std::size_t n = 1; at + n <= word.size() && n <= 8; ++n) {
           unsigned char place = kInside;
           if (at == 0) place |= kStart;
           if (at + n == word.size()) place |= kEnd;
           if (at == 0 && n == word.size()) place |= kWhole;
-          (*m)[word.substr(at, n)] |= place;
+          (*m)[pack8(word.substr(at, n))] |= place;
         }
     return m;
   }();
@@ -200,7 +209,8 @@ const std::unordered_map<std::string_view, unsigned char>& common_word_pieces() 
 }
 
 // The share of a piece's letters that belong to common words. The piece is a window of a
-// literal: a run of letters at its start may be the end of a word, one at its end the start of one.
+// literal (at most 8 bytes): a run of letters at its start may be the end of a word, one at its
+// end the start of one.
 double common_share(std::string_view piece) {
   const auto& pieces = common_word_pieces();
   std::size_t letters = 0, common = 0;
@@ -213,7 +223,7 @@ double common_share(std::string_view piece) {
     while (j < piece.size() && piece[j] >= 'a' && piece[j] <= 'z') ++j;
     const bool cut_before = i == 0, cut_after = j == piece.size();
     const unsigned char wanted = cut_before && cut_after ? kInside : cut_before ? kEnd : cut_after ? kStart : kWhole;
-    if (auto it = pieces.find(piece.substr(i, j - i)); it != pieces.end() && (it->second & wanted) != 0)
+    if (auto it = pieces.find(pack8(piece.substr(i, j - i))); it != pieces.end() && (it->second & wanted) != 0)
       common += j - i;
     letters += j - i;
     i = j;
@@ -221,7 +231,9 @@ double common_share(std::string_view piece) {
   return letters == 0 ? 0 : double(common) / double(letters);
 }
 
-double rarity(std::string_view piece) { return letter_rarity(piece) * (1 - 0.8 * common_share(piece)); }
+// How much rarer than its letters a piece is for not being made of common words: 1 when none
+// of it is, 0.2 when all of it is. The rarity of a piece is letter_rarity() times this.
+double common_rarity(std::string_view piece) { return 1 - 0.8 * common_share(piece); }
 
 // Where an anchor occurs in a literal it covers: a hit of the anchor ending at byte `e` can only
 // belong to an occurrence of the literal starting at `e - anchor size - offset`.
@@ -263,43 +275,54 @@ struct AnchorCover {
   std::vector<std::vector<AnchorUse>> uses;  // per anchor: the literals it stands for
 };
 
+// Sorts by `key`, keeping the order of equal keys: a least-significant-digit radix sort, a byte
+// a pass, passes in which every key has the same byte skipped.
+template <typename T>
+void sort_by_key(std::vector<T>& items) {
+  std::vector<T> spare(items.size());
+  for (unsigned shift = 0; shift < 64; shift += 8) {
+    std::array<std::size_t, 257> start{};
+    for (const T& x : items) ++start[((x.key >> shift) & 0xff) + 1];
+    if (std::find(start.begin(), start.end(), items.size()) != start.end()) continue;  // one byte value
+    for (std::size_t b = 1; b < start.size(); ++b) start[b] += start[b - 1];
+    for (const T& x : items) spare[start[(x.key >> shift) & 0xff]++] = x;
+    items.swap(spare);
+  }
+}
+
 AnchorCover choose_anchors(const std::vector<std::string>& literals) {
   constexpr std::size_t kAnchorBytes = 8;
   // Every window of every literal, sorted so that equal windows sit together, each literal once
-  // per window (at its first offset). Flat: thousands of rules make hundreds of thousands.
-  // A window's bytes packed big-endian into an integer sort as the text does (no literal holds a
-  // NUL byte, so a short window's zero padding cannot meet a real byte).
+  // per window (at its first offset). Flat: thousands of rules make hundreds of thousands. A
+  // window is its packed text (which also tells its size, see pack8) and its place in `places`.
+  // Places are made in literal order and the sort keeps the order of equal texts, so a window's
+  // literals stay in order. (A comparison sort of these took a third of choosing the anchors.)
   struct Place {
     unsigned literal, offset;
   };
   struct Window {
     std::uint64_t key;
-    std::uint32_t size;
-    Place use;
-    std::string_view text(const std::vector<std::string>& lits) const {
-      return std::string_view(lits[use.literal]).substr(use.offset, size);
-    }
-    bool operator<(const Window& o) const {
-      if (key != o.key) return key < o.key;
-      if (size != o.size) return size < o.size;
-      return use.literal != o.use.literal ? use.literal < o.use.literal : use.offset < o.use.offset;
-    }
-    bool same_text(const Window& o) const { return key == o.key && size == o.size; }
+    std::uint32_t place;
   };
+  std::vector<Place> places;
   std::vector<Window> windows;
   std::size_t count = 0;
   for (const std::string& lit : literals) count += lit.size() - std::min(kAnchorBytes, lit.size()) + 1;
+  places.reserve(count);
   windows.reserve(count);
   for (std::size_t i = 0; i < literals.size(); ++i) {
     const std::string_view lit = literals[i];
     const std::size_t k = std::min(kAnchorBytes, lit.size());
     for (std::size_t at = 0; at + k <= lit.size(); ++at) {
-      std::uint64_t key = 0;
-      for (std::size_t b = 0; b < kAnchorBytes; ++b) key = key << 8 | (b < k ? static_cast<unsigned char>(lit[at + b]) : 0);
-      windows.push_back({key, std::uint32_t(k), {unsigned(i), unsigned(at)}});
+      windows.push_back({pack8(lit.substr(at, k)), std::uint32_t(places.size())});
+      places.push_back({unsigned(i), unsigned(at)});
     }
   }
-  std::sort(windows.begin(), windows.end());
+  sort_by_key(windows);
+  auto text_of = [&](const Window& w) {
+    const Place& p = places[w.place];
+    return std::string_view(literals[p.literal]).substr(p.offset, std::min(kAnchorBytes, literals[p.literal].size()));
+  };
   std::vector<Place> uses;  // grouped by window
   uses.reserve(windows.size());
   struct Candidate {
@@ -309,30 +332,31 @@ AnchorCover choose_anchors(const std::vector<std::string>& literals) {
     std::size_t first, last;  // its literals: uses[first, last)
     bool operator<(const Candidate& o) const { return value != o.value ? value < o.value : anchor > o.anchor; }
   };
-  Candidate pending{};
   std::vector<Candidate> shared;  // windows of several literals
   std::vector<Candidate> best_own(literals.size(), Candidate{0, {}, -1, 0, 0});  // per literal, its rarest window
-  auto settle = [&](const Candidate& c) {
-    if (c.last - c.first > 1) {
-      shared.push_back(c);
+  auto weigh = [](double rarity) { return rarity * rarity * rarity; };
+  auto settle = [&](std::string_view text, std::size_t first, std::size_t last) {
+    const double letters = letter_rarity(text);
+    if (last - first > 1) {
+      shared.push_back({0, text, weigh(letters * common_rarity(text)), first, last});
       return;
     }
-    Candidate& best = best_own[uses[c.first].literal];
+    // Most windows belong to one literal and lose to its best. A window's rarity is at most that
+    // of its letters: the common words are looked up only for windows that could still win.
+    Candidate& best = best_own[uses[first].literal];
+    if (weigh(letters) < best.weight) return;
+    const Candidate c{0, text, weigh(letters * common_rarity(text)), first, last};
     if (c.weight > best.weight || (c.weight == best.weight && c.anchor < best.anchor)) best = c;
   };
+  std::size_t group = 0;  // uses[group, end): the literals of the window being read
   for (std::size_t w = 0; w < windows.size(); ++w) {
-    const bool same_text = w > 0 && windows[w].same_text(windows[w - 1]);
-    if (same_text && windows[w].use.literal == windows[w - 1].use.literal) continue;
-    if (!same_text) {
-      if (w > 0) settle(pending);
-      const std::string_view text = windows[w].text(literals);
-      const double r = rarity(text);
-      pending = {0, text, r * r * r, uses.size(), uses.size()};
-    }
-    uses.push_back(windows[w].use);
-    pending.last = uses.size();
+    const Place& place = places[windows[w].place];
+    const bool same_text = w > 0 && windows[w].key == windows[w - 1].key;
+    if (same_text && place.literal == places[windows[w - 1].place].literal) continue;
+    if (!same_text && w > 0) settle(text_of(windows[w - 1]), group, uses.size()), group = uses.size();
+    uses.push_back(place);
   }
-  if (!windows.empty()) settle(pending);
+  if (!windows.empty()) settle(text_of(windows.back()), group, uses.size());
   // A window of one literal is only ever chosen for it, and only the rarest of them: the heap
   // holds those and the shared windows, not every window of every literal.
   std::vector<Candidate> candidates = std::move(shared);
