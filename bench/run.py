@@ -4,8 +4,9 @@
     bench/run.py [--gb 1] [--runs 5] [--build build] [--big]
 
 Generates the deterministic corpus (bench/corpus.cpp) in a temporary directory, exports the
-shipped packs' regexes for rg and grep (`klaxon rules export`), and runs each tool several times
-on the same file, printing median GB/s and the ratios the throughput issue asks for. Page cache
+shipped packs' regexes for rg and grep (`klaxon rules export`), and runs the tools on the same
+file in rounds (each compared pair side by side, one run of each per round), printing median
+GB/s and the ratios the throughput issue asks for. Page cache
 is warm for every run (the corpus is read once first). Prints a Markdown table for
 bench/README.md. --big adds the 10 GB memory check.
 """
@@ -49,18 +50,25 @@ def run(cmd, ok=(0,)):
     return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
-def median_gbps(name, cmd, size, runs=args.runs, ok=(0,)):
-    walls = []
-    rss = 0
+def side_by_side(size, commands, runs=args.runs):
+    """Median GB/s of each (name, cmd[, ok]) over `runs` rounds, one run of each per round.
+    Rounds, not one command's runs in a row: this VM's speed drifts from minute to minute, and a
+    ratio of two commands measured minutes apart would carry that drift."""
+    walls = [[] for _ in commands]
+    rss = [0 for _ in commands]
     for _ in range(runs):
-        w, r = run(cmd, ok)
-        walls.append(w)
-        rss = max(rss, r)
-    med = statistics.median(walls)
-    gbps = size / med / 1e9
-    rows.append((name, gbps, med, rss))
-    print(f"  {name:<44} {gbps:6.2f} GB/s  ({med:.3f} s median of {runs})", flush=True)
-    return gbps
+        for i, (name, cmd, *ok) in enumerate(commands):
+            w, r = run(cmd, *(ok or [(0,)]))
+            walls[i].append(w)
+            rss[i] = max(rss[i], r)
+    out = []
+    for i, (name, *_) in enumerate(commands):
+        med = statistics.median(walls[i])
+        gbps = size / med / 1e9
+        rows.append((name, gbps, med, rss[i]))
+        print(f"  {name:<44} {gbps:6.2f} GB/s  ({med:.3f} s median of {runs})", flush=True)
+        out.append(gbps)
+    return out
 
 
 def median_seconds(name, cmd, runs=args.runs):
@@ -143,20 +151,28 @@ try:
     with open(pats_ere, "w") as f:
         subprocess.run([KLAXON, "rules", "export", "--as", "ere"], stdout=f, check=True)
     out = os.path.join(tmp, "out.jsonl")
-    floor = median_gbps("memchr floor (count lines)", [FLOOR, path], size)
-    k1 = median_gbps("klaxon --threads 1 --format jsonl --matches", f"{KLAXON} --threads 1 --format jsonl --matches {path} > {out}", size)
-    k2 = median_gbps("klaxon --threads 2", f"{KLAXON} --threads 2 --format jsonl --matches {path} > {out}", size)
-    rg = median_gbps("rg -j1 -c -f (same regexes)", ["rg", "-j1", "-c", "-f", pats_rg, path], size, ok=(0, 1)) if shutil.which("rg") else None
-    gr = median_gbps("grep -c -E -f (same regexes)", ["grep", "-c", "-E", "-f", pats_ere, path], size, runs=1, ok=(0, 1))
+    print("rule count: the shipped packs x10 (synthetic rules of the same shapes)", flush=True)
+    pack, extra = synthetic_pack(10)
+    have_rg = shutil.which("rg") is not None
+    main = [("memchr floor (count lines)", [FLOOR, path]),
+            ("klaxon --threads 1 --format jsonl --matches", f"{KLAXON} --threads 1 --format jsonl --matches {path} > {out}"),
+            ("klaxon --threads 2", f"{KLAXON} --threads 2 --format jsonl --matches {path} > {out}"),
+            (f"klaxon --threads 1 with {extra} extra rules",
+             f"{KLAXON} --threads 1 --format jsonl --matches --rules {pack} {path} > {out}")]
+    if have_rg:
+        main.append(("rg -j1 -c -f (same regexes)", ["rg", "-j1", "-c", "-f", pats_rg, path], (0, 1)))
+    floor, k1, k2, k10, *rest = side_by_side(size, main)
+    rg = rest[0] if have_rg else None
+    gr, = side_by_side(size, [("grep -c -E -f (same regexes)", ["grep", "-c", "-E", "-f", pats_ere, path], (0, 1))], runs=1)
 
     print("noisy set: 5% of lines match", flush=True)
     noisy, nsize = corpus("noisy.log", min(args.gb, 0.25), 20)
-    kn = median_gbps("klaxon --threads 1, noisy", f"{KLAXON} --threads 1 --format jsonl --matches {noisy} > {out}", nsize)
-    rn = median_gbps("rg -j1 -c -f, noisy", ["rg", "-j1", "-c", "-f", pats_rg, noisy], nsize, ok=(0, 1)) if shutil.which("rg") else None
+    noisy_runs = [("klaxon --threads 1, noisy", f"{KLAXON} --threads 1 --format jsonl --matches {noisy} > {out}")]
+    if have_rg:
+        noisy_runs.append(("rg -j1 -c -f, noisy", ["rg", "-j1", "-c", "-f", pats_rg, noisy], (0, 1)))
+    kn, *rn = side_by_side(nsize, noisy_runs)
+    rn = rn[0] if rn else None
 
-    print("rule count: the shipped packs x10 (synthetic rules of the same shapes)", flush=True)
-    pack, extra = synthetic_pack(10)
-    k10 = median_gbps(f"klaxon --threads 1 with {extra} extra rules", f"{KLAXON} --threads 1 --format jsonl --matches --rules {pack} {path} > {out}", size)
     # Start-up (loading and compiling the rules) is paid once per run, whatever the input: the
     # cost per byte is what the rule count must not move.
     empty = os.path.join(tmp, "empty.log")
@@ -167,13 +183,13 @@ try:
     print("compressed replay", flush=True)
     subprocess.run(["gzip", "-k", "-1", path], check=True)
     gz = path + ".gz"
-    dz = median_gbps("gzip -dc > /dev/null (decompression alone)", f"gzip -dc {gz} > /dev/null", size, runs=3)
-    kz = median_gbps("klaxon on the .gz", f"{KLAXON} --format jsonl --matches {gz} > {out}", size, runs=3)
+    dz, kz = side_by_side(size, [("gzip -dc > /dev/null (decompression alone)", f"gzip -dc {gz} > /dev/null"),
+                                 ("klaxon on the .gz", f"{KLAXON} --format jsonl --matches {gz} > {out}")], runs=3)
     os.remove(gz)
     subprocess.run(["zstd", "-q", "-k", "-1", path], check=True)
     zst = path + ".zst"
-    dzs = median_gbps("zstd -dc > /dev/null (decompression alone)", f"zstd -dc {zst} > /dev/null", size, runs=3)
-    kzs = median_gbps("klaxon on the .zst", f"{KLAXON} --format jsonl --matches {zst} > {out}", size, runs=3)
+    dzs, kzs = side_by_side(size, [("zstd -dc > /dev/null (decompression alone)", f"zstd -dc {zst} > /dev/null"),
+                                   ("klaxon on the .zst", f"{KLAXON} --format jsonl --matches {zst} > {out}")], runs=3)
     os.remove(zst)
 
     rss1 = peak_rss_kib(f"{KLAXON} --format jsonl --matches {path} > {out}")
@@ -184,10 +200,11 @@ try:
         os.remove(path)
         print("10 GB, the same mix", flush=True)
         big, bsize = corpus("big.log", 10, 10_000)
-        b1 = median_gbps("klaxon --threads 1, 10 GB", f"{KLAXON} --threads 1 --format jsonl --matches {big} > {out}", bsize, runs=3)
-        b2 = median_gbps("klaxon --threads 2, 10 GB", f"{KLAXON} --threads 2 --format jsonl --matches {big} > {out}", bsize, runs=3)
-        b10 = median_gbps(f"klaxon --threads 1 with {extra} extra rules, 10 GB",
-                          f"{KLAXON} --threads 1 --format jsonl --matches --rules {pack} {big} > {out}", bsize, runs=3)
+        b1, b2, b10 = side_by_side(bsize, [
+            ("klaxon --threads 1, 10 GB", f"{KLAXON} --threads 1 --format jsonl --matches {big} > {out}"),
+            ("klaxon --threads 2, 10 GB", f"{KLAXON} --threads 2 --format jsonl --matches {big} > {out}"),
+            (f"klaxon --threads 1 with {extra} extra rules, 10 GB",
+             f"{KLAXON} --threads 1 --format jsonl --matches --rules {pack} {big} > {out}")], runs=3)
         rss10 = peak_rss_kib(f"{KLAXON} --format jsonl --matches {big} > {out}")
         print(f"  peak RSS, 10 GB: {rss10 / 1024:.1f} MiB", flush=True)
     lat_med, lat_max = latency_ms()
