@@ -50,7 +50,7 @@ constexpr const char* kFooter = R"(Examples:
 
 Exit status: 0 ok, 1 an input failed, 2 usage or rule errors, 3 --fail-on was met.)";
 
-// Start-up allocates tens of MB in small pieces (yaml-cpp nodes, RE2 programs, Hyperscan's
+// Start-up allocates tens of MB in small pieces (YAML nodes, RE2 programs, Hyperscan's
 // compiler), and the first touch of each 4 KiB page is a fault: 13,000 of them, a fifth of the
 // start-up with 2,000 extra rules on a VM. Let the main heap grow in steps of 64 MiB of address
 // space, kept rather than given back, and ask for transparent huge pages on it (glibc's own

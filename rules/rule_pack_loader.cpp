@@ -4,15 +4,16 @@
 #include <filesystem>
 #include <iterator>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include "engine/duration.hpp"
 #include "engine/parallel_for.hpp"
 #include "rules/builtin_packs.hpp"
+#include "rules/yaml_document.hpp"
 
 namespace klaxon::rules {
 namespace {
@@ -24,67 +25,63 @@ class PackReader {
       : file_(file), into_(into), problems_(problems) {}
 
   void read(std::string_view text) {
-    YAML::Node root;
-    try {
-      root = YAML::Load(std::string(text));
-    } catch (const YAML::Exception& e) {
-      problems_.push_back({{file_, e.mark.line + 1}, "not valid YAML: " + e.msg, false});
+    const YamlDocument document(text);
+    if (const auto& e = document.error()) {
+      problems_.push_back({{file_, e->line}, e->message, false});
       return;
     }
-    if (!root.IsMap()) return error(root, "a pack is a map with `pack:` and `rules:`");
+    const YamlNode root = document.root();
+    if (!root.is_map()) return error(root, "a pack is a map with `pack:` and `rules:`");
     known_keys(root, "pack", {"pack", "description", "rules", "correlations"});
     pack_ = scalar(root, "pack", true);
     if (pack_.empty()) return;
     PackInfo info{pack_, scalar(root, "description", false), file_, 0};
-    const YAML::Node rules = root["rules"];
-    if (!rules || !rules.IsSequence()) return error(root, "`rules:` must be a list of rules");
-    for (const YAML::Node& r : rules) {
+    const YamlNode rules = root["rules"];
+    if (!rules || !rules.is_sequence()) return error(root, "`rules:` must be a list of rules");
+    for (const YamlNode& r : rules.items()) {
       if (read_rule(r)) ++info.rules;
     }
-    if (const YAML::Node cs = root["correlations"]) {
-      if (!cs.IsSequence()) error(cs, "`correlations:` must be a list");
+    if (const YamlNode cs = root["correlations"]) {
+      if (!cs.is_sequence()) error(cs, "`correlations:` must be a list");
       else
-        for (const YAML::Node& c : cs) read_correlation(c);
+        for (const YamlNode& c : cs.items()) read_correlation(c);
     }
     into_.packs.push_back(std::move(info));
   }
 
  private:
-  int line_of(const YAML::Node& n) const { return n.Mark().line >= 0 ? n.Mark().line + 1 : 0; }
-
-  void error(const YAML::Node& at, std::string message) {
-    problems_.push_back({{file_, line_of(at)}, std::move(message), false});
+  void error(const YamlNode& at, std::string message) {
+    problems_.push_back({{file_, at.line()}, std::move(message), false});
     failed_ = true;
   }
-  void warning(const YAML::Node& at, std::string message) {
-    problems_.push_back({{file_, line_of(at)}, std::move(message), true});
+  void warning(const YamlNode& at, std::string message) {
+    problems_.push_back({{file_, at.line()}, std::move(message), true});
   }
 
-  void known_keys(const YAML::Node& map, std::string_view what, std::initializer_list<std::string_view> keys) {
-    for (const auto& kv : map) {
-      const std::string key = kv.first.as<std::string>("");
-      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+  void known_keys(const YamlNode& map, std::string_view what, std::initializer_list<std::string_view> keys) {
+    for (const auto& [key, value] : map.pairs()) {
+      if (std::find(keys.begin(), keys.end(), key.text()) == keys.end()) {
         std::string list;
         for (auto k : keys) list += (list.empty() ? "" : ", ") + std::string(k);
-        error(kv.first, fmt::format("{}: unknown key '{}' (known: {})", what, key, list));
+        error(key, fmt::format("{}: unknown key '{}' (known: {})", what, key.text(), list));
       }
     }
   }
 
-  std::string scalar(const YAML::Node& map, const char* key, bool required, std::string_view what = "pack") {
-    const YAML::Node n = map[key];
+  std::string scalar(const YamlNode& map, const char* key, bool required, std::string_view what = "pack") {
+    const YamlNode n = map[key];
     if (!n) {
       if (required) error(map, fmt::format("{}: `{}` is required", what, key));
       return {};
     }
-    if (!n.IsScalar()) {
+    if (!n.is_scalar()) {
       error(n, fmt::format("{}: `{}` must be a single value", what, key));
       return {};
     }
-    return n.Scalar();
+    return n.text();
   }
 
-  std::optional<std::int64_t> duration(const YAML::Node& map, const char* key, std::string_view what) {
+  std::optional<std::int64_t> duration(const YamlNode& map, const char* key, std::string_view what) {
     const std::string text = scalar(map, key, false, what);
     if (text.empty()) return std::nullopt;
     auto secs = parse_duration_seconds(text);
@@ -92,28 +89,28 @@ class PackReader {
     return secs;
   }
 
-  std::vector<std::string> string_list(const YAML::Node& n, std::string_view what) {
+  std::vector<std::string> string_list(const YamlNode& n, std::string_view what) {
     std::vector<std::string> out;
-    if (n.IsScalar()) return {n.Scalar()};
-    if (!n.IsSequence()) {
+    if (n.is_scalar()) return {n.text()};
+    if (!n.is_sequence()) {
       error(n, fmt::format("{} must be a list", what));
       return out;
     }
-    for (const YAML::Node& x : n) {
-      if (!x.IsScalar()) error(x, fmt::format("{}: every item must be a single value", what));
-      else out.push_back(x.Scalar());
+    for (const YamlNode& x : n.items()) {
+      if (!x.is_scalar()) error(x, fmt::format("{}: every item must be a single value", what));
+      else out.emplace_back(x.text());
     }
     return out;
   }
 
-  bool read_rule(const YAML::Node& n) {
+  bool read_rule(const YamlNode& n) {
     failed_ = false;
-    if (!n.IsMap()) {
+    if (!n.is_map()) {
       error(n, "a rule is a map with id, class, title, match ...");
       return false;
     }
     RuleSpec r;
-    r.defined_at = {file_, line_of(n)};
+    r.defined_at = {file_, n.line()};
     r.id = scalar(n, "id", true, "rule");
     const std::string what = r.id.empty() ? std::string("rule") : "rule " + r.id;
     known_keys(n, what,
@@ -127,49 +124,46 @@ class PackReader {
     r.title = scalar(n, "title", true, what);
     read_match(n, r, what);
     r.exclude = scalar(n, "exclude", false, what);
-    if (const YAML::Node w = n["where"]) read_where(w, r, what);
-    if (const YAML::Node x = n["extract"]) read_extract(x, r, what);
-    if (const YAML::Node g = n["group_by"]) r.group_by = string_list(g, what + ": group_by");
-    if (const YAML::Node s = n["severity"]) read_severity(s, r, what);
-    if (const YAML::Node p = n["priority"]) {
-      try {
-        r.priority = p.as<int>();
-      } catch (const YAML::Exception&) {
-        error(p, what + ": priority must be an integer");
-      }
+    if (const YamlNode w = n["where"]) read_where(w, r, what);
+    if (const YamlNode x = n["extract"]) read_extract(x, r, what);
+    if (const YamlNode g = n["group_by"]) r.group_by = string_list(g, what + ": group_by");
+    if (const YamlNode s = n["severity"]) read_severity(s, r, what);
+    if (const YamlNode p = n["priority"]) {
+      if (const auto priority = p.integer()) r.priority = *priority;
+      else error(p, what + ": priority must be an integer");
     }
     if (auto d = duration(n, "resolve_after", what)) r.resolve_after_seconds = *d;
     if (auto d = duration(n, "within", what)) r.within_seconds = *d;
-    if (const YAML::Node m = n["min_count"]) {
-      try {
-        r.min_count = m.as<int>();
+    if (const YamlNode m = n["min_count"]) {
+      if (const auto min_count = m.integer()) {
+        r.min_count = *min_count;
         if (r.min_count < 1) error(m, what + ": min_count must be at least 1");
-      } catch (const YAML::Exception&) {
+      } else {
         error(m, what + ": min_count must be an integer");
       }
       if (r.min_count > 1 && !n["within"]) error(m, what + ": min_count needs `within:` (the window)");
     }
-    if (const YAML::Node a = n["annotations"]) {
-      if (!a.IsMap()) error(a, what + ": annotations must be a map");
+    if (const YamlNode a = n["annotations"]) {
+      if (!a.is_map()) error(a, what + ": annotations must be a map");
       else
-        for (const auto& kv : a) {
-          if (!kv.second.IsScalar()) error(kv.second, what + ": annotation values are text");
-          else r.annotations.emplace_back(kv.first.as<std::string>(""), kv.second.Scalar());
+        for (const auto& [key, value] : a.pairs()) {
+          if (!value.is_scalar()) error(value, what + ": annotation values are text");
+          else r.annotations.emplace_back(key.text(), value.text());
         }
     }
-    if (const YAML::Node res = n["resolves"]) r.resolves = string_list(res, what + ": resolves");
+    if (const YamlNode res = n["resolves"]) r.resolves = string_list(res, what + ": resolves");
     std::vector<RuleTest> tests;
-    if (const YAML::Node t = n["tests"]) read_tests(t, r.id, what, tests);
+    if (const YamlNode t = n["tests"]) read_tests(t, r.id, what, tests);
     if (failed_) return false;
     into_.rules.push_back(std::move(r));
     for (auto& t : tests) into_.tests.push_back(std::move(t));
     return true;
   }
 
-  void read_match(const YAML::Node& n, RuleSpec& r, const std::string& what) {
-    const YAML::Node m = n["match"];
+  void read_match(const YamlNode& n, RuleSpec& r, const std::string& what) {
+    const YamlNode m = n["match"];
     if (!m) return error(n, what + ": `match` is required (message:, line: or field: + regex:)");
-    if (!m.IsMap()) return error(m, what + ": `match` is a map: message:, line: or field: + regex:");
+    if (!m.is_map()) return error(m, what + ": `match` is a map: message:, line: or field: + regex:");
     known_keys(m, what + ": match", {"message", "line", "field", "regex"});
     const int kinds = int(bool(m["message"])) + int(bool(m["line"])) + int(bool(m["field"]));
     if (kinds != 1) return error(m, what + ": `match` needs exactly one of message:, line:, field:");
@@ -185,31 +179,31 @@ class PackReader {
     if (r.pattern.empty() && !failed_) error(m, what + ": the match regex is empty");
   }
 
-  void read_where(const YAML::Node& w, RuleSpec& r, const std::string& what) {
-    if (!w.IsMap()) return error(w, what + ": `where` is a map of field: value");
-    for (const auto& kv : w) {
+  void read_where(const YamlNode& w, RuleSpec& r, const std::string& what) {
+    if (!w.is_map()) return error(w, what + ": `where` is a map of field: value");
+    for (const auto& [key, value] : w.pairs()) {
       FieldCondition c;
-      c.name = kv.first.as<std::string>("");
-      if (kv.second.IsScalar() && kv.second.Scalar().size() >= 2 && kv.second.Scalar().front() == '/' &&
-          kv.second.Scalar().back() == '/') {
-        c.regex = kv.second.Scalar().substr(1, kv.second.Scalar().size() - 2);
+      c.name = key.text();
+      const std::string text = value.text();
+      if (value.is_scalar() && text.size() >= 2 && text.front() == '/' && text.back() == '/') {
+        c.regex = text.substr(1, text.size() - 2);
       } else {
-        c.any_of = string_list(kv.second, what + ": where " + c.name);
+        c.any_of = string_list(value, what + ": where " + c.name);
       }
       r.where.push_back(std::move(c));
     }
   }
 
-  void read_extract(const YAML::Node& x, RuleSpec& r, const std::string& what) {
-    if (!x.IsMap()) return error(x, what + ": `extract` is a map of name: function(capture)");
-    for (const auto& kv : x) {
+  void read_extract(const YamlNode& x, RuleSpec& r, const std::string& what) {
+    if (!x.is_map()) return error(x, what + ": `extract` is a map of name: function(capture)");
+    for (const auto& [key, value] : x.pairs()) {
       Extraction e;
-      e.name = kv.first.as<std::string>("");
-      const std::string call = kv.second.IsScalar() ? kv.second.Scalar() : std::string();
+      e.name = key.text();
+      const std::string call = value.text();
       const std::size_t open = call.find('('), close = call.rfind(')');
       if (open == std::string::npos || close != call.size() - 1 || close <= open + 1) {
-        error(kv.second, fmt::format("{}: extract {}: write duration(capture), instant(capture) or number(capture)",
-                                     what, e.name));
+        error(value, fmt::format("{}: extract {}: write duration(capture), instant(capture) or number(capture)",
+                                 what, e.name));
         continue;
       }
       const std::string fn = call.substr(0, open);
@@ -218,63 +212,63 @@ class PackReader {
       else if (fn == "instant") e.kind = ExtractKind::instant;
       else if (fn == "number") e.kind = ExtractKind::number;
       else {
-        error(kv.second, fmt::format("{}: extract {}: unknown function '{}' (duration, instant, number)", what, e.name, fn));
+        error(value, fmt::format("{}: extract {}: unknown function '{}' (duration, instant, number)", what, e.name, fn));
         continue;
       }
       r.extract.push_back(std::move(e));
     }
   }
 
-  void read_severity(const YAML::Node& s, RuleSpec& r, const std::string& what) {
-    if (s.IsScalar()) {
-      auto sev = severity_from_string(s.Scalar());
-      if (!sev) return error(s, fmt::format("{}: severity '{}' is not info, warning or critical", what, s.Scalar()));
+  void read_severity(const YamlNode& s, RuleSpec& r, const std::string& what) {
+    if (s.is_scalar()) {
+      auto sev = severity_from_string(s.text());
+      if (!sev) return error(s, fmt::format("{}: severity '{}' is not info, warning or critical", what, s.text()));
       r.severity.push_back({*sev, Comparison{}});
       return;
     }
-    if (!s.IsSequence()) return error(s, what + ": severity is a level or a list of {level: condition}");
-    for (const YAML::Node& item : s) {
-      if (!item.IsMap() || item.size() != 1) {
+    if (!s.is_sequence()) return error(s, what + ": severity is a level or a list of {level: condition}");
+    for (const YamlNode& item : s.items()) {
+      if (!item.is_map() || item.size() != 1) {
         error(item, what + ": each severity case is one {level: condition}, e.g. {critical: 'expires_in < 7d'}");
         continue;
       }
-      const auto kv = *item.begin();
-      auto sev = severity_from_string(kv.first.as<std::string>(""));
+      const auto [level, condition] = *item.pairs().begin();
+      auto sev = severity_from_string(level.text());
       if (!sev) {
-        error(kv.first, fmt::format("{}: severity '{}' is not info, warning or critical", what, kv.first.as<std::string>("")));
+        error(level, fmt::format("{}: severity '{}' is not info, warning or critical", what, level.text()));
         continue;
       }
-      auto cond = parse_comparison(kv.second.IsScalar() ? kv.second.Scalar() : std::string());
+      auto cond = parse_comparison(condition.text());
       if (!cond) {
-        error(kv.second, fmt::format("{}: severity condition '{}' is not NAME OP VALUE (e.g. expires_in < 7d) or true",
-                                     what, kv.second.IsScalar() ? kv.second.Scalar() : std::string("?")));
+        error(condition, fmt::format("{}: severity condition '{}' is not NAME OP VALUE (e.g. expires_in < 7d) or true",
+                                     what, condition.is_scalar() ? condition.text() : "?"));
         continue;
       }
       r.severity.push_back({*sev, *cond});
     }
   }
 
-  void read_tests(const YAML::Node& t, const std::string& rule_id, const std::string& what, std::vector<RuleTest>& out) {
-    if (!t.IsSequence()) return error(t, what + ": tests is a list of {line, expect}");
-    for (const YAML::Node& item : t) {
-      if (!item.IsMap()) {
+  void read_tests(const YamlNode& t, const std::string& rule_id, const std::string& what, std::vector<RuleTest>& out) {
+    if (!t.is_sequence()) return error(t, what + ": tests is a list of {line, expect}");
+    for (const YamlNode& item : t.items()) {
+      if (!item.is_map()) {
         error(item, what + ": a test is {line: ..., expect: ...}");
         continue;
       }
       known_keys(item, what + ": test", {"line", "expect"});
       RuleTest test;
       test.rule_id = rule_id;
-      test.at = {file_, line_of(item)};
+      test.at = {file_, item.line()};
       test.line = scalar(item, "line", true, what + ": test");
-      const YAML::Node e = item["expect"];
+      const YamlNode e = item["expect"];
       if (!e) {
         error(item, what + ": test needs `expect:` (none, or a map such as {class: cert_expired})");
-      } else if (e.IsScalar() && e.Scalar() == "none") {
+      } else if (e.is_scalar() && e.text() == "none") {
         test.expect_none = true;
-      } else if (e.IsMap()) {
-        for (const auto& kv : e) {
-          if (!kv.second.IsScalar()) error(kv.second, what + ": expected values are single values");
-          else test.expect.emplace_back(kv.first.as<std::string>(""), kv.second.Scalar());
+      } else if (e.is_map()) {
+        for (const auto& [key, value] : e.pairs()) {
+          if (!value.is_scalar()) error(value, what + ": expected values are single values");
+          else test.expect.emplace_back(key.text(), value.text());
         }
       } else {
         error(e, what + ": expect is `none` or a map such as {class: cert_expired, expires_in: 226800}");
@@ -283,18 +277,18 @@ class PackReader {
     }
   }
 
-  void read_correlation(const YAML::Node& n) {
-    if (!n.IsMap()) return error(n, "a correlation is a map with id, root, symptoms");
+  void read_correlation(const YamlNode& n) {
+    if (!n.is_map()) return error(n, "a correlation is a map with id, root, symptoms");
     CorrelationSpec c;
-    c.defined_at = {file_, line_of(n)};
+    c.defined_at = {file_, n.line()};
     c.id = scalar(n, "id", true, "correlation");
     const std::string what = "correlation " + c.id;
     known_keys(n, what, {"id", "root", "symptoms", "within", "same"});
     c.root = scalar(n, "root", true, what);
-    if (const YAML::Node s = n["symptoms"]) c.symptoms = string_list(s, what + ": symptoms");
+    if (const YamlNode s = n["symptoms"]) c.symptoms = string_list(s, what + ": symptoms");
     else error(n, what + ": `symptoms` is required");
     if (auto d = duration(n, "within", what)) c.within_seconds = *d;
-    if (const YAML::Node s = n["same"]) c.same = string_list(s, what + ": same");
+    if (const YamlNode s = n["same"]) c.same = string_list(s, what + ": same");
     into_.correlations.push_back(std::move(c));
   }
 

@@ -119,6 +119,113 @@ TEST(RulePackLoader, InvalidYamlSaysWhere) {
   EXPECT_TRUE(has(p, "p.yaml:5: not valid YAML") || has(p, "p.yaml:4: not valid YAML")) << ::testing::PrintToString(p);
 }
 
+// The parser's own messages are collected, never printed: `rules check` reports them as it
+// reports everything else, with the line where the YAML breaks.
+TEST(RulePackLoader, BrokenYamlNamesTheLineOfTheBreakAndPrintsNothing) {
+  ::testing::internal::CaptureStderr();
+  auto p = problems_of(R"(pack: t
+rules:
+  - id: t.a
+    class: cert_expired
+    title: a: b
+    match: { message: a }
+  - id: t.b
+)");
+  auto unsupported = problems_of("%YAML 2.0\n---\npack: t\nrules: []\n");
+  const std::string printed = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(p.size(), 1u) << ::testing::PrintToString(p);
+  EXPECT_TRUE(has(p, "p.yaml:5: not valid YAML: mapping values are not allowed")) << p[0];
+  ASSERT_EQ(unsupported.size(), 1u) << ::testing::PrintToString(unsupported);
+  EXPECT_TRUE(has(unsupported, "p.yaml:1: not valid YAML: found incompatible YAML document")) << unsupported[0];
+  EXPECT_EQ(printed, "");
+}
+
+// yaml-cpp kept one of the two values without a word; a rule with `id:` twice is a mistake.
+TEST(RulePackLoader, AKeyGivenTwiceIsAnErrorOnTheSecond) {
+  auto p = problems_of(R"(pack: t
+rules:
+  - id: t.a
+    class: cert_expired
+    title: a
+    id: t.b
+    match: { message: a }
+)");
+  EXPECT_TRUE(has(p, "p.yaml:6: not valid YAML: duplicate key")) << ::testing::PrintToString(p);
+}
+
+// A file with nothing in it yet is not broken YAML; it is a pack that lacks everything.
+TEST(RulePackLoader, AnEmptyFileIsNotAPack) {
+  for (const char* text : {"", "# to do\n\n"})
+    EXPECT_EQ(problems_of(text), std::vector<std::string>{"p.yaml: a pack is a map with `pack:` and `rules:`"});
+}
+
+// An empty value is YAML's null, not text, as it was with yaml-cpp; it is reported on its key's line.
+TEST(RulePackLoader, AnEmptyValueIsNotASingleValue) {
+  auto p = problems_of("pack: t\nrules:\n  - id: t.a\n    class:\n    title: a\n    match: { message: a }\n");
+  EXPECT_TRUE(has(p, "p.yaml:4: rule t.a: `class` must be a single value")) << ::testing::PrintToString(p);
+}
+
+// Quoted values as YAML defines them; libfyaml 0.7.12, used before libyaml, read each of these
+// wrongly: escaped quotes in a row, a double-quoted value with an escape over two lines.
+TEST(RulePackLoader, QuotedValuesAreReadAsWritten) {
+  RuleSet set;
+  std::vector<Diagnostic> problems;
+  load_pack_text("pack: t\nrules:\n  - id: t.a\n    class: cert_expired\n"
+                 "    title: 'it''s ''''quoted'''''\n"
+                 "    match: { message: \"two\\tlines, \\\n      then \\\"\\x41\\\" \n      end\" }\n",
+                 "p.yaml", set, problems);
+  for (const auto& d : problems) ADD_FAILURE() << format_diagnostic(d);
+  ASSERT_EQ(set.rules.size(), 1u);
+  EXPECT_EQ(set.rules[0].title, "it's ''quoted''");
+  EXPECT_EQ(set.rules[0].pattern, "two\tlines, then \"A\" end");
+}
+
+// CR LF is one line break: values fold across it as across LF, and lines count the same.
+TEST(RulePackLoader, CrLfLineEndsKeepValuesAndLines) {
+  RuleSet set;
+  std::vector<Diagnostic> problems;
+  load_pack_text("pack: t\r\nrules:\r\n  - id: t.a\r\n    class: cert_expired\r\n"
+                 "    title: 'a\r\n      b\r\n\r\n      c'\r\n"
+                 "    match: { message: \"x\r\n      y\" }\r\n"
+                 "  - id: t.b\r\n    class: cert_expired\r\n    title: b\r\n    match: { message: b }\r\n"
+                 "    severity: urgent\r\n",
+                 "p.yaml", set, problems);
+  ASSERT_EQ(set.rules.size(), 1u);
+  EXPECT_EQ(set.rules[0].defined_at.line, 3);
+  EXPECT_EQ(set.rules[0].title, "a b\nc");
+  EXPECT_EQ(set.rules[0].pattern, "x y");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(format_diagnostic(problems[0]), "p.yaml:15: rule t.b: severity 'urgent' is not info, warning or critical");
+}
+
+// Aliases work; merge keys are not resolved (nor were they by yaml-cpp): `<<` is a key like any
+// other, and not one a rule has.
+TEST(RulePackLoader, AliasesAreTheirAnchorsValueAndMergeKeysAreUnknown) {
+  RuleSet set;
+  std::vector<Diagnostic> problems;
+  load_pack_text(R"(pack: t
+rules:
+  - id: t.a
+    class: cert_expired
+    title: &title shared title
+    match: &match { message: shared }
+  - id: t.b
+    class: cert_expired
+    title: *title
+    match: *match
+  - <<: { class: cert_expired }
+    id: t.c
+    title: c
+    match: *match
+)", "p.yaml", set, problems);
+  ASSERT_EQ(set.rules.size(), 2u);
+  EXPECT_EQ(set.rules[1].title, "shared title");
+  EXPECT_EQ(set.rules[1].pattern, "shared");
+  std::vector<std::string> p;
+  for (const auto& d : problems) p.push_back(format_diagnostic(d));
+  EXPECT_TRUE(has(p, "p.yaml:11: rule t.c: unknown key '<<'")) << ::testing::PrintToString(p);
+}
+
 TEST(RulePackLoader, RegexErrorsComeFromTheCompilerWithTheRulesLine) {
   auto p = problems_of("pack: t\nrules:\n  - id: t.a\n    class: cert_expired\n    title: a\n    match: { message: 'bad (' }\n");
   EXPECT_TRUE(has(p, "p.yaml:3: rule t.a: match regex does not compile: missing )")) << ::testing::PrintToString(p);
