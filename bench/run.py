@@ -6,7 +6,8 @@
 Generates the deterministic corpus (bench/corpus.cpp) in a temporary directory, exports the
 shipped packs' regexes for rg and grep (`klaxon rules export`), and runs the tools on the same
 file in rounds (each compared pair side by side, one run of each per round), printing median
-GB/s and the ratios the throughput issue asks for. Page cache
+GB/s and the ratios the throughput issue asks for: each ratio is the median of its pair's
+per-round ratios, so the VM's drift between rounds cancels. Page cache
 is warm for every run (the corpus is read once first). Prints a Markdown table for
 bench/README.md. --big adds the 10 GB memory check.
 """
@@ -14,7 +15,6 @@ import argparse
 import os
 import random
 import re
-import resource
 import select
 import shutil
 import statistics
@@ -35,11 +35,10 @@ KLAXON = os.path.join(BUILD, "klaxon")
 CORPUS = os.path.join(BUILD, "bench", "klaxon-corpus")
 FLOOR = os.path.join(BUILD, "bench", "memchr-floor")
 tmp = tempfile.mkdtemp(prefix="klaxon-bench-")
-rows = []
 
 
 def run(cmd, ok=(0,)):
-    """Wall seconds and peak RSS (KiB) of one run. A run that failed is not a measurement.
+    """Wall seconds of one run. A run that failed is not a measurement.
     Output goes to a real file: GNU grep stops at the first match when it sees /dev/null."""
     t = time.perf_counter()
     with open(os.path.join(tmp, "stdout"), "wb") as out:
@@ -47,7 +46,7 @@ def run(cmd, ok=(0,)):
     wall = time.perf_counter() - t
     if p.returncode not in ok:
         sys.exit(f"bench: {cmd} failed with status {p.returncode}: {p.stderr.decode(errors='replace')[:500]}")
-    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall
 
 
 def side_by_side(size, commands, runs=args.runs):
@@ -55,24 +54,33 @@ def side_by_side(size, commands, runs=args.runs):
     Rounds, not one command's runs in a row: this VM's speed drifts from minute to minute, and a
     ratio of two commands measured minutes apart would carry that drift."""
     walls = [[] for _ in commands]
-    rss = [0 for _ in commands]
     for _ in range(runs):
         for i, (name, cmd, *ok) in enumerate(commands):
-            w, r = run(cmd, *(ok or [(0,)]))
-            walls[i].append(w)
-            rss[i] = max(rss[i], r)
+            walls[i].append(run(cmd, *(ok or [(0,)])))
     out = []
     for i, (name, *_) in enumerate(commands):
         med = statistics.median(walls[i])
         gbps = size / med / 1e9
-        rows.append((name, gbps, med, rss[i]))
         print(f"  {name:<44} {gbps:6.2f} GB/s  ({med:.3f} s median of {runs})", flush=True)
-        out.append(gbps)
+        out.append(Measured(gbps, walls[i]))
     return out
 
 
+class Measured:
+    def __init__(self, gbps, walls):
+        self.gbps, self.walls = gbps, walls
+
+
+def faster(x, than):
+    """How many times faster x ran than `than`: the median of the ratios of the two's runs in
+    the same round when they ran side by side (drift cancels within a round), else of GB/s."""
+    if len(x.walls) == len(than.walls) and len(x.walls) > 1:
+        return statistics.median(t / w for w, t in zip(x.walls, than.walls))
+    return x.gbps / than.gbps
+
+
 def median_seconds(name, cmd, runs=args.runs):
-    walls = [run(cmd)[0] for _ in range(runs)]
+    walls = [run(cmd) for _ in range(runs)]
     med = statistics.median(walls)
     print(f"  {name:<44} {med:6.3f} s median of {runs}", flush=True)
     return med
@@ -211,21 +219,21 @@ try:
     print(f"  stdin line to output: median {lat_med:.2f} ms, max {lat_max:.2f} ms", flush=True)
 
     print("\n| measure | value |\n|---|---|")
-    print(f"| klaxon / memchr floor | {k1 / floor:.2f} |")
+    print(f"| klaxon / memchr floor | {faster(k1, floor):.2f} |")
     if rg:
-        print(f"| klaxon / rg -j1 -c -f (target >= 2) | {k1 / rg:.2f} |")
-        print(f"| klaxon / rg, noisy set, 5% match (target >= 1) | {kn / rn:.2f} |")
-    print(f"| klaxon / grep -E -f | {k1 / gr:.2f} |")
-    print(f"| klaxon --threads 2 / --threads 1 (target >= 1.8) | {k2 / k1:.2f} |")
-    print(f"| time with 10x rules / time with shipped rules (target <= 1.5) | {k1 / k10:.2f} |")
-    per_byte1, per_byte10 = size / k1 / 1e9 - start1, size / k10 / 1e9 - start10
+        print(f"| klaxon / rg -j1 -c -f (target >= 2) | {faster(k1, rg):.2f} |")
+        print(f"| klaxon / rg, noisy set, 5% match (target >= 1) | {faster(kn, rn):.2f} |")
+    print(f"| klaxon / grep -E -f | {faster(k1, gr):.2f} |")
+    print(f"| klaxon --threads 2 / --threads 1 (target >= 1.8) | {faster(k2, k1):.2f} |")
+    print(f"| time with 10x rules / time with shipped rules (target <= 1.5) | {faster(k1, k10):.2f} |")
+    per_byte1, per_byte10 = size / k1.gbps / 1e9 - start1, size / k10.gbps / 1e9 - start10
     print(f"| the same per byte, start-up apart ({start1:.2f} s / {start10:.2f} s) | {per_byte10 / per_byte1:.2f} |")
-    print(f"| .gz replay / gzip -dc alone (target >= 1) | {kz / dz:.2f} |")
-    print(f"| .zst replay / zstd -dc alone (target >= 1) | {kzs / dzs:.2f} |")
+    print(f"| .gz replay / gzip -dc alone (target >= 1) | {faster(kz, dz):.2f} |")
+    print(f"| .zst replay / zstd -dc alone (target >= 1) | {faster(kzs, dzs):.2f} |")
     print(f"| peak RSS, {args.gb} GB (target < 64 MiB) | {rss1 / 1024:.1f} MiB |")
     if rss10:
-        print(f"| 10 GB: klaxon --threads 2 / --threads 1 (target >= 1.8) | {b2 / b1:.2f} |")
-        print(f"| 10 GB: time with 10x rules / with shipped rules (target <= 1.5) | {b1 / b10:.2f} |")
+        print(f"| 10 GB: klaxon --threads 2 / --threads 1 (target >= 1.8) | {faster(b2, b1):.2f} |")
+        print(f"| 10 GB: time with 10x rules / with shipped rules (target <= 1.5) | {faster(b1, b10):.2f} |")
         print(f"| peak RSS, 10 GB (target < 64 MiB) | {rss10 / 1024:.1f} MiB |")
     print(f"| line on stdin to its output (target <= 10 ms) | median {lat_med:.2f} ms, max {lat_max:.2f} ms |")
 finally:
