@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -92,6 +93,21 @@ TEST(Prefilter, AnchorsAvoidWordsThatFillEveryLog) {
     EXPECT_EQ(a.find(" failed "), std::string::npos) << a;
     EXPECT_EQ(a.find("receive"), std::string::npos) << a;
   }
+}
+
+TEST(Prefilter, LiteralsSharingAPieceShareOneAnchor) {
+  // Eight literals hold "handshak" and eight "bandshak", each between words of its own (whose
+  // first and last letters differ, so no other piece is shared), the two kinds in turns: one
+  // anchor stands for each eight, one Hyperscan literal instead of eight. The two pieces differ
+  // in their first byte only.
+  std::vector<std::vector<std::string>> rules;
+  for (const std::string w : {"quip", "zest", "jowl", "vex", "kiwi", "fuzz", "myth", "dwarf"}) {
+    rules.push_back({w + "handshak" + w});
+    rules.push_back({w + "bandshak" + w});
+  }
+  std::vector<std::string> anchors = Prefilter::for_literals(rules).anchors();
+  std::sort(anchors.begin(), anchors.end());
+  EXPECT_EQ(anchors, (std::vector<std::string>{"bandshak", "handshak"}));
 }
 
 }  // namespace
