@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace klaxon::rules {
@@ -27,8 +28,10 @@ class YamlDocument;
 class YamlNode {
  public:
   struct Pair;
-  class Items;
-  class Pairs;
+  template <typename Child>
+  class Children;
+  using Items = Children<YamlNode>;
+  using Pairs = Children<Pair>;
 
   YamlNode() = default;
 
@@ -81,14 +84,22 @@ struct YamlNode::Data {
   std::uint32_t size = 0;
 };
 
-/// A range over the children of one collection, by value: `for (const YamlNode& item : items)`.
-class YamlNode::Items {
+/// A range over the children of one collection, by value: a sequence's items
+/// (`for (const YamlNode& item : node.items())`) or a map's entries, a key and a value each
+/// (`for (const auto& [key, value] : node.pairs())`).
+template <typename Child>
+class YamlNode::Children {
+  static constexpr int kStep = std::is_same_v<Child, Pair> ? 2 : 1;  // indices per child
+
  public:
   class Iterator {
    public:
     Iterator(const YamlDocument* document, const std::uint32_t* at) : document_(document), at_(at) {}
-    YamlNode operator*() const { return {document_, *at_}; }
-    Iterator& operator++() { ++at_; return *this; }
+    Child operator*() const {
+      if constexpr (kStep == 2) return {{document_, at_[0]}, {document_, at_[1]}};
+      else return {document_, *at_};
+    }
+    Iterator& operator++() { at_ += kStep; return *this; }
     bool operator==(const Iterator& other) const { return at_ == other.at_; }
 
    private:
@@ -101,34 +112,7 @@ class YamlNode::Items {
 
  private:
   friend class YamlNode;
-  Items(const YamlDocument* document, const std::uint32_t* begin, const std::uint32_t* end)
-      : document_(document), begin_(begin), end_(end) {}
-  const YamlDocument* document_ = nullptr;
-  const std::uint32_t* begin_ = nullptr;
-  const std::uint32_t* end_ = nullptr;
-};
-
-/// A range over a map's entries: `for (const auto& [key, value] : map.pairs())`.
-class YamlNode::Pairs {
- public:
-  class Iterator {
-   public:
-    Iterator(const YamlDocument* document, const std::uint32_t* at) : document_(document), at_(at) {}
-    Pair operator*() const { return {{document_, at_[0]}, {document_, at_[1]}}; }
-    Iterator& operator++() { at_ += 2; return *this; }
-    bool operator==(const Iterator& other) const { return at_ == other.at_; }
-
-   private:
-    const YamlDocument* document_;
-    const std::uint32_t* at_;
-  };
-
-  Iterator begin() const { return {document_, begin_}; }
-  Iterator end() const { return {document_, end_}; }
-
- private:
-  friend class YamlNode;
-  Pairs(const YamlDocument* document, const std::uint32_t* begin, const std::uint32_t* end)
+  Children(const YamlDocument* document, const std::uint32_t* begin, const std::uint32_t* end)
       : document_(document), begin_(begin), end_(end) {}
   const YamlDocument* document_ = nullptr;
   const std::uint32_t* begin_ = nullptr;
