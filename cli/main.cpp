@@ -186,6 +186,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> check_paths, test_paths, list_paths;
   CLI::App* check = rules->add_subcommand("check", "Validate packs: every problem with file:line and why");
   check->add_option("paths", check_paths, "Pack files or directories")->required()->type_name("PATH");
+  std::string check_sample;
+  check->add_option("--sample", check_sample, "Also warn about rules tried on many lines of this log (plain, .gz, .zst) that they do not match")
+      ->type_name("FILE");
   CLI::App* test = rules->add_subcommand("test", "Run every rule's embedded test lines");
   test->add_option("paths", test_paths, "Pack files or directories (default: built-in packs)")->type_name("PATH");
   CLI::App* list = rules->add_subcommand("list", "Print a table of rules: id, class, severity, title");
@@ -223,7 +226,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (check->parsed()) return rules_check(check_paths);
+    if (check->parsed()) return rules_check(check_paths, check_sample);
     if (test->parsed()) return rules_test(run.rules, test_paths);
     if (list->parsed()) return rules_list(run.rules, list_paths);
     if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);

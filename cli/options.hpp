@@ -78,7 +78,8 @@ struct ServeOptions {
 };
 int run_serve(RunOptions options, const ServeOptions& serve);
 
-int rules_check(const std::vector<std::string>& paths);
+/// `sample`: a log file to measure each rule's candidate rate on ("" = none).
+int rules_check(const std::vector<std::string>& paths, const std::string& sample);
 int rules_test(const RuleOptions& options, const std::vector<std::string>& paths);
 int rules_list(const RuleOptions& options, const std::vector<std::string>& paths);
 /// `what`: rg | ere (one regex per line, for rg -f / grep -E -f) or literals (per rule).

@@ -220,6 +220,43 @@ TEST_F(CliInput, InvalidRulePackIsAUsageErrorNamingFileAndLine) {
   EXPECT_NE(check.err.find(path("bad.yaml") + ":3:"), std::string::npos) << check.err;
 }
 
+// Rules check says which rules make lines cost an RE2 run: statically, a rule with no literal
+// to search for; with --sample, a rule whose literal is on many lines of real logs that the rule
+// then does not match, naming that literal.
+TEST_F(CliInput, RulesCheckSaysWhichRulesCostRe2RunsAndWhy) {
+  write("mine.yaml",
+        "pack: mine\n"
+        "rules:\n"
+        "  - { id: mine.everywhere, class: crashloop, title: t, match: { line: '\\d+ [a-z]+' } }\n"
+        "  - { id: mine.costly, class: crashloop, title: t, match: { line: '(?:deadline exceeded after|context canceled after) \\d+ retries' } }\n"
+        "  - { id: mine.selective, class: cert_expired, title: t, match: { line: 'x509: certificate has expired' } }\n");
+  std::string sample;
+  for (int i = 0; i < 50; ++i) sample += "rpc error: Context canceled after 3s\nGET /healthz 200\n";
+  for (int i = 0; i < 12; ++i) sample += "x509: certificate has expired\n";
+  sample += "deadline exceeded after 7 retries\n";
+  write("sample.log", sample);
+
+  auto plain = run_command(kBin + " rules check " + path("mine.yaml"));
+  EXPECT_EQ(plain.status, 0) << plain.err;
+  EXPECT_NE(plain.err.find(path("mine.yaml") + ":3: warning: rule mine.everywhere: no literal"), std::string::npos)
+      << plain.err;
+  EXPECT_EQ(plain.err.find("mine.costly"), std::string::npos) << "no sample, nothing measured: " << plain.err;
+
+  auto measured = run_command(kBin + " rules check " + path("mine.yaml") + " --sample " + path("sample.log"));
+  EXPECT_EQ(measured.status, 0) << measured.err;
+  EXPECT_NE(measured.err.find(path("mine.yaml") + ":4: warning: rule mine.costly: tried on 45.1% of the lines of " +
+                              path("sample.log") + " (51 of 113), matched 1: its literal \"context canceled after \""),
+            std::string::npos)
+      << measured.err;
+  EXPECT_EQ(measured.err.find("mine.selective"), std::string::npos) << "it matches where it is tried: " << measured.err;
+  EXPECT_EQ(measured.err.find("mine.everywhere: tried"), std::string::npos) << "said once, statically: " << measured.err;
+  EXPECT_NE(measured.out.find("measured on 113 lines of " + path("sample.log")), std::string::npos) << measured.out;
+
+  auto missing = run_command(kBin + " rules check " + path("mine.yaml") + " --sample " + path("nope.log"));
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_NE(missing.err.find("cannot read the sample"), std::string::npos) << missing.err;
+}
+
 TEST_F(CliInput, ExtraPacksAddToTheBuiltInOnesOrReplaceThem) {
   write("mine.yaml", "pack: mine\nrules:\n  - { id: mine.a, class: crashloop, title: t, match: { message: 'custom failure phrase' } }\n");
   write("a.log", "a custom failure phrase\n" + kLost + "\n");
