@@ -182,10 +182,10 @@ int main(int argc, char** argv) {
 
   CLI::App* rules = app.add_subcommand("rules", "Check, test and list rule packs");
   rules->require_subcommand(1);
-  rules->footer("Packs: rules/README.md. Without PATH, test and list use the built-in packs.");
+  rules->footer("Packs: rules/README.md. Without PATH, each uses the built-in packs.");
   std::vector<std::string> check_paths, test_paths, list_paths;
   CLI::App* check = rules->add_subcommand("check", "Validate packs: every problem with file:line and why");
-  check->add_option("paths", check_paths, "Pack files or directories")->required()->type_name("PATH");
+  check->add_option("paths", check_paths, "Pack files or directories (default: built-in packs)")->type_name("PATH");
   std::string check_sample;
   check->add_option("--sample", check_sample, "Also warn about rules tried on many lines of this log (plain, .gz, .zst) that they do not match")
       ->type_name("FILE");

@@ -157,7 +157,7 @@ void warn_about_costly_rules(const Matcher& matcher, const std::string& sample, 
 
 int rules_check(const std::vector<std::string>& paths, const std::string& sample) {
   std::vector<Diagnostic> problems;
-  rules::RuleSet set = load_for_command(RuleOptions{{}, true}, paths, problems);
+  rules::RuleSet set = load_for_command(RuleOptions{}, paths, problems);  // no paths: the built-in packs
   std::optional<Matcher> matcher;
   if (!rules::has_errors(problems)) matcher = Matcher::compile(set.rules, problems);
   SampleCounts counts;

@@ -285,13 +285,17 @@ TEST(Cli, HelpIsShortAndNamesEveryOption) {
   EXPECT_EQ(version.out.rfind("klaxon ", 0), 0u) << version.out;
 }
 
-TEST(Cli, RulesListAndTestCoverTheBuiltInPacks) {
+TEST(Cli, RulesListTestAndCheckCoverTheBuiltInPacks) {
   auto list = run_command(kBin + " rules list");
   ASSERT_EQ(list.status, 0);
   EXPECT_NE(list.out.find("dapr.root_cert_expired"), std::string::npos);
   auto t = run_command(kBin + " rules test");
   EXPECT_EQ(t.status, 0) << t.out;
   EXPECT_NE(t.out.find(" passed, 0 failed"), std::string::npos);
+  auto check = run_command(kBin + " rules check");
+  EXPECT_EQ(check.status, 0) << check.err;
+  EXPECT_EQ(check.err, "") << "the shipped packs check clean";
+  EXPECT_NE(check.out.find("rules check: 11 packs, "), std::string::npos) << check.out;
 }
 
 }  // namespace
