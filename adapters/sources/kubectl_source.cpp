@@ -90,6 +90,7 @@ struct KubectlSource::Stream {
   bool finished = false;
   int unlisted = 0;  // consecutive listings without its pod
   bool stalled = false;
+  bool said_stall = false;  // a stall restart was said for this container (later ones are only counted)
   ResumeFilter resume;
   std::shared_ptr<ChildProcess> child;
   Clock::time_point last_output;
@@ -501,9 +502,18 @@ asio::awaitable<void> KubectlSource::follow(std::shared_ptr<Stream> s, StreamSin
     const std::string why = s->stalled         ? fmt::format("silent for {}s, stopped", options_.stall_timeout.count() / 1000)
                             : status == 0      ? std::string("the API server closed the stream")
                                                : fmt::format("status {}: {}", status, first_line(err));
+    // A quiet container is restarted every --stall-timeout (a dead connection looks the same),
+    // hour after hour: said once per container, every restart counted.
+    const bool routine = s->stalled && s->said_stall;
+    s->said_stall = s->said_stall || s->stalled;
     out.notice("kubectl_restarts",
-               fmt::format("kubectl logs {} ended ({}); restarting in {}s from {}", s->key, why, backoff.count() / 1000.0,
-                           s->resume.newest() ? format_rfc3339_nano(s->resume.newest()) : std::string("the start")));
+               routine ? std::string()
+                       : fmt::format("kubectl logs {} ended ({}); restarting in {}s from {}{}", s->key, why,
+                                     backoff.count() / 1000.0,
+                                     s->resume.newest() ? format_rfc3339_nano(s->resume.newest()) : std::string("the start"),
+                                     s->stalled ? fmt::format(" (while it stays quiet it is restarted every {}s: counted, not said again)",
+                                                              options_.stall_timeout.count() / 1000)
+                                                : std::string()));
     asio::steady_timer wait(executor_, backoff);
     co_await wait.async_wait(asio::use_awaitable);
     backoff = std::min(backoff * 2, kMaxBackoff);

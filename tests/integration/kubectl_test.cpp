@@ -272,10 +272,19 @@ TEST_F(KubectlSourceTest, AStalledStreamIsRestartedWithoutLoss) {
   api_.stall_log_streams("dapr-system", "sentry-a");  // connected, but nothing comes any more
   for (int i = 1; i < 4; ++i) log("sentry-a", i, stamp(i));
   ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 3) > 0; })) << k->err;
+  // Then it is quiet: restarted again after 2s, and again, but said only the first time.
+  auto follows = [&] {
+    int n = 0;
+    for (const std::string& r : api_.requests()) n += r.find("/pods/sentry-a/log?") != std::string::npos && r.find("follow=true") != std::string::npos;
+    return n;
+  };
+  ASSERT_TRUE(k->wait_for([&] { return follows() >= 3; })) << k->err;
   EXPECT_EQ(k->terminate(), 0) << k->err;
   for (int i = 0; i < 4; ++i) EXPECT_EQ(count_of(k->out, i), 1) << "seq=" << i;
-  EXPECT_NE(k->err.find("kubectl logs dapr-system/sentry-a/sentry ended (silent for 2s, stopped); restarting"), std::string::npos)
-      << k->err;
+  const std::string said = "kubectl logs dapr-system/sentry-a/sentry ended (silent for 2s, stopped); restarting";
+  EXPECT_NE(k->err.find(said), std::string::npos) << k->err;
+  EXPECT_EQ(k->err.find(said), k->err.rfind(said)) << "said once: " << k->err;
+  EXPECT_TRUE(std::regex_search(k->out, std::regex(R"("source_events":\{[^}]*"kubectl_restarts":[2-9])"))) << k->out;
 }
 
 TEST_F(KubectlSourceTest, FollowsADeploymentsPods) {
