@@ -74,11 +74,12 @@ std::string export_regex(const std::string& re2, const std::string& dialect) {
 // nothing. The literal that let it through is the one to make longer.
 struct SampleCounts {
   std::uint64_t lines = 0;
+  std::string broke;  // why the sample could not be read to its end (the lines before count)
   std::vector<std::uint64_t> candidates, matched;          // per rule
   std::vector<std::vector<std::uint64_t>> idle_by_literal;  // per rule and literal: candidates not matched
 };
 
-// Reads the sample (plain, .gz or .zst) line by line; "" or what went wrong.
+// Reads the sample (plain, .gz or .zst) line by line. Returns why it cannot be opened, or "".
 std::string count_sample(const Matcher& matcher, const std::string& path, SampleCounts& counts) {
   std::string error;
   std::unique_ptr<sources::ByteSource> source = sources::open_file_source(path, error);
@@ -121,8 +122,8 @@ std::string count_sample(const Matcher& matcher, const std::string& path, Sample
   for (;;) {
     const sources::ReadResult r = source->read(buffer);
     framer.feed(std::string_view(buffer.data(), r.bytes), on_line);
-    if (!r.error.empty()) return r.error;
-    if (r.eof) break;
+    if (!r.error.empty()) counts.broke = r.error;
+    if (r.eof || !r.error.empty()) break;
   }
   framer.finish(on_line);
   return {};
@@ -189,6 +190,11 @@ int rules_check(const std::vector<std::string>& paths, const std::string& sample
               set.packs.size() == 1 ? "" : "s", set.rules.size(), set.correlations.size());
   if (!sample.empty()) std::printf(" (measured on %llu lines of %s)", static_cast<unsigned long long>(counts.lines), sample.c_str());
   std::printf("\n");
+  if (!counts.broke.empty()) {
+    std::fprintf(stderr, "rules check: the sample broke after %llu lines: %s\n",
+                 static_cast<unsigned long long>(counts.lines), counts.broke.c_str());
+    return kExitFailure;
+  }
   return kExitOk;
 }
 

@@ -255,6 +255,18 @@ TEST_F(CliInput, RulesCheckSaysWhichRulesCostRe2RunsAndWhy) {
   auto missing = run_command(kBin + " rules check " + path("mine.yaml") + " --sample " + path("nope.log"));
   EXPECT_EQ(missing.status, 2);
   EXPECT_NE(missing.err.find("cannot read the sample"), std::string::npos) << missing.err;
+
+  // A broken archive: what was read before the damage is measured, then the damage is said.
+  std::string big;
+  for (int i = 0; i < 4000; ++i) big += "rpc error: Context canceled after " + std::to_string(i) + "s\n";
+  write("big.log", big);
+  ASSERT_EQ(run_command("cd " + dir.string() + " && gzip -k big.log && head -c 4000 big.log.gz > cut.gz").status, 0);
+  auto cut = run_command(kBin + " rules check " + path("mine.yaml") + " --sample " + path("cut.gz"));
+  EXPECT_EQ(cut.status, 1) << cut.err;
+  EXPECT_NE(cut.err.find("warning: rule mine.costly: tried on 100.0% of the lines of " + path("cut.gz")), std::string::npos)
+      << cut.err;
+  EXPECT_NE(cut.err.find("rules check: the sample broke after "), std::string::npos) << cut.err;
+  EXPECT_NE(cut.err.find("truncated gzip archive"), std::string::npos) << cut.err;
 }
 
 TEST_F(CliInput, ExtraPacksAddToTheBuiltInOnesOrReplaceThem) {
