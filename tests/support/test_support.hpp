@@ -19,11 +19,9 @@
 
 namespace klaxon::test {
 
-/// Compiles a matcher from one pack's YAML text; throws with the diagnostics on any error.
-inline Matcher matcher_from_yaml(const std::string& yaml) {
-  rules::RuleSet set;
-  std::vector<Diagnostic> problems;
-  rules::load_pack_text(yaml, "test.yaml", set, problems);
+/// Compiles the rules loaded into `set`; throws with the diagnostics (loading's and compiling's)
+/// on any error.
+inline Matcher compile_or_throw(const rules::RuleSet& set, std::vector<Diagnostic> problems) {
   std::optional<Matcher> m;
   if (!rules::has_errors(problems)) m = Matcher::compile(set.rules, problems);
   if (!m) {
@@ -32,6 +30,14 @@ inline Matcher matcher_from_yaml(const std::string& yaml) {
     throw std::runtime_error(all);
   }
   return std::move(*m);
+}
+
+/// Compiles a matcher from one pack's YAML text; throws with the diagnostics on any error.
+inline Matcher matcher_from_yaml(const std::string& yaml) {
+  rules::RuleSet set;
+  std::vector<Diagnostic> problems;
+  rules::load_pack_text(yaml, "test.yaml", set, problems);
+  return compile_or_throw(set, std::move(problems));
 }
 
 /// Two rules for stream tests: `t.expired` (message has "certificate has expired") and
@@ -56,14 +62,7 @@ inline Matcher builtin_matcher() {
   rules::RuleSet set;
   std::vector<Diagnostic> problems;
   rules::load_builtin_packs(set, problems);
-  std::optional<Matcher> m;
-  if (!rules::has_errors(problems)) m = Matcher::compile(set.rules, problems);
-  if (!m) {
-    std::string all;
-    for (const auto& d : problems) all += format_diagnostic(d) + "\n";
-    throw std::runtime_error(all);
-  }
-  return std::move(*m);
+  return compile_or_throw(set, std::move(problems));
 }
 
 /// What a classified line said, owned, for comparing runs.
