@@ -90,7 +90,6 @@ std::string count_sample(const Matcher& matcher, const std::string& path, Sample
   counts.matched.assign(rules, 0);
   counts.idle_by_literal.resize(rules);
   for (std::size_t r = 0; r < rules; ++r) counts.idle_by_literal[r].assign(prefilter.literals_of(int(r)).size(), 0);
-  Prefilter::Scratch found;
   Matcher::Scratch scratch;
   Decoder decoder;
   Record record;
@@ -98,14 +97,14 @@ std::string count_sample(const Matcher& matcher, const std::string& path, Sample
   std::string lowered;
   auto on_line = [&](std::string_view line, bool) {
     ++counts.lines;
-    if (!prefilter.scan_line(line, found) || !matcher.may_match(line, scratch)) return;
+    if (!matcher.may_match(line, scratch)) return;
     record.labels.clear();
     decoder.decode(peel_envelope(line).payload, record, 2024);
     matches.clear();
     matcher.match(record, scratch, matches);
     lowered.assign(line);
     std::transform(lowered.begin(), lowered.end(), lowered.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    for (int rule : prefilter.candidates(found)) {
+    for (int rule : matcher.candidates(scratch)) {
       const auto r = std::size_t(rule);
       ++counts.candidates[r];
       if (std::any_of(matches.begin(), matches.end(), [&](const RuleMatch& m) { return m.rule == rule; })) {

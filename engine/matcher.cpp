@@ -172,6 +172,10 @@ bool Matcher::may_match(std::string_view raw, Scratch& scratch) const {
   return !impl_->use_prefilter || impl_->prefilter->scan_line(raw, scratch.impl_->prefilter);
 }
 
+const std::vector<int>& Matcher::candidates(const Scratch& scratch) const {
+  return impl_->prefilter->candidates(scratch.impl_->prefilter);
+}
+
 void Matcher::scan_block(std::string_view block, Scratch& scratch) const {
   if (impl_->use_prefilter) impl_->prefilter->scan_block(block, scratch.impl_->prefilter);
 }

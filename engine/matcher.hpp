@@ -85,6 +85,9 @@ class Matcher {
   /// or npos; lines before it cannot match unless every_line_is_a_candidate(). `from` never
   /// decreases between calls for one block.
   std::size_t next_anchor(std::size_t from, Scratch& scratch) const;
+  /// The candidate rules of the line last given to may_match() / may_match_in_block(),
+  /// ascending. Only with the prefilter on (disable_prefilter() tries every rule instead).
+  const std::vector<int>& candidates(const Scratch& scratch) const;
   /// Some rule has no literal to look for (or the prefilter is off): every line is tried.
   bool every_line_is_a_candidate() const;
   /// After scan_block(): the block holds a CRI partial-line marker (` stdout P `, ` stderr P `),
