@@ -10,11 +10,12 @@
 namespace klaxon {
 namespace {
 
-constexpr std::array<std::string_view, 14> kClassesBySpecificity = {
-    "cert_expired",          "cert_not_yet_valid",   "cert_bad_signature", "cert_unknown_authority",
-    "cert_expiring_soon",    "cert_issuance_failed", "cert_load_failed",   "cert_validity",
-    "tls_handshake_failure", "webhook_failed",       "injection_failed",   "crashloop",
-    "probe_failed",          "connection_lost"};
+// A stated cause beats its symptom: a name mismatch is a handshake failure whose cause is known.
+constexpr std::array<std::string_view, 15> kClassesBySpecificity = {
+    "cert_expired",         "cert_not_yet_valid",    "cert_bad_signature", "cert_unknown_authority",
+    "cert_name_mismatch",   "cert_expiring_soon",    "cert_issuance_failed", "cert_load_failed",
+    "cert_validity",        "tls_handshake_failure", "webhook_failed",     "injection_failed",
+    "crashloop",            "probe_failed",          "connection_lost"};
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);

@@ -21,7 +21,7 @@ namespace {
 // The vocabulary of rules/README.md ("Classes"), which scripts and alerts rely on.
 const std::vector<std::string> kVocabulary = {
     "cert_expiring_soon", "cert_expired",      "cert_not_yet_valid",   "cert_bad_signature",
-    "cert_unknown_authority", "tls_handshake_failure", "webhook_failed", "injection_failed",
+    "cert_unknown_authority", "cert_name_mismatch", "tls_handshake_failure", "webhook_failed", "injection_failed",
     "probe_failed",       "connection_lost",   "crashloop",            "cert_issuance_failed",
     "cert_load_failed",   "cert_validity"};
 
