@@ -13,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/certs_command.hpp"
 #include "cli/loki_command.hpp"
 #include "adapters/sources/follow_source.hpp"
 #include "cli/options.hpp"
@@ -210,6 +211,8 @@ int main(int argc, char** argv) {
   // Source: Loki (tail with gap fill, or a replayed window).
   LokiCommand loki;
   add_loki_command(app, loki);
+  CertsCommand certs;  // klaxon certs: the certificate inventory (cli/certs_command.hpp)
+  add_certs_command(app, certs);
 
   try {
     app.parse(argc, argv);
@@ -231,6 +234,7 @@ int main(int argc, char** argv) {
     if (list->parsed()) return rules_list(run.rules, list_paths);
     if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);
     if (loki.app->parsed()) return run_loki(run, loki);
+    if (certs.app->parsed()) return run_certs(certs);
     if (kubectl->parsed()) return run_kubectl(run, kubectl->remaining());
     if (serve->parsed()) return run_serve(run, serve_options);
     if (!follow.paths.empty()) {

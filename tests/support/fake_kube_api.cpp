@@ -225,6 +225,68 @@ void FakeKubeApi::serve(std::shared_ptr<Socket> socket) {
   socket->close(ec);
 }
 
+void FakeKubeApi::put_object(const std::string& group_version, const std::string& resource, const std::string& ns,
+                             const std::string& name, const std::string& object) {
+  std::lock_guard lock(mutex_);
+  objects_[{group_version, resource}][{ns, name}] = object;
+}
+
+void FakeKubeApi::forbid_resource(const std::string& resource) {
+  std::lock_guard lock(mutex_);
+  forbidden_resources_.insert(resource);
+}
+
+bool FakeKubeApi::list_objects(const std::vector<std::string>& parts, const std::map<std::string, std::string>& query,
+                               int& status, std::string& body) {
+  // /api/v1[/namespaces/NS]/RESOURCE or /apis/GROUP/VERSION[/namespaces/NS]/RESOURCE
+  std::size_t at = 0;
+  std::string group_version;
+  if (parts.size() >= 3 && parts[0] == "api") {
+    group_version = parts[1];
+    at = 2;
+  } else if (parts.size() >= 4 && parts[0] == "apis") {
+    group_version = parts[1] + "/" + parts[2];
+    at = 3;
+  } else {
+    return false;
+  }
+  std::string ns;
+  if (parts.size() == at + 3 && parts[at] == "namespaces") {
+    ns = parts[at + 1];
+    at += 2;
+  }
+  if (parts.size() != at + 1) return false;
+  const std::string& resource = parts[at];
+  std::lock_guard lock(mutex_);
+  const auto kind = objects_.find({group_version, resource});
+  if (kind == objects_.end()) return false;
+  if (forbidden_resources_.contains(resource)) {
+    status = 403;
+    body = status_json(403, "Forbidden",
+                       fmt::format(R"({} is forbidden: User "system:serviceaccount:default:klaxon" cannot list resource "{}")",
+                                   resource, resource));
+    return true;
+  }
+  const std::size_t limit = query.contains("limit") ? std::stoul(query.at("limit")) : 0;
+  const std::size_t from = query.contains("continue") && !query.at("continue").empty() ? std::stoul(query.at("continue")) : 0;
+  std::string items;
+  std::size_t index = 0, listed = 0;
+  bool more = false;
+  for (const auto& [key, object] : kind->second) {
+    if (!ns.empty() && key.first != ns) continue;
+    if (index++ < from) continue;
+    if (limit > 0 && listed == limit) {
+      more = true;
+      break;
+    }
+    items += (listed++ == 0 ? "" : ",") + object;
+  }
+  status = 200;
+  body = fmt::format(R"({{"kind":"List","apiVersion":"{}","metadata":{{"resourceVersion":"7"{}}},"items":[{}]}})", group_version,
+                     more ? fmt::format(R"(,"continue":"{}")", from + listed) : "", items);
+  return true;
+}
+
 std::string FakeKubeApi::pod_json(const std::string& ns, const std::string& name, const Pod& pod) const {
   std::string labels, containers, statuses;
   for (const auto& [k, v] : pod.labels) labels += fmt::format(R"({}"{}":"{}")", labels.empty() ? "" : ",", k, v);
@@ -273,6 +335,11 @@ bool FakeKubeApi::answer(Socket& socket, const std::string& method, const std::s
                  R"({"name":"namespaces","singularName":"namespace","namespaced":false,"kind":"Namespace","verbs":["get","list","watch"],"shortNames":["ns"]},)"
                  R"({"name":"pods","singularName":"pod","namespaced":true,"kind":"Pod","verbs":["get","list","watch"],"shortNames":["po"],"categories":["all"]},)"
                  R"({"name":"pods/log","singularName":"","namespaced":true,"kind":"Pod","verbs":["get"]}]})");
+
+  if (int status = 0; !forbidden_) {
+    std::string body;
+    if (list_objects(parts, query, status, body)) return reply(http::status(status), std::move(body));
+  }
 
   if (forbidden_) {
     const std::string ns = parts.size() > 3 ? parts[3] : "default";

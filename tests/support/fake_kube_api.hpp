@@ -56,6 +56,15 @@ class FakeKubeApi {
   int open_follows(const std::string& ns, const std::string& pod) const;
   /// Every request is answered 403 Forbidden.
   void forbid(bool on) { forbidden_ = on; }
+  /// Any other kind of object, listed as the API server lists it (`GET /api/v1/secrets`,
+  /// `/api/v1/namespaces/NS/configmaps`, `/apis/GROUP/VERSION/KIND`, with `limit` and
+  /// `continue`): `group_version` is `v1` for the core group, else `GROUP/VERSION`; `resource`
+  /// the plural (`secrets`); `ns` empty for a cluster-scoped object; `object` its whole JSON.
+  /// Adding it again replaces it. Items are listed by namespace, then name.
+  void put_object(const std::string& group_version, const std::string& resource, const std::string& ns,
+                  const std::string& name, const std::string& object);
+  /// Lists of `resource` are answered 403 Forbidden (an account without that RBAC).
+  void forbid_resource(const std::string& resource);
   /// Requests served so far, as "GET /path?query".
   std::vector<std::string> requests() const;
 
@@ -93,6 +102,12 @@ class FakeKubeApi {
   std::map<std::pair<std::string, std::string>, std::shared_ptr<Pod>> pods_;  // (ns, name)
   std::map<std::pair<std::string, std::string>, Labels> deployments_;         // (ns, name) -> selector
   unsigned next_uid_ = 1;
+  // put_object: (group_version, resource) -> (ns, name) -> JSON
+  std::map<std::pair<std::string, std::string>, std::map<std::pair<std::string, std::string>, std::string>> objects_;
+  std::set<std::string> forbidden_resources_;
+  // Answers a list of put_object's objects; false when `parts` name none of them.
+  bool list_objects(const std::vector<std::string>& parts, const std::map<std::string, std::string>& query,
+                    int& status, std::string& body);
   std::vector<std::string> requests_;
   std::vector<std::thread> threads_;
   std::vector<std::weak_ptr<Socket>> sockets_;
