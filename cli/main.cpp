@@ -18,6 +18,7 @@
 #include "adapters/sources/follow_source.hpp"
 #include "cli/options.hpp"
 #include "cli/run_live.hpp"
+#include "cli/version.hpp"
 #include "engine/duration.hpp"
 
 namespace {
@@ -78,7 +79,7 @@ int main(int argc, char** argv) {
   CLI::App app{"klaxon: finds certificate and mTLS failures in Kubernetes logs, and says which one to fix first.\n"
                "Reads log lines from FILEs (plain, .gz, .zst) or standard input and prints each line it recognises."};
   app.footer(kFooter);
-  app.set_version_flag("--version", "klaxon " KLAXON_VERSION);
+  app.set_version_flag("--version", klaxon::cli::version_text);
   app.formatter(std::make_shared<CompactFormatter>());
   app.get_formatter()->column_width(28);
 
