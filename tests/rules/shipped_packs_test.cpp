@@ -102,5 +102,52 @@ TEST(ShippedPacks, EveryTestLineNamesItsSourceInTheCommentAboveIt) {
   EXPECT_GT(lines_seen, 500);
 }
 
+// rules/README.md "Coverage: TLS libraries" counts the rules of each library pack by class; an
+// operator reads it to know what klaxon recognises, so it must say what the packs hold.
+TEST(ShippedPacks, TheLibraryCoverageTableCountsTheRulesThePacksHave) {
+  const RuleSet set = builtin();
+  std::map<std::pair<std::string, std::string>, int> rules_by;  // {pack, class} -> rules
+  std::map<std::string, int> rules_of;
+  for (const RuleSpec& r : set.rules) {
+    ++rules_by[{pack_of(r.id), r.klass}];
+    ++rules_of[pack_of(r.id)];
+  }
+  std::ifstream readme(std::filesystem::path(KLAXON_SOURCE_DIR) / "rules" / "README.md");
+  auto cells = [](const std::string& row) {
+    std::vector<std::string> out;
+    std::string cell;
+    for (char c : row.substr(1)) {
+      if (c != '|') { cell += c; continue; }
+      const auto a = cell.find_first_not_of(" `"), b = cell.find_last_not_of(" `");
+      out.push_back(a == std::string::npos ? "" : cell.substr(a, b - a + 1));
+      cell.clear();
+    }
+    return out;
+  };
+  std::vector<std::string> classes;
+  int rows = 0;
+  for (std::string line; std::getline(readme, line);) {
+    if (line.rfind("| library (pack) |", 0) == 0) {
+      classes = cells(line);
+      continue;
+    }
+    if (classes.empty() || line.rfind("|---", 0) == 0) continue;
+    if (line.rfind("| ", 0) != 0) break;
+    const std::vector<std::string> row = cells(line);
+    ASSERT_EQ(row.size(), classes.size()) << line;
+    const std::string& pack = row[0];
+    EXPECT_GT(rules_of[pack], 0) << pack << " is in the coverage table but is not a shipped pack";
+    int counted = 0;
+    for (std::size_t i = 1; i < row.size(); ++i) {
+      const int in_table = row[i] == "·" ? 0 : std::stoi(row[i]);
+      EXPECT_EQ(in_table, (rules_by[{pack, classes[i]}])) << pack << " " << classes[i];
+      counted += in_table;
+    }
+    EXPECT_EQ(counted, rules_of[pack]) << pack << " has rules of a class the table has no column for";
+    ++rows;
+  }
+  EXPECT_GE(rows, 12);
+}
+
 }  // namespace
 }  // namespace klaxon::rules
