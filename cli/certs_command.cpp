@@ -184,7 +184,7 @@ int run_certs(const CertsCommand& c) {
     }
   }
   for (const certs::ReadError& e : inventory.errors) {
-    std::fprintf(stderr, "klaxon certs: cannot read %s: %s\n", for_terminal(e.source).c_str(), e.message.c_str());
+    std::fprintf(stderr, "klaxon certs: cannot read %s: %s\n", for_terminal(e.source).c_str(), for_terminal(e.message).c_str());
     if (jsonl) {
       out += R"({"type":"error","source":)";
       append_json_string(out, e.source);

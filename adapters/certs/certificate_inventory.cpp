@@ -362,7 +362,9 @@ void read_path(const std::string& path, Inventory& out) {
     return;
   }
   std::vector<std::string> files;
-  fs::recursive_directory_iterator it(path, fs::directory_options::follow_directory_symlink, ec), end;
+  // Links to files are read (Kubernetes volumes are made of them); links to directories are not
+  // followed, so that a link to `.` cannot make the walk endless.
+  fs::recursive_directory_iterator it(path, fs::directory_options::none, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
     if (passed_over(it->path())) {
       if (it->is_directory(ec)) it.disable_recursion_pending();

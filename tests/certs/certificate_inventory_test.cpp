@@ -203,6 +203,7 @@ TEST(CertificateInventory, ADirectoryIsReadWholeKeysUnopenedGarbageNamed) {
   write(dir.path() / "vol" / "..2026_12_07" / "ca.crt", ca.pem());
   std::filesystem::create_directory_symlink("..2026_12_07", dir.path() / "vol" / "..data");
   std::filesystem::create_symlink("..data/ca.crt", dir.path() / "vol" / "ca.crt");
+  std::filesystem::create_directory_symlink(".", dir.path() / "sub" / "loop");  // not followed
   Inventory inventory;
   read_path(dir.path().string(), inventory);
   std::vector<std::string> sources;
