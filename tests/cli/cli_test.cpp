@@ -307,7 +307,12 @@ TEST(Cli, RulesListTestAndCheckCoverTheBuiltInPacks) {
   auto check = run_command(kBin + " rules check");
   EXPECT_EQ(check.status, 0) << check.err;
   EXPECT_EQ(check.err, "") << "the shipped packs check clean";
-  EXPECT_NE(check.out.find("rules check: 11 packs, "), std::string::npos) << check.out;
+  // Every file of rules/packs is compiled in (the count moves as packs are added).
+  int packs = 0;
+  for (const auto& f : fs::directory_iterator(kSource + "/rules/packs"))
+    packs += f.path().extension() == ".yaml";
+  EXPECT_NE(check.out.find("rules check: " + std::to_string(packs) + " packs, "), std::string::npos)
+      << check.out;
 }
 
 }  // namespace
