@@ -107,6 +107,19 @@ std::optional<Nanos> parse_worded(std::string_view s) {
   return make_instant(*year, *month, *day, h, m, sec, 0, 0);
 }
 
+// `5/29/2023`: .NET's DateTime.ToShortDateString() in the invariant and en-US cultures (RavenDB's
+// certificate expiry alert). Month first, as those cultures print it; the date alone is read as
+// midnight UTC, the start of the day the line names.
+std::optional<Nanos> parse_month_day_year(std::string_view s) {
+  const std::size_t first = s.find('/'), second = s.find('/', first + 1);
+  if (first == std::string_view::npos || second == std::string_view::npos) return std::nullopt;
+  if (first < 1 || first > 2 || second - first - 1 < 1 || second - first - 1 > 2 || s.size() - second - 1 != 4)
+    return std::nullopt;
+  auto month = digits(s, 0, first), day = digits(s, first + 1, second - first - 1), year = digits(s, second + 1, 4);
+  if (!month || !day || !year) return std::nullopt;
+  return make_instant(*year, *month, *day, 0, 0, 0, 0, 0);
+}
+
 }  // namespace
 
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
@@ -194,6 +207,7 @@ std::optional<Nanos> parse_instant(std::string_view text) noexcept {
     }
     return parse_rfc3339_prefix(buf);
   }
+  if (auto t = parse_month_day_year(s)) return t;
   return parse_worded(s);
 }
 

@@ -28,7 +28,8 @@ std::optional<Nanos> parse_rfc3339_prefix(std::string_view text, std::size_t* co
 /// Parses a whole instant in any shape klaxon knows: RFC3339, Go's
 /// `2023-06-16 12:31:17 +0000 UTC`, unix seconds (`1761177843`, 9-11 digits), RFC1123
 /// (`Wed, 18 Jun 2025 13:37:30 UTC`), OpenSSL's `Jun 18 13:37:30 2025 GMT`, Java's
-/// `Mon Jan 01 00:00:00 UTC 2024`. Leading and trailing blanks and punctuation are ignored.
+/// `Mon Jan 01 00:00:00 UTC 2024`, .NET's short date `5/29/2023` (month first; midnight UTC).
+/// Leading and trailing blanks and punctuation are ignored.
 std::optional<Nanos> parse_instant(std::string_view text) noexcept;
 
 /// `2023-06-16T12:31:17Z` (whole seconds).

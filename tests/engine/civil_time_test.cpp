@@ -20,6 +20,10 @@ TEST(CivilTime, ParsesTheShapesEmittersPrint) {
   EXPECT_EQ(iso("Jun 18 13:37:30 2025 GMT"), "2025-06-18T13:37:30Z");           // OpenSSL notAfter
   EXPECT_EQ(iso("Mon Jan 01 00:00:00 UTC 2024"), "2024-01-01T00:00:00Z");       // Java Date
   EXPECT_EQ(iso("(2023-06-16T12:31:17Z)."), "2023-06-16T12:31:17Z");
+  EXPECT_EQ(iso("Sat May 30 10:48:38 2020 +0000"), "2020-05-30T10:48:38Z");    // check_http, %c %z
+  EXPECT_EQ(iso("Sun May  3 10:48:38 2020 +0000"), "2020-05-03T10:48:38Z");    // %c pads the day
+  EXPECT_EQ(iso("5/29/2023"), "2023-05-29T00:00:00Z");                          // .NET short date
+  EXPECT_EQ(iso("12/1/2024."), "2024-12-01T00:00:00Z");
 }
 
 TEST(CivilTime, RejectsWhatIsNotAnInstant) {
@@ -27,6 +31,10 @@ TEST(CivilTime, RejectsWhatIsNotAnInstant) {
   EXPECT_EQ(iso("2023-06-16T12:31:17"), "(none)");  // no zone: ambiguous
   EXPECT_EQ(iso("Mon Jan 01 00:00:00 PST 2024"), "(none)");
   EXPECT_EQ(iso("yesterday"), "(none)");
+  EXPECT_EQ(iso("29/5/2023"), "(none)");    // day first: month 29 does not exist
+  EXPECT_EQ(iso("5/29/23"), "(none)");      // a two-digit year is not guessed
+  EXPECT_EQ(iso("1/2/3/2023"), "(none)");
+  EXPECT_EQ(iso("10.0.0.1/24"), "(none)");
   EXPECT_EQ(iso(""), "(none)");
 }
 

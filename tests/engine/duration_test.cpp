@@ -14,6 +14,8 @@ TEST(Duration, ReadsWhatEmittersPrint) {
   EXPECT_EQ(parse_duration_seconds("62h59m59.9s"), 226799);  // Go time.Duration
   EXPECT_EQ(parse_duration_seconds("720h0m0s"), 2592000);
   EXPECT_EQ(parse_duration_seconds("53980 seconds"), 53980);
+  EXPECT_EQ(parse_duration_seconds("14 day(s)"), 1209600);  // Nagios check_http / check_curl
+  EXPECT_EQ(parse_duration_seconds("in 27 days"), 2332800);
   EXPECT_EQ(parse_duration_seconds("1.5h"), 5400);
   EXPECT_EQ(parse_duration_seconds("250ms"), 0);
 }
