@@ -55,7 +55,7 @@ const char* status_word(Assessment a) {
 }  // namespace
 
 void add_certs_command(CLI::App& app, CertsCommand& c) {
-  c.app = app.add_subcommand("certs", "List certificates (files, kubeconfigs, Kubernetes, endpoints), soonest expiry first");
+  c.app = app.add_subcommand("certs", "Certificates in files, the cluster and endpoints, soonest expiry first");
   CLI::App& cmd = *c.app;
   cmd.footer(R"(Reads PEM (bundles too), DER and kubeconfigs; directories recursively. Private keys are
 never read: *.key files are skipped, key blocks are passed over.
@@ -70,7 +70,7 @@ Examples:
   klaxon certs /etc/kubernetes/pki ~/.kube/config
   klaxon certs --kubernetes -A --fail-on critical
   klaxon certs --probe api.example.com:443 --probe 10.0.0.5:8443@internal.example
-  klaxon certs --warn-before 14d --fail-on warning certs/      in CI: exit 1 if one ends within 14 days
+  klaxon certs --warn-before 14d --fail-on warning certs/   in CI: exit 1 if one ends within 14d
   klaxon certs --format jsonl /etc/ssl/certs/ca-certificates.crt
 
 Exit status: 0 ok, 1 a certificate reached --fail-on (or nothing could be read), 2 usage.)");
@@ -80,7 +80,7 @@ Exit status: 0 ok, 1 a certificate reached --fail-on (or nothing could be read),
   cmd.add_flag("-A,--all-namespaces", c.all_namespaces, "With --kubernetes: every namespace");
   cmd.add_option("--context", c.context, "With --kubernetes: this kubeconfig context")->type_name("C");
   cmd.add_option("--kubeconfig", c.kubeconfig, "With --kubernetes: this kubeconfig file")->type_name("FILE");
-  cmd.add_option("--probe", c.probes, "Also shake hands with this TLS endpoint, optionally with SNI (repeatable)")
+  cmd.add_option("--probe", c.probes, "Also shake hands with this TLS endpoint, SNI optional (repeatable)")
       ->type_name("HOST:PORT[@SNI]")
       ->allow_extra_args(false);
   cmd.add_option("--probe-timeout", c.probe_timeout, "Give up on an endpoint after this [10s]")->type_name("DUR");
@@ -89,7 +89,7 @@ Exit status: 0 ok, 1 a certificate reached --fail-on (or nothing could be read),
       ->type_name("text|jsonl");
   cmd.add_option("--warn-before", c.warn_before, "Warning when a certificate ends within this [30d]")->type_name("DUR");
   cmd.add_option("--critical-before", c.critical_before, "Critical when it ends within this [7d]")->type_name("DUR");
-  cmd.add_option("--fail-on", c.fail_on, "Exit 1 if a certificate is this bad: warning or critical (expired counts)")
+  cmd.add_option("--fail-on", c.fail_on, "Exit 1 if a certificate is this bad (expired counts as critical)")
       ->check(CLI::IsMember({"warning", "critical"}).description(""))
       ->type_name("warning|critical");
 }
