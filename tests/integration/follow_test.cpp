@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,10 +55,15 @@ void append(const fs::path& file, const std::string& text) {
 // klaxon running as a child process, its stdout and stderr in files.
 class Klaxon {
  public:
-  Klaxon(const std::vector<std::string>& args, const fs::path& dir, const std::string& name)
+  /// `max_files`: when set, klaxon's RLIMIT_NOFILE, soft and hard (`ulimit -n`).
+  Klaxon(const std::vector<std::string>& args, const fs::path& dir, const std::string& name, rlim_t max_files = 0)
       : out_(dir / (name + ".out")), err_(dir / (name + ".err")) {
     pid_ = ::fork();
     if (pid_ == 0) {
+      if (max_files > 0) {
+        const struct rlimit limit {max_files, max_files};
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+      }
       const int out = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       const int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(out, STDOUT_FILENO);
@@ -369,6 +375,50 @@ TEST(Follow, FromEndSkipsWhatFilesHoldAtStart) {
   ASSERT_TRUE(k.wait_for(reported_all({3}))) << k.out() << k.err();
   EXPECT_EQ(k.stop(), 0) << k.err();
   EXPECT_EQ(reported(k.out()), once_each({3})) << k.out();
+}
+
+// A node can hold more log files than klaxon may open (ulimit -n, hard limit included): the newest
+// are followed, the rest counted and said, and none is read twice (a directory walk cut short by
+// the limit is not a rotation of every file it did not reach).
+TEST(Follow, PastTheFileLimitTheNewestAreFollowedAndNothingIsReadTwice) {
+  TempDir tmp;
+  const fs::path pods = tmp.path() / "pods";
+  fs::create_directories(pods);
+  const auto base = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  for (int i = 1; i <= 150; ++i) {
+    const fs::path file = pods / ("app-" + std::to_string(1000 + i) + ".log");
+    append(file, cri_line(i));
+    fs::last_write_time(file, base + std::chrono::seconds(i));  // the higher, the newer
+  }
+  // 128 descriptors: klaxon keeps 64 for itself and follows 64 files, the 64 newest.
+  Klaxon k({"--format", "jsonl", "--matches", "--follow", pods.string()}, tmp.path(), "run", 128);
+  std::set<int> newest;
+  for (int i = 87; i <= 150; ++i) newest.insert(i);
+  ASSERT_TRUE(k.wait_for(reported_all(newest))) << k.err();
+  EXPECT_TRUE(k.wait_for_err("86 files are not followed")) << k.err();
+  append(pods / "app-1150.log", cri_line(200));  // still followed, live, after several scans
+  ASSERT_TRUE(k.wait_for(reported_all({200}))) << k.err();
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  newest.insert(200);
+  EXPECT_EQ(reported(k.out()), once_each(newest)) << k.err();
+}
+
+// The state's temp file sits beside it, often in a directory others can write (/tmp, a shared
+// volume). A symlink planted at its name must not make klaxon (often root) write through it.
+TEST(Follow, StateTempFileNeverWritesThroughAPlantedSymlink) {
+  TempDir tmp;
+  const fs::path log = tmp.path() / "app.log";
+  const fs::path state = tmp.path() / "follow.state";
+  const fs::path victim = tmp.path() / "victim";
+  append(log, cri_line(1));
+  append(victim, "precious\n");
+  fs::create_symlink(victim, tmp.path() / "follow.state.tmp");
+  Klaxon k({"--format", "jsonl", "--matches", "--state", state.string(), "--follow", log.string()}, tmp.path(), "run");
+  ASSERT_TRUE(k.wait_for(reported_all({1}))) << k.out() << k.err();
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  EXPECT_EQ(test::read_file(victim.string()), "precious\n");
+  ASSERT_FALSE(fs::is_symlink(state));
+  EXPECT_NE(test::read_file(state.string()).find(log.string()), std::string::npos);  // the state was saved
 }
 
 TEST(Follow, UsageErrorsSayWhatToDo) {
