@@ -429,7 +429,8 @@ TEST(LiveInput, AFifoIsReportedLineByLineWhateverTheThreads) {
 
 // A replay stopped by Ctrl-C or SIGTERM has not read its input: it exits as a signal does
 // (130, 143) and the summary says after how many lines it was cut. Here the replay reads a file,
-// then a FIFO that stays quiet, and is stopped there.
+// then a FIFO that holds one line and stays open, and is stopped there (once that line is
+// reported, klaxon is past opening the FIFO, in reads that wake every second to look for a stop).
 TEST(Replay, AnInterruptedReplayExitsWithTheSignalAndSaysItWasCutShort) {
   TempDir tmp;
   const fs::path log = tmp.path() / "app.log";
@@ -441,21 +442,25 @@ TEST(Replay, AnInterruptedReplayExitsWithTheSignalAndSaysItWasCutShort) {
     Klaxon jsonl({"--format", "jsonl", "--matches", log.string(), fifo.string()}, tmp.path(), name + "-jsonl");
     const int w = ::open(fifo.c_str(), O_WRONLY);
     ASSERT_GE(w, 0);
-    ASSERT_TRUE(jsonl.wait_for(reported_all({1, 2}))) << jsonl.err();
+    const std::string third = cri_line(3);
+    ASSERT_EQ(::write(w, third.data(), third.size()), ssize_t(third.size()));
+    ASSERT_TRUE(jsonl.wait_for(reported_all({1, 2, 3}))) << jsonl.err();
     EXPECT_EQ(jsonl.stop(signal), 128 + signal) << jsonl.err();
     ::close(w);
     const auto summary = of_type(jsonl.out(), "summary");
     ASSERT_EQ(summary.size(), 1u) << jsonl.out();
     EXPECT_NE(summary[0].find("\"cut_short_by_signal\":" + std::to_string(signal)), std::string::npos) << summary[0];
-    EXPECT_NE(summary[0].find("\"lines\":3,"), std::string::npos) << summary[0];
+    EXPECT_NE(summary[0].find("\"lines\":4,"), std::string::npos) << summary[0];
   }
   Klaxon console({"--matches", log.string(), fifo.string()}, tmp.path(), "console");
   const int w = ::open(fifo.c_str(), O_WRONLY);
   ASSERT_GE(w, 0);
-  ASSERT_TRUE(console.wait_for([](const std::string& out) { return out.find("req-2") != std::string::npos; })) << console.err();
+  const std::string third = cri_line(3);
+  ASSERT_EQ(::write(w, third.data(), third.size()), ssize_t(third.size()));
+  ASSERT_TRUE(console.wait_for([](const std::string& out) { return out.find("req-3") != std::string::npos; })) << console.err();
   EXPECT_EQ(console.stop(SIGINT), 130);
   ::close(w);
-  EXPECT_NE(console.out().find("cut short after 3 lines (Ctrl-C): the rest was not read"), std::string::npos) << console.out();
+  EXPECT_NE(console.out().find("cut short after 4 lines (Ctrl-C): the rest was not read"), std::string::npos) << console.out();
 
   // Read to its end, the same replay says nothing of the kind.
   const auto whole = test::run_command(kBin + " --format jsonl " + log.string());
