@@ -1,7 +1,9 @@
 // cli/main.cpp — flags to pipeline. The only place that knows every adapter.
 #include <cstdint>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <algorithm>
 #include <chrono>
 #include <exception>
@@ -71,9 +73,27 @@ void heap_in_huge_pages() {
   if (after > from) madvise(from, std::size_t(after - from), MADV_HUGEPAGE);
 }
 
+// What was written to standard output must have arrived: `klaxon ... > /dev/full` (a full disk,
+// a closed pipe) is an error with a non-zero exit, not a quiet success. EPIPE is SIGPIPE's case.
+int with_output_checked(int code) {
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  if (flushed && !std::ferror(stdout)) return code;
+  // An earlier write's errno is gone by now; the last flush's is known.
+  std::fprintf(stderr, "klaxon: error: writing the output failed%s%s\n", flushed ? "" : ": ",
+               flushed ? " (a full disk? a reader that went away?)" : std::strerror(errno));
+  return code == 0 ? 1 : code;
+}
+
+int run_main(int argc, char** argv);
+
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) { return with_output_checked(run_main(argc, argv)); }
+
+namespace {
+
+int run_main(int argc, char** argv) {
   using namespace klaxon::cli;
   heap_in_huge_pages();
   CLI::App app{"klaxon: finds certificate and mTLS failures in Kubernetes logs, and says which one to fix first.\n"
@@ -261,3 +281,5 @@ int main(int argc, char** argv) {
     return kExitFailure;
   }
 }
+
+}  // namespace

@@ -66,6 +66,8 @@ class Pipeline {
 
   void add_incident_listener(IncidentListener listener) { listeners_.push_back(std::move(listener)); }
   void count_source_error() { ++summary_.source_errors; }
+  /// A replay stopped by `signal` before the end of its input: the summary says so.
+  void cut_short(int signal) { summary_.cut_short_by = signal; }
   /// A source's own counter (restarts, reconnects, dropped entries), for the summary and /metrics.
   void count(std::string_view counter, std::uint64_t n = 1) { summary_.source_counters[std::string(counter)] += n; }
   /// Whether a live source is connected (for /readyz).

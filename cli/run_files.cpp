@@ -1,4 +1,5 @@
 // cli/run_files.cpp — `klaxon [FILE...]`: replay files or a pipe through the matcher.
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -25,8 +26,8 @@ namespace {
 
 constexpr std::size_t kReadChunk = 256 * 1024;
 
-volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+volatile std::sig_atomic_t g_stop = 0;  // the signal that asked to stop; 0 = none
+void on_signal(int signal) { g_stop = signal; }
 
 // Ctrl-C or SIGTERM ends the read at once (no SA_RESTART), the summary is still printed.
 void install_signal_handlers() {
@@ -73,6 +74,14 @@ bool is_pipe_or_terminal(int fd) {
   return ::fstat(fd, &st) == 0 && !S_ISREG(st.st_mode);
 }
 
+// Bytes that arrive over time: `-` from a pipe or terminal, a FIFO (`<(kubectl logs -f ...)` is
+// /dev/fd/N, a pipe), a character device. Read with a timeout, line by line, whatever --threads says.
+bool is_live_input(const std::string& path) {
+  if (path == "-") return is_pipe_or_terminal(STDIN_FILENO);
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
 }  // namespace
 
 int run_files(const RunOptions& options) {
@@ -116,10 +125,10 @@ int run_files(const RunOptions& options) {
       continue;
     }
     // A pipe (kubectl logs -f) may fall silent: wake up every second to move the clock on.
-    const bool live = path == "-" && is_pipe_or_terminal(STDIN_FILENO);
+    const bool live = is_live_input(path);
     // A pipe is followed line by line; an archive's decompressor keeps a core of its own busy.
     const unsigned busy = source->busy_threads();
-    if (!only_stdin) pipeline.use_threads(options.threads > busy ? options.threads - busy : 1);
+    if (!only_stdin) pipeline.use_threads(!live && options.threads > busy ? options.threads - busy : 1);
     pipeline.set_replay(!live);
     auto progress = [&] {
       pipeline.flush();
@@ -152,10 +161,15 @@ int run_files(const RunOptions& options) {
     }
     pipeline.end_stream(source->name());
   }
+  // A replay stopped early says so and exits as shells expect of a signal (128 + its number), so a
+  // script cannot take half a log for all of it. A pipe being followed ends this way normally.
+  const bool cut_short = g_stop != 0 && !std::all_of(inputs.begin(), inputs.end(), is_live_input);
+  if (cut_short) pipeline.cut_short(g_stop);
   const sinks::RunSummary& summary = pipeline.finish();
   if (alerting) alerting->finish();
   status->publish();  // after the drain: /metrics shows what was not delivered
 
+  if (cut_short) return 128 + g_stop;
   if (options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on) return kExitFailOn;
   return summary.source_errors > 0 ? kExitFailure : kExitOk;
 }

@@ -27,7 +27,10 @@ std::optional<Nanos> make_instant(std::int64_t year, int month, int day, int hou
     return std::nullopt;
   const std::int64_t days = days_from_civil(year, unsigned(month), unsigned(day));
   const std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
-  return secs * kNanosPerSecond + nanos;
+  // Nanoseconds since 1970 in 64 bits reach the years 1677 to 2262: beyond, not an instant.
+  Nanos t = 0;
+  if (__builtin_mul_overflow(secs, kNanosPerSecond, &t) || __builtin_add_overflow(t, nanos, &t)) return std::nullopt;
+  return t;
 }
 
 constexpr std::array<std::string_view, 12> kMonths = {"jan", "feb", "mar", "apr", "may", "jun",
@@ -179,7 +182,9 @@ std::optional<Nanos> parse_instant(std::string_view text) noexcept {
     if (int_digits >= 9 && int_digits <= 11) {
       std::int64_t secs = 0;
       for (std::size_t i = 0; i < int_digits; ++i) secs = secs * 10 + (s[i] - '0');
-      return secs * kNanosPerSecond;
+      Nanos t = 0;
+      if (__builtin_mul_overflow(secs, kNanosPerSecond, &t)) return std::nullopt;  // past 2262
+      return t;
     }
     if (int_digits != 4) return std::nullopt;
   }

@@ -1,5 +1,7 @@
 #include "engine/envelope.hpp"
 
+#include <string.h>  // memmem (GNU)
+
 namespace klaxon {
 namespace {
 
@@ -44,7 +46,48 @@ bool peel_cri(std::string_view& s, Envelope& e) {
   return true;
 }
 
+constexpr std::string_view kDockerStart = "{\"log\":\"";
+constexpr std::string_view kDockerStream = "\",\"stream\":\"";
+
+// True when escaped JSON text ends in the escape `\n` (an 'n' after an odd run of backslashes).
+bool ends_in_newline_escape(std::string_view escaped) {
+  if (escaped.empty() || escaped.back() != 'n') return false;
+  std::size_t backslashes = 0;
+  for (std::size_t i = escaped.size() - 1; i > 0 && escaped[i - 1] == '\\'; --i) ++backslashes;
+  return backslashes % 2 == 1;
+}
+
 }  // namespace
+
+std::optional<DockerRecord> peel_docker_record(std::string_view line) noexcept {
+  if (!line.starts_with(kDockerStart)) return std::nullopt;
+  std::size_t close = kDockerStart.size();
+  while (close < line.size() && line[close] != '"') close += line[close] == '\\' ? 2 : 1;
+  if (close >= line.size()) return std::nullopt;
+  DockerRecord r;
+  r.text = line.substr(kDockerStart.size(), close - kDockerStart.size());
+  r.piece = !ends_in_newline_escape(r.text);
+  if (const std::string_view rest = line.substr(close); rest.starts_with(kDockerStream)) {
+    const std::string_view stream = rest.substr(kDockerStream.size(), 7);
+    if (stream == "stdout\"" || stream == "stderr\"") r.stream = stream.substr(0, 6);
+  }
+  return r;
+}
+
+bool may_hold_docker_piece(std::string_view block) noexcept {
+  // A JSON string holds no bare quote, so `","stream":"` is where a record's text ends. memmem:
+  // glibc's is a vectorised two-way search, where string_view::find stops at every quote.
+  const auto find = [&](std::size_t from) {
+    const void* hit = ::memmem(block.data() + from, block.size() - from, kDockerStream.data(), kDockerStream.size());
+    return hit ? std::size_t(static_cast<const char*>(hit) - block.data()) : std::string_view::npos;
+  };
+  for (std::size_t at = find(0); at != std::string_view::npos; at = find(at + kDockerStream.size())) {
+    const std::size_t start = block.rfind('\n', at);
+    const std::string_view head = block.substr(start == std::string_view::npos ? 0 : start + 1);
+    if (head.starts_with(kDockerStart) && !ends_in_newline_escape(block.substr(0, at))) return true;
+  }
+  return false;
+}
 
 Envelope peel_envelope(std::string_view line) noexcept {
   Envelope e;

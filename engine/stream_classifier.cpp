@@ -139,7 +139,8 @@ void StreamClassifier::feed(std::string_view bytes) {
   matcher_.scan_block(bytes, scratch_);
   const std::size_t newline = bytes.rfind('\n');
   const std::size_t last = newline == std::string_view::npos ? 0 : newline + 1;
-  if (!matcher_.every_line_is_a_candidate() && !matcher_.block_has_cri_piece(scratch_) && partial_.empty() &&
+  if (!matcher_.every_line_is_a_candidate() && !matcher_.block_has_cri_piece(scratch_) && !joining() &&
+      !may_hold_docker_piece(bytes.substr(0, last)) &&
       !framer_.has_partial() && lines_fit(bytes.substr(0, last), options_.max_line_bytes)) {
     // The common case: nothing to join, no line over the limit. Only lines with an anchor are
     // looked at; the rest are counted. The bytes after the last newline wait in the framer.
@@ -165,18 +166,62 @@ void StreamClassifier::feed(std::string_view bytes) {
 
 void StreamClassifier::finish() {
   framer_.finish([this](std::string_view line, bool truncated) { on_physical_line(line, truncated); });
-  if (!partial_.empty()) {
-    std::string joined = std::move(partial_);
-    partial_.clear();
-    classify(joined, partial_line_no_, partial_truncated_);
+  flush_pieces();
+}
+
+// Lines whose end never came, classified as far as they got, the earlier first.
+void StreamClassifier::flush_pieces() {
+  while (joining()) {
+    Pieces* first = nullptr;
+    for (Pieces& p : pieces_)
+      if (!p.text.empty() && (first == nullptr || p.line_no < first->line_no)) first = &p;
+    const std::string joined = std::move(first->text);
+    first->text.clear();
+    classify(joined, first->line_no, first->truncated);
   }
+}
+
+// Appends a piece, up to the line limit (counted once when it cuts).
+void StreamClassifier::append_piece(Pieces& p, std::string_view bytes, bool truncated) {
+  p.truncated |= truncated;
+  if (p.text.size() + bytes.size() > options_.max_line_bytes) {
+    if (!p.truncated) ++stats_.truncated, notice(StreamNotice::Kind::line_truncated, physical_line_);
+    p.truncated = true;
+    p.text.append(bytes.substr(0, options_.max_line_bytes > p.text.size() ? options_.max_line_bytes - p.text.size() : 0));
+  } else {
+    p.text.append(bytes);
+  }
+}
+
+// A Docker json-file record, when it is a piece or ends a line begun in pieces: joined as one
+// record, the first's head, every piece's text, then the last record from its text on. False
+// when the line is nothing to join (classified as it is by the caller).
+bool StreamClassifier::on_docker_record(std::string_view line, bool truncated) {
+  const auto r = peel_docker_record(line);
+  if (!r || r->stream.empty()) return false;
+  Pieces& p = pieces_[r->stream == "stderr" ? 3 : 2];
+  if (r->piece) {
+    if (p.text.empty()) {
+      p.text.assign(line.substr(0, std::size_t(r->text.data() - line.data())));  // `{"log":"`
+      p.line_no = physical_line_;
+      p.truncated = false;
+    }
+    append_piece(p, r->text, truncated);
+    return true;
+  }
+  if (p.text.empty()) return false;
+  append_piece(p, line.substr(std::size_t(r->text.data() - line.data())), truncated);
+  const std::string joined = std::move(p.text);
+  p.text.clear();
+  classify(joined, p.line_no, p.truncated);
+  return true;
 }
 
 BlockVerdict StreamClassifier::scan_block(const Matcher& matcher, std::string_view block, std::size_t max_line_bytes,
                                           BlockScratch& s) {
   BlockVerdict v;
   matcher.scan_block(block, s.matcher);
-  if (matcher.block_has_cri_piece(s.matcher)) {
+  if (matcher.block_has_cri_piece(s.matcher) || may_hold_docker_piece(block)) {
     v.sequential = true;
     return v;
   }
@@ -218,7 +263,7 @@ BlockVerdict StreamClassifier::scan_block(const Matcher& matcher, std::string_vi
 }
 
 void StreamClassifier::feed_scanned(std::string_view block, const BlockVerdict& v) {
-  if (v.sequential || !partial_.empty() || framer_.has_partial()) {
+  if (v.sequential || joining() || framer_.has_partial()) {
     feed(block);  // a CRI line in pieces or a line cut at the limit is joined in order here
     return;
   }
@@ -259,39 +304,43 @@ void StreamClassifier::on_physical_line(std::string_view line, bool truncated) {
     ++stats_.truncated;
     notice(StreamNotice::Kind::line_truncated, physical_line_);
   }
-  if (partial_.empty() && !may_be_cri_piece(line)) {
+  if (!joining() && !may_be_cri_piece(line) && !line.starts_with("{\"log\":\"")) {
     classify(line, physical_line_, truncated);
     return;
   }
-  Envelope e = peel_envelope(line);
-  if (e.partial) {
-    if (partial_.empty()) {
-      // Keep the first piece's envelope, marked full, so the joined line decodes as one.
-      const std::size_t envelope_bytes = std::size_t(e.payload.data() - line.data());
-      partial_.assign(line.substr(0, envelope_bytes));
-      if (const std::size_t tag = partial_.rfind(" P "); tag != std::string::npos) partial_[tag + 1] = 'F';
-      partial_line_no_ = physical_line_;
-      partial_truncated_ = false;
-    }
-    partial_truncated_ |= truncated;
-    if (partial_.size() + e.payload.size() > options_.max_line_bytes) {
-      if (!partial_truncated_) ++stats_.truncated, notice(StreamNotice::Kind::line_truncated, physical_line_);
-      partial_truncated_ = true;
-      partial_.append(e.payload.substr(0, options_.max_line_bytes > partial_.size() ? options_.max_line_bytes - partial_.size() : 0));
-    } else {
-      partial_.append(e.payload);
-    }
+  if (line.starts_with("{\"log\":\"")) {
+    if (!on_docker_record(line, truncated)) classify(line, physical_line_, truncated);
     return;
   }
-  if (partial_.empty()) {
+  Envelope e = peel_envelope(line);
+  if (e.stream.empty()) {
+    // Not a CRI record, so not the end of any piece: what waits for its end goes as it is.
+    flush_pieces();
+    classify(line, physical_line_, truncated);
+    return;
+  }
+  Pieces& p = pieces_[e.stream == "stderr" ? 1 : 0];
+  if (e.partial) {
+    if (p.text.empty()) {
+      // Keep the first piece's envelope, marked full, so the joined line decodes as one.
+      const std::size_t envelope_bytes = std::size_t(e.payload.data() - line.data());
+      p.text.assign(line.substr(0, envelope_bytes));
+      if (const std::size_t tag = p.text.rfind(" P "); tag != std::string::npos) p.text[tag + 1] = 'F';
+      p.line_no = physical_line_;
+      p.truncated = false;
+    }
+    append_piece(p, e.payload, truncated);
+    return;
+  }
+  if (p.text.empty()) {
     classify(line, physical_line_, truncated);
     return;
   }
   // The `F` piece that ends a line begun in `P` pieces.
-  if (partial_.size() + e.payload.size() <= options_.max_line_bytes) partial_.append(e.payload);
-  std::string joined = std::move(partial_);
-  partial_.clear();
-  classify(joined, partial_line_no_, partial_truncated_ || truncated);
+  if (p.text.size() + e.payload.size() <= options_.max_line_bytes) p.text.append(e.payload);
+  const std::string joined = std::move(p.text);
+  p.text.clear();
+  classify(joined, p.line_no, p.truncated || truncated);
 }
 
 void StreamClassifier::classify(std::string_view line, std::uint64_t line_no, bool truncated) {

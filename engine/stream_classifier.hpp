@@ -128,10 +128,23 @@ class StreamClassifier {
   Nanos line_time_ = 0;  // set by feed_line() for the line being classified
   unsigned noticed_ = 0;  // bit per StreamNotice::Kind already reported
 
-  // A CRI line in `P` pieces: the first piece's envelope, then the pieces' payloads.
-  std::string partial_;
-  std::uint64_t partial_line_no_ = 0;
-  bool partial_truncated_ = false;
+  // A line written in pieces: a CRI line in `P` pieces (the first piece's envelope, then the
+  // pieces' payloads) or a Docker json-file line cut at 16 KiB (the first record up to its
+  // text's end, then the pieces' texts). One per format and stream (stdout, stderr): both
+  // streams' records are interleaved in one file, and a piece continues only in the next
+  // record of its own stream.
+  struct Pieces {
+    std::string text;
+    std::uint64_t line_no = 0;
+    bool truncated = false;
+  };
+  Pieces pieces_[4];  // CRI stdout, CRI stderr, Docker stdout, Docker stderr
+  bool joining() const {
+    return !pieces_[0].text.empty() || !pieces_[1].text.empty() || !pieces_[2].text.empty() || !pieces_[3].text.empty();
+  }
+  void flush_pieces();
+  bool on_docker_record(std::string_view line, bool truncated);
+  void append_piece(Pieces& p, std::string_view bytes, bool truncated);
 };
 
 }  // namespace klaxon

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <fmt/format.h>
 #include <yaml.h>
 
 namespace klaxon::rules {
@@ -67,6 +68,7 @@ class YamlDocument::Builder {
         const bool null = is_null(e);
         const auto& s = e.data.scalar;
         const std::uint32_t index = add(null ? Kind::null : Kind::scalar, line, s.anchor);
+        weight_[index] += s.length;
         if (!null) {
           Node& node = document_.nodes_[index];
           node.first = std::uint32_t(document_.scalars_.size());
@@ -79,6 +81,10 @@ class YamlDocument::Builder {
         const auto anchor = anchors_.find(anchor_of(e.data.alias.anchor));
         if (anchor == anchors_.end())
           return fail(line, "not valid YAML: undefined alias '*" + anchor_of(e.data.alias.anchor) + "'");
+        aliased_ = std::min(kMaxExpandedBytes + 1, aliased_ + weight_[anchor->second]);
+        if (aliased_ > kMaxExpandedBytes)
+          return fail(line, fmt::format("aliases expand this pack past {} MiB (an alias bomb?); write the values out",
+                                        kMaxExpandedBytes >> 20));
         attach(anchor->second);
         return true;
       }
@@ -109,6 +115,7 @@ class YamlDocument::Builder {
     auto& nodes = document_.nodes_;
     const auto index = std::uint32_t(nodes.size());
     nodes.push_back({kind, line, 0, 0});
+    weight_.push_back(1);
     // A later anchor of the same name hides the earlier one from then on. A collection's anchor
     // holds from its start, so an alias inside it makes a cycle; the pack reader walks a fixed
     // depth and never follows one around.
@@ -130,6 +137,8 @@ class YamlDocument::Builder {
     node.first = std::uint32_t(children.size());
     node.size = std::uint32_t(pending_.size() - open.first_pending);
     children.insert(children.end(), pending_.begin() + std::ptrdiff_t(open.first_pending), pending_.end());
+    for (std::uint32_t i = 0; i < node.size; ++i)
+      weight_[open.node] = std::min(kMaxExpandedBytes + 1, weight_[open.node] + weight_[children[node.first + i]]);
     pending_.resize(open.first_pending);
     if (node.kind == Kind::map)
       if (const Node* again = repeated_key(node))
@@ -172,6 +181,13 @@ class YamlDocument::Builder {
   std::vector<Open> open_;             // collections started and not ended, innermost last
   std::vector<std::uint32_t> pending_;  // their children so far
   std::unordered_map<std::string, std::uint32_t> anchors_;
+  // What a reader that copies every value it reads pays for the document: per node, its text's
+  // bytes plus one, with its children's (an alias's included); saturated past the bound. The
+  // tree itself never copies an alias, but the pack reader copies what it reads, so 25,000
+  // aliases of one 100 KB scalar would cost it 2.5 GB: the bytes aliases add are bounded here.
+  static constexpr std::uint64_t kMaxExpandedBytes = std::uint64_t{64} << 20;
+  std::vector<std::uint64_t> weight_;
+  std::uint64_t aliased_ = 0;
 };
 
 YamlDocument::YamlDocument(std::string_view text) {

@@ -2,9 +2,11 @@
 //
 // libyaml (the C parser behind PyYAML) turns the text into events; YamlDocument builds a small
 // tree from them, every node in one vector and referring to its children by index. An alias is
-// the index of its anchor's node, so nothing is copied for it: an alias bomb costs what its text
-// does. Scalars stay text as written (`5` and `true` are not typed): the pack reader decides
-// what a value means. <yaml.h> is included by the .cpp only.
+// the index of its anchor's node, so nothing is copied for it here; but a reader copies what it
+// reads, so the bytes that aliases add to the document expanded are bounded (64 MiB): past that
+// (an alias bomb, a billion laughs) the document is refused with the line of the alias. Scalars
+// stay text as written (`5` and `true` are not typed): the pack reader decides what a value
+// means. <yaml.h> is included by the .cpp only.
 #pragma once
 
 #include <cstddef>

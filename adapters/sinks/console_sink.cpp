@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <csignal>
 
 #include <fmt/format.h>
 
@@ -126,6 +127,9 @@ void ConsoleSink::summary(const RunSummary& s) {
   add(s.stats.malformed_json, "broken JSON lines read as text");
   add(s.stats.invalid_utf8, "lines with invalid UTF-8");
   add(s.source_errors, "sources failed (see above)");
+  if (s.cut_short_by != 0)
+    problems += fmt::format("{}cut short after {} lines ({}): the rest was not read", problems.empty() ? "" : ", ",
+                            s.stats.lines, s.cut_short_by == SIGINT ? "Ctrl-C" : "SIGTERM");
   if (!problems.empty()) fmt::format_to(std::back_inserter(buf_), "── input problems: {}\n", problems);
   // What live sources went through: restarts, reconnects, rotations, dropped entries.
   std::string events;

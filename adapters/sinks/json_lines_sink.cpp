@@ -121,6 +121,7 @@ void JsonLinesSink::summary(const RunSummary& s) {
   std::string& b = buf_;
   fmt::format_to(std::back_inserter(b), R"({{"type":"summary","sources":{},"source_errors":{},"lines":{},"bytes":{},)",
                  s.sources, s.source_errors, s.stats.lines, s.stats.bytes);
+  if (s.cut_short_by != 0) fmt::format_to(std::back_inserter(b), R"("cut_short_by_signal":{},)", s.cut_short_by);
   fmt::format_to(std::back_inserter(b), R"("candidate_lines":{},"matched_lines":{},"truncated_lines":{},"malformed_json":{},"invalid_utf8":{},)",
                  s.stats.candidates, s.stats.matched, s.stats.truncated, s.stats.malformed_json, s.stats.invalid_utf8);
   b += R"("matches":)";

@@ -29,6 +29,7 @@ struct RunSummary {
   std::vector<IncidentSnapshot> incidents;  // every incident held at the end, oldest first
   std::vector<IncidentTracker::Certificate> certificates;
   TrackerStats tracker;
+  int cut_short_by = 0;  // the signal (SIGINT, SIGTERM) that stopped a replay before its end; 0 = none
 };
 
 class OutputSink {

@@ -77,11 +77,17 @@ class RawFile {
 
 class PlainSource final : public ByteSource {
  public:
-  PlainSource(std::string name, std::unique_ptr<RawFile> file) : name_(std::move(name)), file_(std::move(file)) {}
+  PlainSource(std::string name, std::unique_ptr<RawFile> file) : name_(std::move(name)), file_(std::move(file)) {
+    if (const auto regular = regular_file()) size_at_open_ = regular->size;
+  }
   ReadResult read(std::span<char> buf, int timeout_ms) override {
     const ssize_t r = file_->read(buf.data(), buf.size(), timeout_ms);
     if (r == RawFile::kTimedOut || (r < 0 && errno == EINTR)) return {0, false, true, {}};
     if (r < 0) return {0, true, false, fmt::format("read failed: {}", std::strerror(errno))};
+    read_ += std::uint64_t(r);
+    // A file cut while it is replayed (truncated, rewritten) ends early: its end was not read,
+    // so the replay must not look complete. The threaded replay says the same.
+    if (r == 0 && read_ < size_at_open_) return {0, true, false, "the file shrank while being read"};
     return {std::size_t(r), r == 0, false, {}};
   }
   const std::string& name() const override { return name_; }
@@ -94,6 +100,8 @@ class PlainSource final : public ByteSource {
  private:
   std::string name_;
   std::unique_ptr<RawFile> file_;
+  std::uint64_t size_at_open_ = 0;  // a regular file's; 0 for a pipe
+  std::uint64_t read_ = 0;
 };
 
 // Shared shape of the two decompressors: refill compressed input, inflate into the caller's

@@ -156,6 +156,12 @@ class FollowSource final : public LiveSource {
       files.rlim_cur = files.rlim_max;
       ::setrlimit(RLIMIT_NOFILE, &files);
     }
+    // Past the hard limit, files are left unfollowed (the newest are kept) rather than opened
+    // until open() fails: the directory walk, inotify, the state file and the sinks' sockets
+    // need descriptors too, and a walk cut short by EMFILE would make followed files look gone.
+    if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) fd_limit_ = std::size_t(files.rlim_cur);
+    if (fd_limit_ > 0)
+      max_open_ = fd_limit_ > 2 * kReservedFds ? fd_limit_ - kReservedFds : fd_limit_ / 2;
   }
 
   ~FollowSource() override {
@@ -255,6 +261,7 @@ class FollowSource final : public LiveSource {
         add_file(it->path().string());
       }
     }
+    if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system) discovery_incomplete_ = true;
   }
 
   // ---- the main step -----------------------------------------------------------------------
@@ -263,6 +270,7 @@ class FollowSource final : public LiveSource {
     rescan_ = false;
     dirty_.clear();
     std::set<std::string> dirs;
+    discovery_incomplete_ = false;
     const std::vector<Found> found = discover(dirs);
     std::map<Identity, const Found*> by_id;
     for (const Found& f : found) by_id[f.id] = &f;
@@ -280,6 +288,8 @@ class FollowSource final : public LiveSource {
           f.rotated_since.reset();
         }
         co_await read_file(f);
+      } else if (!f.rotated_since && discovery_incomplete_) {
+        co_await read_file(f);  // not seen because the walk was cut short: not gone
       } else if (!f.rotated_since) {
         co_await read_file(f);  // drained before its successor is read: nothing is lost
         out_->end(f.key);
@@ -296,9 +306,8 @@ class FollowSource final : public LiveSource {
     // read, oldest content first: at start, what files rotated while klaxon was down still hold.
     std::vector<Identity> opened;
     if (at_start) open_rotated_while_away(by_id, opened);
-    for (const Found& f : found)
-      if (!followed_.contains(f.id))
-        if (auto id = open_file(f, at_start)) opened.push_back(*id);
+    for (const Found* f : within_limit(found))
+      if (auto id = open_file(*f, at_start)) opened.push_back(*id);
     if (at_start) {
       say_start();
       saved_.clear();  // used; from now on the followed files are the state
@@ -315,6 +324,40 @@ class FollowSource final : public LiveSource {
       if (f.rotated_since || dirty_.contains(f.real_path)) co_await read_file(f);
     dirty_.clear();
     close_rotated();
+  }
+
+  // The files new to us that may be opened: all of them, or past max_open_ the newest (by last
+  // write), the rest counted and said. They are tried again at every scan, as room frees up.
+  std::vector<const Found*> within_limit(const std::vector<Found>& found) {
+    std::vector<const Found*> fresh;
+    for (const Found& f : found)
+      if (!followed_.contains(f.id)) fresh.push_back(&f);
+    const std::size_t room = max_open_ > followed_.size() ? max_open_ - followed_.size() : 0;
+    std::size_t left_out = 0;
+    if (fresh.size() > room) {
+      std::vector<std::pair<std::int64_t, const Found*>> by_age;
+      for (const Found* f : fresh) {
+        struct stat st {};
+        const std::int64_t mtime =
+            ::stat(f->path.c_str(), &st) == 0 ? std::int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec : 0;
+        by_age.emplace_back(mtime, f);
+      }
+      std::stable_sort(by_age.begin(), by_age.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      left_out = fresh.size() - room;
+      fresh.clear();
+      for (std::size_t i = 0; i < room; ++i) fresh.push_back(by_age[i].second);
+    }
+    if (left_out != left_out_said_) {
+      if (left_out > 0)
+        out_->notice("follow_unfollowed",
+                     fmt::format("{} file{} not followed: klaxon may hold {} files open here (ulimit -n {}); the newest are "
+                                 "followed. Raise the limit to follow them all",
+                                 left_out, left_out == 1 ? " is" : "s are", max_open_, fd_limit_));
+      else
+        out_->notice("follow_unfollowed", "every file is followed now", 0);
+      left_out_said_ = left_out;
+    }
+    return fresh;
   }
 
   // Opens a file new to us; returns its identity, or nothing if it cannot or must not be followed.
@@ -616,10 +659,14 @@ class FollowSource final : public LiveSource {
     return true;
   }
 
-  // Temp file and rename: a crash leaves the old state or the new one, never half of one.
+  // Temp file and rename: a crash leaves the old state or the new one, never half of one. The
+  // temp file is made new (O_EXCL, O_NOFOLLOW): whatever is at its name (a crash's leftover, or
+  // a symlink planted in a shared directory to make a root klaxon overwrite its target) is
+  // unlinked first, never written through; one planted again in between makes the open fail.
   bool write_state(const std::string& text, bool durable, std::string& error) {
     const std::string tmp = options_.state_path + ".tmp";
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    ::unlink(tmp.c_str());
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
     bool ok = fd.get() >= 0;
     for (std::size_t at = 0; ok && at < text.size();) {
       const ssize_t n = ::write(fd.get(), text.data() + at, text.size() - at);
@@ -653,6 +700,12 @@ class FollowSource final : public LiveSource {
                                                  : " from their start (--from-end skips what they hold)"),
                  files_started_);
   }
+
+  static constexpr std::size_t kReservedFds = 64;  // kept for everything but followed files
+  std::size_t max_open_ = std::size_t(-1);         // followed files at most (the fd limit less the reserve)
+  std::size_t fd_limit_ = 0;                       // RLIMIT_NOFILE once raised (0 = none)
+  std::size_t left_out_said_ = 0;                  // files not followed, as last said
+  bool discovery_incomplete_ = false;              // this scan's walk was cut short (EMFILE)
 
   asio::any_io_executor executor_;
   FollowOptions options_;

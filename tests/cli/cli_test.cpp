@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "tests/support/peer.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace klaxon {
@@ -83,7 +84,7 @@ TEST(Cli, EverySeedLineIsClassifiedRight) {
 
 TEST(Cli, NoMatchOnTheLoghubBackgroundCorpus) {
   const std::string corpus = kSource + "/../shared/corpora/loghub";
-  if (!fs::exists(corpus)) GTEST_SKIP() << "shared/corpora/loghub is not beside the checkout";
+  KLAXON_REQUIRE_PEER(fs::exists(corpus), "../shared/corpora/loghub is not beside the checkout");
   auto r = run_command(kBin + " --format jsonl --matches " + corpus + "/*.log");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out.find("\"type\":\"match\""), std::string::npos) << r.out.substr(0, 2000);

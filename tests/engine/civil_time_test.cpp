@@ -53,5 +53,14 @@ TEST(CivilTime, ReportsHowMuchOfThePrefixItUsed) {
   EXPECT_EQ(used, 30u);
 }
 
+// 64-bit nanoseconds since 1970 reach 1677 to 2262: an instant beyond is not one (it was a
+// signed overflow, found by fuzz/time_fuzz under UBSan, that wrapped to a time in the past).
+TEST(CivilTime, InstantsBeyondWhatNanosHoldAreNotInstants) {
+  EXPECT_FALSE(parse_rfc3339_prefix("2300-01-01T00:00:00Z"));
+  EXPECT_FALSE(parse_rfc3339_prefix("1600-01-01T00:00:00Z"));
+  EXPECT_FALSE(parse_instant("99999999999"));  // unix seconds in the year 5138
+  EXPECT_TRUE(parse_rfc3339_prefix("2262-04-11T00:00:00Z"));
+}
+
 }  // namespace
 }  // namespace klaxon

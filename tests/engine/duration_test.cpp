@@ -45,5 +45,12 @@ TEST(Duration, FormatsAsTheTwoLargestUnits) {
   EXPECT_EQ(format_duration(-90), "-1m30s");
 }
 
+// Seconds become 64-bit nanoseconds downstream: past 292 years a duration is not one.
+TEST(Duration, AbsurdDurationsAreNotDurations) {
+  EXPECT_FALSE(parse_duration_seconds("expires in 9223372036 days"));
+  EXPECT_FALSE(parse_duration_seconds("99999999999999999999999999999999999999 weeks"));
+  EXPECT_EQ(parse_duration_seconds("36500 days"), std::int64_t{36500} * 86400);
+}
+
 }  // namespace
 }  // namespace klaxon

@@ -50,6 +50,63 @@ TEST_F(StreamTest, JoinsCriPartialPiecesAndCountsTheLineWhereItStarts) {
   }
 }
 
+// The kubelet writes a container's stdout and stderr records into one file, interleaved: a stdout
+// piece continues in the next stdout record, not in the stderr line between.
+TEST_F(StreamTest, CriPiecesAreJoinedWithinTheirOwnStreamOnly) {
+  const std::string text =
+      "2023-06-19T13:19:54Z stdout P {\"msg\":\"x509: certificate has \n"
+      "2023-06-19T13:19:54Z stderr F http2: client connection lost\n"
+      "2023-06-19T13:19:54Z stdout F expired\"}\n";
+  for (std::size_t chunk : {1ul, 7ul, 0ul}) {
+    StreamStats stats;
+    auto seen = test::classify(m, text, chunk, &stats);
+    ASSERT_EQ(seen.size(), 2u) << chunk;
+    EXPECT_EQ(seen[0].rule, "t.lost");  // the stderr line, whole and on its own
+    EXPECT_EQ(seen[0].line_no, 2u);
+    EXPECT_EQ(seen[1].rule, "t.expired");  // the stdout line, joined across it
+    EXPECT_EQ(seen[1].line_no, 1u);
+    EXPECT_EQ(stats.lines, 2u);
+  }
+}
+
+// A line with no CRI envelope is not the end of a piece: the piece goes as it is, the line alone.
+TEST_F(StreamTest, ACriPieceIsNeverJoinedWithALineWithoutAnEnvelope) {
+  const std::string text =
+      "2023-06-19T13:19:54Z stdout P x509: certificate has \n"
+      "expired\n"
+      "http2: client connection lost\n";
+  for (std::size_t chunk : {1ul, 0ul}) {
+    StreamStats stats;
+    auto seen = test::classify(m, text, chunk, &stats);
+    ASSERT_EQ(seen.size(), 1u) << chunk;
+    EXPECT_EQ(seen[0].rule, "t.lost");
+    EXPECT_EQ(seen[0].line_no, 3u);
+    EXPECT_EQ(stats.lines, 3u);
+  }
+}
+
+// Docker's json-file driver writes a line longer than 16 KiB as records of 16 KiB; all but the
+// last have a "log" without its "\n". A phrase cut by the split is found in the joined line, and
+// a record of the other stream in between is neither joined nor lost.
+TEST_F(StreamTest, DockerJsonFileRecordsCutAt16KiBAreJoined) {
+  const std::string filler(16 * 1024 - 20, 'a');
+  const std::string text =
+      "{\"log\":\"" + filler + " x509: certificate has\",\"stream\":\"stderr\",\"time\":\"2023-06-19T13:19:54.1Z\"}\n"
+      "{\"log\":\"http2: client connection lost\\n\",\"stream\":\"stdout\",\"time\":\"2023-06-19T13:19:54.2Z\"}\n"
+      "{\"log\":\" exp\",\"stream\":\"stderr\",\"time\":\"2023-06-19T13:19:54.3Z\"}\n"
+      "{\"log\":\"ired \\\"quoted\\\"\\n\",\"stream\":\"stderr\",\"time\":\"2023-06-19T13:19:54.4Z\"}\n";
+  for (std::size_t chunk : {0ul, 1000ul, 4096ul}) {
+    StreamStats stats;
+    auto seen = test::classify(m, text, chunk, &stats);
+    ASSERT_EQ(seen.size(), 2u) << chunk;
+    EXPECT_EQ(seen[0].rule, "t.lost");
+    EXPECT_EQ(seen[0].line_no, 2u);
+    EXPECT_EQ(seen[1].rule, "t.expired");  // "certificate has" + " exp" + "ired"
+    EXPECT_EQ(seen[1].line_no, 1u);
+    EXPECT_EQ(stats.lines, 2u);
+  }
+}
+
 TEST_F(StreamTest, AHugeLineIsCutCountedAndTheRestStillClassified) {
   const std::string huge = "certificate has expired " + std::string(10 << 20, 'x') + "\n";
   const std::string text = "http2: client connection lost\n" + huge + "http2: client connection lost\n";

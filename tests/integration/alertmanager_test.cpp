@@ -11,6 +11,7 @@
 #include <simdjson.h>
 
 #include "tests/integration/alert_test_support.hpp"
+#include "tests/support/peer.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace klaxon {
@@ -97,8 +98,8 @@ class Alertmanager {
 class AlertmanagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!test::fs::exists(kAlertmanager))
-      GTEST_SKIP() << "prometheus-alertmanager is not installed (scripts/setup installs it)";
+    KLAXON_REQUIRE_PEER(test::fs::exists(kAlertmanager),
+                        "prometheus-alertmanager is not installed (scripts/setup installs it)");
   }
   std::unique_ptr<Child> start_klaxon(const Alertmanager& am, std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {kBin, "--format", "jsonl", "--no-default-rules", "--rules",

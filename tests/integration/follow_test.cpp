@@ -1,5 +1,6 @@
 // `klaxon --follow`: the real binary follows real files while the test rotates them (rename,
-// copytruncate), adds files under a glob, and restarts klaxon with --state. Every test writes
+// copytruncate), adds files under a glob, and restarts klaxon with --state; and the other inputs
+// that arrive over time or are cut short (a FIFO, an interrupted replay). Every test writes
 // lines that the shipped rules classify, each tagged [req-N], polls klaxon's JSON-lines output
 // until the expected tags appear (bounded), stops klaxon with SIGTERM, and checks the exit
 // status, the summary, and that every tagged line was reported exactly once.
@@ -18,6 +19,8 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,10 +57,15 @@ void append(const fs::path& file, const std::string& text) {
 // klaxon running as a child process, its stdout and stderr in files.
 class Klaxon {
  public:
-  Klaxon(const std::vector<std::string>& args, const fs::path& dir, const std::string& name)
+  /// `max_files`: when set, klaxon's RLIMIT_NOFILE, soft and hard (`ulimit -n`).
+  Klaxon(const std::vector<std::string>& args, const fs::path& dir, const std::string& name, rlim_t max_files = 0)
       : out_(dir / (name + ".out")), err_(dir / (name + ".err")) {
     pid_ = ::fork();
     if (pid_ == 0) {
+      if (max_files > 0) {
+        const struct rlimit limit {max_files, max_files};
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+      }
       const int out = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       const int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(out, STDOUT_FILENO);
@@ -99,9 +107,9 @@ class Klaxon {
     return err().find(text) != std::string::npos;
   }
 
-  /// SIGTERM, then the exit status (-1 if it did not exit in time or died of a signal).
-  int stop() {
-    ::kill(pid_, SIGTERM);
+  /// SIGTERM (or `signal`), then the exit status (-1 if it did not exit in time or died of a signal).
+  int stop(int signal = SIGTERM) {
+    ::kill(pid_, signal);
     const auto deadline = std::chrono::steady_clock::now() + kPatience;
     while (std::chrono::steady_clock::now() < deadline) {
       if (exited()) return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
@@ -369,6 +377,123 @@ TEST(Follow, FromEndSkipsWhatFilesHoldAtStart) {
   ASSERT_TRUE(k.wait_for(reported_all({3}))) << k.out() << k.err();
   EXPECT_EQ(k.stop(), 0) << k.err();
   EXPECT_EQ(reported(k.out()), once_each({3})) << k.out();
+}
+
+// A node can hold more log files than klaxon may open (ulimit -n, hard limit included): the newest
+// are followed, the rest counted and said, and none is read twice (a directory walk cut short by
+// the limit is not a rotation of every file it did not reach).
+TEST(Follow, PastTheFileLimitTheNewestAreFollowedAndNothingIsReadTwice) {
+  TempDir tmp;
+  const fs::path pods = tmp.path() / "pods";
+  fs::create_directories(pods);
+  const auto base = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  for (int i = 1; i <= 150; ++i) {
+    const fs::path file = pods / ("app-" + std::to_string(1000 + i) + ".log");
+    append(file, cri_line(i));
+    fs::last_write_time(file, base + std::chrono::seconds(i));  // the higher, the newer
+  }
+  // 128 descriptors: klaxon keeps 64 for itself and follows 64 files, the 64 newest.
+  Klaxon k({"--format", "jsonl", "--matches", "--follow", pods.string()}, tmp.path(), "run", 128);
+  std::set<int> newest;
+  for (int i = 87; i <= 150; ++i) newest.insert(i);
+  ASSERT_TRUE(k.wait_for(reported_all(newest))) << k.err();
+  EXPECT_TRUE(k.wait_for_err("86 files are not followed")) << k.err();
+  append(pods / "app-1150.log", cri_line(200));  // still followed, live, after several scans
+  ASSERT_TRUE(k.wait_for(reported_all({200}))) << k.err();
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  newest.insert(200);
+  EXPECT_EQ(reported(k.out()), once_each(newest)) << k.err();
+}
+
+// `klaxon <(kubectl logs -f ...)` reads a pipe by name (/dev/fd/N), as a FIFO is read: each
+// line is reported as it arrives, with several threads as with one (they are for files).
+TEST(LiveInput, AFifoIsReportedLineByLineWhateverTheThreads) {
+  TempDir tmp;
+  const fs::path fifo = tmp.path() / "logs";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  Klaxon k({"--format", "jsonl", "--matches", "--threads", "4", fifo.string()}, tmp.path(), "run");
+  const int w = ::open(fifo.c_str(), O_WRONLY);  // waits for klaxon to open it
+  ASSERT_GE(w, 0);
+  const std::string first = cri_line(1);
+  ASSERT_EQ(::write(w, first.data(), first.size()), ssize_t(first.size()));
+  EXPECT_TRUE(k.wait_for(reported_all({1}))) << "a line in a FIFO that stays open must be reported: " << k.err();
+  const std::string second = noise_line(1) + cri_line(2);
+  ASSERT_EQ(::write(w, second.data(), second.size()), ssize_t(second.size()));
+  EXPECT_TRUE(k.wait_for(reported_all({2}))) << k.err();
+  EXPECT_FALSE(k.exited());
+  ::close(w);
+  EXPECT_TRUE(k.wait_for([](const std::string& out) { return !of_type(out, "summary").empty(); })) << k.err();
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  EXPECT_EQ(reported(k.out()), once_each({1, 2}));
+}
+
+// A replay stopped by Ctrl-C or SIGTERM has not read its input: it exits as a signal does
+// (130, 143) and the summary says after how many lines it was cut. Here the replay reads a file,
+// then a FIFO that holds one line and stays open, and is stopped there (once that line is
+// reported, klaxon is past opening the FIFO, in reads that wake every second to look for a stop).
+TEST(Replay, AnInterruptedReplayExitsWithTheSignalAndSaysItWasCutShort) {
+  TempDir tmp;
+  const fs::path log = tmp.path() / "app.log";
+  append(log, cri_line(1) + noise_line(1) + cri_line(2));
+  const fs::path fifo = tmp.path() / "quiet";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const int signal : {SIGTERM, SIGINT}) {
+    const std::string name = signal == SIGTERM ? "term" : "int";
+    Klaxon jsonl({"--format", "jsonl", "--matches", log.string(), fifo.string()}, tmp.path(), name + "-jsonl");
+    const int w = ::open(fifo.c_str(), O_WRONLY);
+    ASSERT_GE(w, 0);
+    const std::string third = cri_line(3);
+    ASSERT_EQ(::write(w, third.data(), third.size()), ssize_t(third.size()));
+    ASSERT_TRUE(jsonl.wait_for(reported_all({1, 2, 3}))) << jsonl.err();
+    EXPECT_EQ(jsonl.stop(signal), 128 + signal) << jsonl.err();
+    ::close(w);
+    const auto summary = of_type(jsonl.out(), "summary");
+    ASSERT_EQ(summary.size(), 1u) << jsonl.out();
+    EXPECT_NE(summary[0].find("\"cut_short_by_signal\":" + std::to_string(signal)), std::string::npos) << summary[0];
+    EXPECT_NE(summary[0].find("\"lines\":4,"), std::string::npos) << summary[0];
+  }
+  Klaxon console({"--matches", log.string(), fifo.string()}, tmp.path(), "console");
+  const int w = ::open(fifo.c_str(), O_WRONLY);
+  ASSERT_GE(w, 0);
+  const std::string third = cri_line(3);
+  ASSERT_EQ(::write(w, third.data(), third.size()), ssize_t(third.size()));
+  ASSERT_TRUE(console.wait_for([](const std::string& out) { return out.find("req-3") != std::string::npos; })) << console.err();
+  EXPECT_EQ(console.stop(SIGINT), 130);
+  ::close(w);
+  EXPECT_NE(console.out().find("cut short after 4 lines (Ctrl-C): the rest was not read"), std::string::npos) << console.out();
+
+  // Read to its end, the same replay says nothing of the kind.
+  const auto whole = test::run_command(kBin + " --format jsonl " + log.string());
+  EXPECT_EQ(whole.status, 0) << whole.err;
+  EXPECT_EQ(whole.out.find("cut_short"), std::string::npos);
+}
+
+// Output that cannot be written (a full disk) is an error, not a quiet success.
+TEST(Replay, AFailedWriteToStandardOutputIsAnError) {
+  TempDir tmp;
+  const fs::path log = tmp.path() / "app.log";
+  append(log, cri_line(1) + noise_line(1));
+  const auto r = test::run_command(kBin + " --format jsonl --matches " + log.string() + " > /dev/full");
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("klaxon: error: writing the output failed"), std::string::npos) << r.err;
+}
+
+// The state's temp file sits beside it, often in a directory others can write (/tmp, a shared
+// volume). A symlink planted at its name must not make klaxon (often root) write through it.
+TEST(Follow, StateTempFileNeverWritesThroughAPlantedSymlink) {
+  TempDir tmp;
+  const fs::path log = tmp.path() / "app.log";
+  const fs::path state = tmp.path() / "follow.state";
+  const fs::path victim = tmp.path() / "victim";
+  append(log, cri_line(1));
+  append(victim, "precious\n");
+  fs::create_symlink(victim, tmp.path() / "follow.state.tmp");
+  Klaxon k({"--format", "jsonl", "--matches", "--state", state.string(), "--follow", log.string()}, tmp.path(), "run");
+  ASSERT_TRUE(k.wait_for(reported_all({1}))) << k.out() << k.err();
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  EXPECT_EQ(test::read_file(victim.string()), "precious\n");
+  ASSERT_FALSE(fs::is_symlink(state));
+  EXPECT_NE(test::read_file(state.string()).find(log.string()), std::string::npos);  // the state was saved
 }
 
 TEST(Follow, UsageErrorsSayWhatToDo) {

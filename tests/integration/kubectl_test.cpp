@@ -25,6 +25,7 @@
 
 #include "adapters/sources/child_process.hpp"
 #include "tests/support/fake_kube_api.hpp"
+#include "tests/support/peer.hpp"
 
 extern char** environ;
 
@@ -163,7 +164,8 @@ int count_of(const std::string& output, int seq) {
 class KubectlSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (sources::find_on_path("kubectl").empty()) GTEST_SKIP() << "kubectl is not on PATH: the kubectl source tests need the real binary";
+    KLAXON_REQUIRE_PEER(!sources::find_on_path("kubectl").empty(),
+                        "kubectl is not on PATH: the kubectl source tests need the real binary (scripts/test installs it)");
     char tmpl[] = "/tmp/klaxon-kubectl-test-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;

@@ -21,6 +21,7 @@
 
 #include "adapters/sources/loki_push.pb.h"
 #include "tests/support/test_support.hpp"
+#include "tests/support/peer.hpp"
 
 namespace klaxon {
 namespace {
@@ -337,12 +338,12 @@ TEST(Listen, BadAddressIsAUsageError) {
   EXPECT_NE(r.err.find("HOST:PORT"), std::string::npos) << r.err;
 }
 
-// winston-loki: npm packages are not in CI; `cd tests/peers && npm install` brings them.
+// winston-loki: scripts/test runs `npm ci` in tests/peers (package-lock.json pins the versions).
 void push_with_winston(bool json) {
   const std::string peers = kSource + "/tests/peers";
-  if (!fs::exists(peers + "/node_modules/winston-loki"))
-    GTEST_SKIP() << "winston-loki is not installed (no npm registry in CI); run: cd tests/peers && npm install";
-  if (std::system("node --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "node is not installed";
+  KLAXON_REQUIRE_PEER(std::system("node --version >/dev/null 2>&1") == 0, "node is not installed (scripts/test installs npm)");
+  KLAXON_REQUIRE_PEER(fs::exists(peers + "/node_modules/winston-loki"),
+                      "winston-loki is not installed; run: cd tests/peers && npm ci");
   Klaxon k({"--format", "jsonl", "--matches", "serve", "--listen", "127.0.0.1:0"});
   const std::string at = k.address("pushes on http://");
   const auto r = test::run_command("timeout 60 node " + peers + "/winston_push.js http://" + at + (json ? " --json" : "") +

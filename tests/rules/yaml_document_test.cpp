@@ -85,18 +85,23 @@ TEST(YamlDocument, IntegersAreWholeDecimalNumbers) {
   for (const char* key : {"b", "c", "d", "f"}) EXPECT_FALSE(d.root()[key].integer()) << key;
 }
 
-// An alias is its anchor's node, not a copy: a billion laughs costs what its text does.
-TEST(YamlDocument, AnAliasIsItsAnchorsNode) {
+// `l0: &l0 [lol, ...]`, then each level an anchored list of ten aliases of the one before.
+std::string laughs(int levels) {
   std::string bomb = "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
-  for (int i = 1; i < 10; ++i) {
+  for (int i = 1; i < levels; ++i) {
     bomb += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
     for (int j = 0; j < 10; ++j) bomb += (j ? ", *l" : "*l") + std::to_string(i - 1);
     bomb += "]\n";
   }
-  const YamlDocument d(bomb);
-  ASSERT_FALSE(d.error());
-  YamlNode n = d.root()["l9"];
-  for (int depth = 9; depth > 0; --depth) {
+  return bomb;
+}
+
+// An alias is its anchor's node, not a copy.
+TEST(YamlDocument, AnAliasIsItsAnchorsNode) {
+  const YamlDocument d(laughs(5));  // 100,000 laughs: 4 MB expanded
+  ASSERT_FALSE(d.error()) << d.error()->message;
+  YamlNode n = d.root()["l4"];
+  for (int depth = 4; depth > 0; --depth) {
     ASSERT_EQ(n.size(), 10u);
     n = *n.items().begin();
   }
@@ -104,6 +109,22 @@ TEST(YamlDocument, AnAliasIsItsAnchorsNode) {
   EXPECT_EQ((*n.items().begin()).text(), "lol");
 
   EXPECT_TRUE(RefusedAt(YamlDocument("a: *nowhere\n"), 1, "not valid YAML: undefined alias '*nowhere'"));
+}
+
+// The pack reader copies what it reads, so what aliases add is bounded: a billion laughs, or one
+// big value aliased thousands of times (2.5 GB from 175 KB of text), is refused at the alias
+// that crosses the bound, with an error a pack author can act on, before any memory is spent.
+TEST(YamlDocument, AliasesThatExpandPast64MiBAreRefused) {
+  const std::string refused = "aliases expand this pack past 64 MiB (an alias bomb?); write the values out";
+  EXPECT_TRUE(RefusedAt(YamlDocument(laughs(10)), 8, refused));
+
+  std::string wide = "big: &big '" + std::string(100'000, 'x') + "'\nrules:\n";
+  for (int i = 0; i < 25'000; ++i) wide += "  - *big\n";
+  EXPECT_TRUE(RefusedAt(YamlDocument(wide), 3 + 671, refused));  // 671 aliases are 64 MiB
+
+  std::string fine = "big: &big '" + std::string(100'000, 'x') + "'\nrules:\n";
+  for (int i = 0; i < 600; ++i) fine += "  - *big\n";
+  EXPECT_FALSE(YamlDocument(fine).error());
 }
 
 TEST(YamlDocument, MergeKeysAreKeysLikeAnyOther) {

@@ -4,6 +4,7 @@
 
 #include "adapters/sinks/delivery.hpp"
 #include "tests/integration/alert_test_support.hpp"
+#include "tests/support/peer.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace klaxon::sinks {
@@ -149,7 +150,7 @@ struct TestCertificate {
 
 TEST(Delivery, HttpsWithTheReceiversCaFile) {
   TestCertificate c;
-  if (!c.make()) GTEST_SKIP() << "the openssl tool is missing (apt-get install openssl)";
+  KLAXON_REQUIRE_PEER(c.make(), "the openssl tool is missing (apt-get install openssl)");
   HttpReceiver receiver({}, c.server());
   {
     DeliveryWorker trusting(TlsOptions{c.cert(), false});

@@ -123,5 +123,36 @@ TEST_F(FileSourceTest, EmptyFileEndsAtOnce) {
   EXPECT_EQ(slurp(dir / "empty.log"), (std::pair<std::string, std::string>{"", ""}));
 }
 
+// A file cut while it is replayed (copytruncate, a rewrite) ends before the size it had: the
+// replay says so instead of ending as if it had read it all. A file that grows is read to its end.
+TEST_F(FileSourceTest, AFileThatShrinksWhileReadIsAnError) {
+  std::string error;
+  auto src = open_file_source((dir / "plain.log").string(), error);
+  ASSERT_TRUE(src) << error;
+  char buf[1000];
+  ReadResult first = src->read(buf);
+  ASSERT_GT(first.bytes, 0u);
+  fs::resize_file(dir / "plain.log", 5000);
+  std::string rest_error;
+  for (int reads = 0; reads < 100; ++reads) {
+    const ReadResult r = src->read(buf);
+    if (!r.error.empty()) rest_error = r.error;
+    if (r.eof) break;
+  }
+  EXPECT_EQ(rest_error, "the file shrank while being read");
+
+  std::ofstream(dir / "grows.log") << "first line\n";
+  auto grows = open_file_source((dir / "grows.log").string(), error);
+  ASSERT_TRUE(grows) << error;
+  std::ofstream(dir / "grows.log", std::ios::app) << "second line\n";
+  std::string all;
+  for (ReadResult r{}; !r.eof;) {
+    r = grows->read(buf);
+    EXPECT_EQ(r.error, "");
+    all.append(buf, r.bytes);
+  }
+  EXPECT_EQ(all, "first line\nsecond line\n");
+}
+
 }  // namespace
 }  // namespace klaxon::sources
