@@ -186,6 +186,7 @@ struct Prefilter::Scratch::Impl {
   bool marker_hit = false;  // the last block holds a marker
   std::vector<Hit> line_hits;
   std::vector<int> candidates;
+  std::vector<int> settled;  // candidates whose literal found is a whole set of theirs
   // The 3-byte windows of the line being confirmed (see keep_conjunctions()).
   std::array<std::uint64_t, 64> trigrams{};
   ~Impl() {
@@ -507,6 +508,7 @@ struct Prefilter::Impl {
   hs_database_t* anchor_db = nullptr;  // anchors, then markers
   std::vector<std::string> literals;   // every rule literal; id = index
   std::vector<std::vector<int>> literal_rules;  // literal → rules it makes candidates
+  std::vector<std::vector<int>> literal_settles;  // literal → rules with sets for which it is one
   std::vector<std::vector<std::string>> rule_literals;
   std::vector<int> unfiltered;
   std::vector<std::string> pieces;  // of every conjunction; id = index
@@ -540,6 +542,7 @@ struct Prefilter::Impl {
   bool confirm(const char* text, std::size_t begin, std::size_t end, const std::vector<Hit>& hits, std::size_t from,
                std::size_t to, Scratch::Impl& s) const {
     s.candidates = unfiltered;
+    s.settled.clear();
     for (std::size_t k = from; k < to; ++k) {
       const Hit& h = hits[k];
       if (h.literal >= first_marker) continue;
@@ -557,6 +560,7 @@ struct Prefilter::Impl {
           const std::size_t start = anchor_start - use.offset;
           if (start + use.size > end || !equals_folded(text + start, literals[use.literal])) continue;
           for (int rule : literal_rules[use.literal]) s.candidates.push_back(rule);
+          for (int rule : literal_settles[use.literal]) s.settled.push_back(rule);
         }
       }
     }
@@ -575,8 +579,10 @@ struct Prefilter::Impl {
   // for one that is; and it costs a few instructions a byte and a piece, where searching each
   // piece in the line cost as much as the RE2 run it saves.
   void keep_conjunctions(const char* line, std::size_t size, Scratch::Impl& s) const {
+    // A rule found by a literal that is one of its sets on its own needs no more looking.
+    auto settled = [&](int rule) { return std::find(s.settled.begin(), s.settled.end(), rule) != s.settled.end(); };
     const bool any = std::any_of(s.candidates.begin(), s.candidates.end(),
-                                 [&](int rule) { return !rule_sets[std::size_t(rule)].empty(); });
+                                 [&](int rule) { return !rule_sets[std::size_t(rule)].empty() && !settled(rule); });
     if (!any) return;
     s.trigrams.fill(0);
     auto add = [&](std::uint32_t window) {
@@ -599,7 +605,7 @@ struct Prefilter::Impl {
     };
     auto kept = std::remove_if(s.candidates.begin(), s.candidates.end(), [&](int rule) {
       const auto& sets = rule_sets[std::size_t(rule)];
-      if (sets.empty()) return false;
+      if (sets.empty() || settled(rule)) return false;
       return std::none_of(sets.begin(), sets.end(),
                           [&](const std::vector<unsigned>& set) { return std::all_of(set.begin(), set.end(), here); });
     });
@@ -671,6 +677,12 @@ Prefilter Prefilter::for_literals(const std::vector<std::vector<std::string>>& r
     }
     m.rule_literals.push_back(chosen);
   }
+  m.literal_settles.resize(m.literals.size());
+  for (std::size_t rule = 0; rule < m.rule_sets.size(); ++rule)
+    for (const std::vector<unsigned>& set : m.rule_sets[rule])
+      if (set.size() == 1)
+        if (auto it = literal_ids.find(m.pieces[set[0]]); it != literal_ids.end())
+          m.literal_settles[std::size_t(it->second)].push_back(int(rule));
 
   m.cover = choose_anchors(m.literals);
   for (std::size_t a = 0; a < m.cover.anchors.size(); ++a) {
