@@ -1,20 +1,33 @@
-// bench/corpus_main.cpp — `klaxon-corpus BYTES [INCIDENT_EVERY] [SEED]` writes the mix to stdout.
+// bench/corpus_main.cpp — `klaxon-corpus [--kind KIND] BYTES [INCIDENT_EVERY] [SEED]` writes a
+// mix (bench/corpus.hpp: quiet, sick, archive, json, text) to stdout.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "bench/corpus.hpp"
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: klaxon-corpus BYTES [INCIDENT_EVERY=10000] [SEED=1]\n");
+  klaxon::bench::CorpusOptions o;
+  int arg = 1;
+  if (argc > 2 && std::string_view(argv[1]) == "--kind") {
+    const auto kind = klaxon::bench::corpus_kind(argv[2]);
+    if (!kind) {
+      std::fprintf(stderr, "klaxon-corpus: unknown kind %s (quiet, sick, archive, json, text)\n", argv[2]);
+      return 2;
+    }
+    o.kind = *kind;
+    arg = 3;
+  }
+  if (argc <= arg) {
+    std::fprintf(stderr, "usage: klaxon-corpus [--kind quiet|sick|archive|json|text] BYTES [INCIDENT_EVERY=10000] [SEED=1]\n");
     return 2;
   }
-  klaxon::bench::CorpusOptions o;
-  o.bytes = std::strtoull(argv[1], nullptr, 10);
-  if (argc > 2) o.incident_every = std::strtoull(argv[2], nullptr, 10);
-  if (argc > 3) o.seed = std::strtoull(argv[3], nullptr, 10);
-  // Written in slices so a 10 GB corpus never sits in memory.
+  o.bytes = std::strtoull(argv[arg], nullptr, 10);
+  if (argc > arg + 1) o.incident_every = std::strtoull(argv[arg + 1], nullptr, 10);
+  if (argc > arg + 2) o.seed = std::strtoull(argv[arg + 2], nullptr, 10);
+  // Written in slices so a 10 GB corpus never sits in memory; time goes on from slice to slice.
   const std::uint64_t total = o.bytes;
   std::uint64_t written = 0;
   for (std::uint64_t slice = 0; written < total; ++slice) {
@@ -24,6 +37,7 @@ int main(int argc, char** argv) {
     klaxon::bench::generate_corpus(o, out);
     std::fwrite(out.data(), 1, out.size(), stdout);
     written += out.size();
+    o.first_line += std::uint64_t(std::count(out.begin(), out.end(), '\n'));
   }
   return 0;
 }

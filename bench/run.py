@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Whole-process throughput, side by side: klaxon, rg, grep and the memchr floor, on one corpus.
 
-    bench/run.py [--gb 1] [--runs 5] [--build build] [--big]
+    bench/run.py [--gb 1] [--mix-gb 0.25] [--runs 5] [--build build] [--big] [--mixes-only]
+
+First the mixes: every kind of corpus bench/corpus.cpp makes (quiet, noisy, sick cluster,
+incident archive, JSON-heavy, text-heavy), each with its candidate and match rates (klaxon's
+own summary line), klaxon on 1 and 2 threads and rg side by side, one table (--mixes-only stops
+there: a few minutes). Then the 1 GB quiet corpus in detail.
 
 Generates the deterministic corpus (bench/corpus.cpp) in a temporary directory, exports the
 shipped packs' regexes for rg and grep (`klaxon rules export`), and runs the tools on the same
@@ -12,6 +17,7 @@ is warm for every run (the corpus is read once first). Prints a Markdown table f
 bench/README.md. --big adds the 10 GB memory check.
 """
 import argparse
+import json
 import os
 import random
 import re
@@ -28,6 +34,8 @@ ap.add_argument("--gb", type=float, default=1.0)
 ap.add_argument("--runs", type=int, default=5)
 ap.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
 ap.add_argument("--big", action="store_true", help="also check peak memory on a 10 GB corpus")
+ap.add_argument("--mix-gb", type=float, default=0.25, help="size of each corpus of the mixes table")
+ap.add_argument("--mixes-only", action="store_true", help="only the table of every corpus kind")
 args = ap.parse_args()
 
 BUILD = os.path.abspath(args.build)
@@ -93,10 +101,11 @@ def peak_rss_kib(cmd):
     return usage.ru_maxrss
 
 
-def corpus(name, gb, incident_every):
+def corpus(name, gb, incident_every=None, kind="quiet"):
     path = os.path.join(tmp, name)
+    cmd = [CORPUS, "--kind", kind, str(int(gb * 1e9))] + ([str(incident_every)] if incident_every else [])
     with open(path, "wb") as f:
-        subprocess.run([CORPUS, str(int(gb * 1e9)), str(incident_every)], stdout=f, check=True)
+        subprocess.run(cmd, stdout=f, check=True)
     subprocess.run(["cat", path], stdout=subprocess.DEVNULL)  # warm the page cache
     return path, os.path.getsize(path)
 
@@ -149,9 +158,47 @@ def latency_ms(samples=20):
     return statistics.median(got), max(got)
 
 
+def summary_of(path):
+    """klaxon's own count of lines, candidates and matches: the summary line of its JSON output."""
+    last = None
+    with open(path, "rb") as f:
+        for line in f:
+            if line.startswith(b'{"type":"summary"'):
+                last = json.loads(line)
+    return last
+
+
+MIXES = [("quiet", "quiet", None), ("noisy (5% match)", "quiet", 20), ("sick cluster", "sick", None),
+         ("incident archive", "archive", None), ("JSON-heavy", "json", None), ("text-heavy", "text", None)]
+
+
+def mixes_table(pats_rg, out):
+    """Every corpus kind side by side: klaxon 1 and 2 threads and rg, in rounds, one table."""
+    rows = []
+    for label, kind, every in MIXES:
+        print(f"corpus: {label}, {args.mix_gb} GB", flush=True)
+        mix, msize = corpus(f"{kind}-{every}.log", args.mix_gb, every, kind)
+        rss = peak_rss_kib(f"{KLAXON} --threads 1 --format jsonl --matches {mix} > {out}")
+        s = summary_of(out)
+        cmds = [(f"klaxon --threads 1, {label}", f"{KLAXON} --threads 1 --format jsonl --matches {mix} > {out}"),
+                (f"klaxon --threads 2, {label}", f"{KLAXON} --threads 2 --format jsonl --matches {mix} > {out}")]
+        if shutil.which("rg"):
+            cmds.append((f"rg -j1 -c -f, {label}", ["rg", "-j1", "-c", "-f", pats_rg, mix], (0, 1)))
+        k1, k2, *r = side_by_side(msize, cmds)
+        rows.append((label, s, k1, k2, r[0] if r else None, rss))
+        os.remove(mix)
+    print("\n| corpus | lines | candidates | matched | klaxon 1 thread GB/s | rg GB/s | klaxon / rg | 2 threads / 1 | peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, s, k1, k2, rg, rss in rows:
+        lines = s["lines"]
+        print(f"| {label} | {lines:,} | {100 * s['candidate_lines'] / lines:.2f}% | {100 * s['matched_lines'] / lines:.2f}% "
+              f"| {k1.gbps:.2f} | {rg.gbps if rg else float('nan'):.2f} | {faster(k1, rg) if rg else float('nan'):.2f} "
+              f"| {faster(k2, k1):.2f} | {rss / 1024:.1f} MiB |", flush=True)
+    print()
+    return rows
+
+
 try:
-    print(f"corpus: {args.gb} GB realistic mix (1 incident line in 10,000)", flush=True)
-    path, size = corpus("mix.log", args.gb, 10_000)
     pats_rg = os.path.join(tmp, "pats.rg")
     pats_ere = os.path.join(tmp, "pats.ere")
     with open(pats_rg, "w") as f:
@@ -159,6 +206,11 @@ try:
     with open(pats_ere, "w") as f:
         subprocess.run([KLAXON, "rules", "export", "--as", "ere"], stdout=f, check=True)
     out = os.path.join(tmp, "out.jsonl")
+    mixes = mixes_table(pats_rg, out)
+    if args.mixes_only:
+        sys.exit(0)
+    print(f"corpus: {args.gb} GB realistic mix (1 incident line in 10,000)", flush=True)
+    path, size = corpus("mix.log", args.gb, 10_000)
     print("rule count: the shipped packs x10 (synthetic rules of the same shapes)", flush=True)
     pack, extra = synthetic_pack(10)
     have_rg = shutil.which("rg") is not None
@@ -173,13 +225,7 @@ try:
     rg = rest[0] if have_rg else None
     gr, = side_by_side(size, [("grep -c -E -f (same regexes)", ["grep", "-c", "-E", "-f", pats_ere, path], (0, 1))], runs=1)
 
-    print("noisy set: 5% of lines match", flush=True)
-    noisy, nsize = corpus("noisy.log", min(args.gb, 0.25), 20)
-    noisy_runs = [("klaxon --threads 1, noisy", f"{KLAXON} --threads 1 --format jsonl --matches {noisy} > {out}")]
-    if have_rg:
-        noisy_runs.append(("rg -j1 -c -f, noisy", ["rg", "-j1", "-c", "-f", pats_rg, noisy], (0, 1)))
-    kn, *rn = side_by_side(nsize, noisy_runs)
-    rn = rn[0] if rn else None
+    _, _, kn, _, rn, _ = mixes[1]  # the noisy set
 
     # Start-up (loading and compiling the rules) is paid once per run, whatever the input: the
     # cost per byte is what the rule count must not move.

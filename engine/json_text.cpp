@@ -1,5 +1,8 @@
 #include "engine/json_text.hpp"
 
+#include <cstdint>
+#include <cstring>
+
 namespace klaxon {
 namespace {
 
@@ -28,10 +31,32 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
   return 0;
 }
 
+// Eight bytes at a time: a log line is mostly printable ASCII, which needs neither escaping nor
+// UTF-8 checks, so both loops skip such words whole. Bit 7 of byte k of the result is set when
+// byte k of `x` is below 0x20, a quote, a backslash, or 0x7F and above (no false negatives, no
+// carries between bytes).
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+
+std::uint64_t load8(const char* p) {
+  std::uint64_t x;
+  std::memcpy(&x, p, 8);
+  return x;
+}
+// Flags the zero bytes of x (and may flag a 0x01 above one: harmless, the slow loop decides).
+std::uint64_t zero_bytes(std::uint64_t x) { return (x - kOnes) & ~x & kHigh; }
+std::uint64_t needs_a_look(std::uint64_t x) {
+  const std::uint64_t low7 = x & ~kHigh;
+  const std::uint64_t control = ~(low7 + (0x80 - 0x20) * kOnes) & kHigh;  // below 0x20 (7-bit part)
+  const std::uint64_t del = (low7 + kOnes) & kHigh;                       // 0x7F
+  return control | del | (x & kHigh) | zero_bytes(x ^ (kOnes * '"')) | zero_bytes(x ^ (kOnes * '\\'));
+}
+
 }  // namespace
 
 bool is_valid_utf8(std::string_view s) noexcept {
-  for (std::size_t i = 0; i < s.size();) {
+  std::size_t ascii = 0;
+  while (ascii + 8 <= s.size() && (load8(s.data() + ascii) & kHigh) == 0) ascii += 8;
+  for (std::size_t i = ascii; i < s.size();) {
     const std::size_t n = utf8_sequence(s, i);
     if (n == 0) return false;
     i += n;
@@ -46,6 +71,7 @@ bool append_json_string(std::string& out, std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
     // Runs of plain ASCII are copied whole; only what JSON or UTF-8 cares about is looked at.
     std::size_t run = i;
+    while (run + 8 <= s.size() && needs_a_look(load8(s.data() + run)) == 0) run += 8;
     while (run < s.size()) {
       const unsigned char r = static_cast<unsigned char>(s[run]);
       if (r < 0x20 || r == '"' || r == '\\' || r >= 0x7F) break;

@@ -149,8 +149,12 @@ std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector
   if (failed) return std::nullopt;
 
   std::vector<std::vector<std::string>> literals;
-  for (const CompiledRule& c : impl->compiled) literals.push_back(c.match->literals());
-  impl->prefilter.emplace(Prefilter::for_literals(literals, {" stdout P ", " stderr P "}));
+  std::vector<std::vector<std::vector<std::string>>> conjunctions;
+  for (const CompiledRule& c : impl->compiled) {
+    literals.push_back(c.match->literals());
+    conjunctions.push_back(c.match->conjunctions());
+  }
+  impl->prefilter.emplace(Prefilter::for_literals(literals, {" stdout P ", " stderr P "}, conjunctions));
   for (int i = 0; i < int(rules.size()); ++i) impl->every_rule.push_back(i);
   // Most specific first: class rank, then priority, then the order the rules were loaded in.
   std::vector<int> sorted = impl->every_rule;

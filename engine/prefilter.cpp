@@ -4,6 +4,7 @@
 #include <array>
 #include <cstring>
 #include <queue>
+#include <set>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -39,9 +40,7 @@ std::string searchable_piece(std::string_view atom) {
 // rare in logs and rare literals keep the candidate rate low. A single required atom is a cover
 // of one. Atoms we cannot search for (no escape-free piece of 3 bytes) are never in the cover.
 // Empty = no cover: the rule runs on every line.
-std::vector<std::string> choose_literals(re2::FilteredRE2& filter) {
-  std::vector<std::string> atoms;
-  filter.Compile(&atoms);
+std::vector<std::string> choose_literals(re2::FilteredRE2& filter, const std::vector<std::string>& atoms) {
   std::vector<int> potential;
   // Does the regex stay impossible when only atoms outside `cover` are present?
   auto is_cover = [&](const std::vector<bool>& cover) {
@@ -73,6 +72,73 @@ std::vector<std::string> choose_literals(re2::FilteredRE2& filter) {
   return chosen;
 }
 
+// The conjunctions of one regex: sets of literals such that every match holds all of one set.
+// They are the minimal sets of atoms that let the regex through RE2's own AND/OR tree of them
+// (FilteredRE2::AllPotentials is the oracle), as searchable pieces. A cover literal says which
+// rules a line *may* concern; the conjunction then keeps out the lines that hold one literal of
+// a rule but not the rest ("conversion webhook for " without " failed"). Found by shrinking a
+// passing set to a minimal one, then branching on leaving out each of its atoms (any other
+// minimal set misses one of them); atoms too short to search are taken as present. A regex
+// whose sets are too many to enumerate cheaply gets none: its cover alone decides.
+std::vector<std::vector<std::string>> choose_conjunctions(re2::FilteredRE2& filter, const std::vector<std::string>& pieces) {
+  constexpr int kBudget = 60;  // AllPotentials calls, a few microseconds each: start-up time
+  constexpr std::size_t kMaxSets = 6;
+  const std::size_t n = pieces.size();
+  if (n < 2) return {};  // one atom: the cover is all there is to know
+  std::vector<int> present, potential;
+  int budget = kBudget;
+  auto passes = [&](const std::vector<bool>& allowed) {
+    --budget;
+    present.clear();
+    for (std::size_t a = 0; a < n; ++a)
+      if (allowed[a] || pieces[a].size() < kMinLiteralBytes) present.push_back(int(a));
+    filter.AllPotentials(present, &potential);
+    return !potential.empty();
+  };
+  // Shrinking drops short pieces first, so that the sets found keep the long, rare ones.
+  std::vector<std::size_t> by_length(n);
+  for (std::size_t a = 0; a < n; ++a) by_length[a] = a;
+  std::stable_sort(by_length.begin(), by_length.end(),
+                   [&](std::size_t x, std::size_t y) { return pieces[x].size() < pieces[y].size(); });
+  std::vector<bool> all(n);
+  for (std::size_t a = 0; a < n; ++a) all[a] = pieces[a].size() >= kMinLiteralBytes;
+  std::set<std::vector<bool>> tried, found;
+  std::vector<std::vector<bool>> todo{all};
+  while (!todo.empty()) {
+    if (budget <= 0 || found.size() > kMaxSets) return {};
+    std::vector<bool> allowed = std::move(todo.back());
+    todo.pop_back();
+    if (!tried.insert(allowed).second || !passes(allowed)) continue;
+    std::vector<bool> minimal = allowed;
+    for (std::size_t a : by_length) {
+      if (!minimal[a]) continue;
+      minimal[a] = false;
+      if (!passes(minimal)) minimal[a] = true;
+    }
+    if (std::find(minimal.begin(), minimal.end(), true) == minimal.end()) return {};  // nothing required
+    for (std::size_t a = 0; a < n; ++a)
+      if (minimal[a]) {
+        std::vector<bool> without = allowed;
+        without[a] = false;
+        todo.push_back(std::move(without));
+      }
+    found.insert(std::move(minimal));
+  }
+  // Sets of one piece each say no more than the cover does.
+  if (std::all_of(found.begin(), found.end(), [](const std::vector<bool>& f) { return std::count(f.begin(), f.end(), true) == 1; }))
+    return {};
+  std::vector<std::vector<std::string>> sets;
+  for (const std::vector<bool>& f : found) {
+    std::vector<std::string>& set = sets.emplace_back();
+    for (std::size_t a = 0; a < n; ++a)
+      if (f[a] && std::find(set.begin(), set.end(), pieces[a]) == set.end()) set.push_back(pieces[a]);
+    std::sort(set.begin(), set.end());
+  }
+  std::sort(sets.begin(), sets.end());
+  sets.erase(std::unique(sets.begin(), sets.end()), sets.end());
+  return sets;
+}
+
 struct Hit {
   unsigned long long end;
   unsigned literal;
@@ -95,7 +161,14 @@ std::unique_ptr<CoveredRegex> CoveredRegex::compile(const std::string& pattern, 
     error = RE2(pattern, options).error();  // FilteredRE2 keeps only the code
     return nullptr;
   }
-  c->literals_ = choose_literals(*c->filter_);
+  std::vector<std::string> atoms;
+  c->filter_->Compile(&atoms);
+  c->literals_ = choose_literals(*c->filter_, atoms);
+  if (!c->literals_.empty()) {
+    std::vector<std::string> pieces;
+    for (const std::string& atom : atoms) pieces.push_back(searchable_piece(atom));
+    c->conjunctions_ = choose_conjunctions(*c->filter_, pieces);
+  }
   return c;
 }
 
@@ -113,6 +186,9 @@ struct Prefilter::Scratch::Impl {
   bool marker_hit = false;  // the last block holds a marker
   std::vector<Hit> line_hits;
   std::vector<int> candidates;
+  std::vector<int> settled;  // candidates whose literal found is a whole set of theirs
+  // The 3-byte windows of the line being confirmed (see keep_conjunctions()).
+  std::array<std::uint64_t, 64> trigrams{};
   ~Impl() {
     if (hs) hs_free_scratch(hs);
   }
@@ -415,12 +491,30 @@ hs_database_t* compile_literals(const std::vector<std::string>& literals, const 
 
 }  // namespace
 
+namespace {
+
+// ASCII case folding by table, and where a 3-byte window (its bytes in the low 24 bits) falls
+// in the 4,096 bits of keep_conjunctions().
+constexpr auto kFold = [] {
+  std::array<unsigned char, 256> t{};
+  for (unsigned c = 0; c < 256; ++c) t[c] = static_cast<unsigned char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+  return t;
+}();
+unsigned trigram_hash(std::uint32_t window) { return (window * 2654435761u) >> 20; }
+
+}  // namespace
+
 struct Prefilter::Impl {
   hs_database_t* anchor_db = nullptr;  // anchors, then markers
   std::vector<std::string> literals;   // every rule literal; id = index
   std::vector<std::vector<int>> literal_rules;  // literal → rules it makes candidates
+  std::vector<std::vector<int>> literal_settles;  // literal → rules with sets for which it is one
   std::vector<std::vector<std::string>> rule_literals;
   std::vector<int> unfiltered;
+  std::vector<std::string> pieces;  // of every conjunction; id = index
+  std::vector<std::vector<std::vector<unsigned>>> rule_sets;  // per rule: its conjunctions, as piece ids
+  std::vector<std::vector<unsigned>> piece_trigrams;          // per piece: its windows' hashes
+  bool any_sets = false;
   AnchorCover cover;
   std::vector<std::vector<ProbeGroup>> probe_groups;  // per anchor
   std::vector<std::size_t> anchor_sizes;  // then marker sizes
@@ -448,6 +542,7 @@ struct Prefilter::Impl {
   bool confirm(const char* text, std::size_t begin, std::size_t end, const std::vector<Hit>& hits, std::size_t from,
                std::size_t to, Scratch::Impl& s) const {
     s.candidates = unfiltered;
+    s.settled.clear();
     for (std::size_t k = from; k < to; ++k) {
       const Hit& h = hits[k];
       if (h.literal >= first_marker) continue;
@@ -465,14 +560,56 @@ struct Prefilter::Impl {
           const std::size_t start = anchor_start - use.offset;
           if (start + use.size > end || !equals_folded(text + start, literals[use.literal])) continue;
           for (int rule : literal_rules[use.literal]) s.candidates.push_back(rule);
+          for (int rule : literal_settles[use.literal]) s.settled.push_back(rule);
         }
       }
     }
     if (s.candidates.size() > unfiltered.size()) {
       std::sort(s.candidates.begin(), s.candidates.end());
       s.candidates.erase(std::unique(s.candidates.begin(), s.candidates.end()), s.candidates.end());
+      if (any_sets) keep_conjunctions(text + begin, end - begin, s);
     }
     return !s.candidates.empty();
+  }
+
+  // Drops the candidates that hold none of their conjunctions whole. Whether a line holds a
+  // piece is asked of a set of its 3-byte windows, ASCII case folded, hashed into 4,096 bits,
+  // made once per line: a piece is there only if all its windows are. That may say yes for a
+  // piece that is not there (the line then costs an RE2 run, as without conjunctions), never no
+  // for one that is; and it costs a few instructions a byte and a piece, where searching each
+  // piece in the line cost as much as the RE2 run it saves.
+  void keep_conjunctions(const char* line, std::size_t size, Scratch::Impl& s) const {
+    // A rule found by a literal that is one of its sets on its own needs no more looking.
+    auto settled = [&](int rule) { return std::find(s.settled.begin(), s.settled.end(), rule) != s.settled.end(); };
+    const bool any = std::any_of(s.candidates.begin(), s.candidates.end(),
+                                 [&](int rule) { return !rule_sets[std::size_t(rule)].empty() && !settled(rule); });
+    if (!any) return;
+    s.trigrams.fill(0);
+    auto add = [&](std::uint32_t window) {
+      const unsigned h = trigram_hash(window);
+      s.trigrams[h >> 6] |= std::uint64_t(1) << (h & 63);
+    };
+    // Eight bytes folded at once give six windows (first byte lowest, as for the pieces in for_literals()).
+    std::size_t i = 0;
+    for (; i + 8 <= size; i += 6) {
+      const std::uint64_t w = fold_ascii(load(line + i, 8));
+      for (unsigned k = 0; k < 6; ++k) add(std::uint32_t(w >> (8 * k)) & 0xFFFFFF);
+    }
+    for (; i + 3 <= size; ++i)
+      add(std::uint32_t(kFold[static_cast<unsigned char>(line[i])]) | std::uint32_t(kFold[static_cast<unsigned char>(line[i + 1])]) << 8 |
+          std::uint32_t(kFold[static_cast<unsigned char>(line[i + 2])]) << 16);
+    auto here = [&](unsigned piece) {
+      for (unsigned h : piece_trigrams[piece])
+        if ((s.trigrams[h >> 6] >> (h & 63) & 1) == 0) return false;
+      return true;
+    };
+    auto kept = std::remove_if(s.candidates.begin(), s.candidates.end(), [&](int rule) {
+      const auto& sets = rule_sets[std::size_t(rule)];
+      if (sets.empty() || settled(rule)) return false;
+      return std::none_of(sets.begin(), sets.end(),
+                          [&](const std::vector<unsigned>& set) { return std::all_of(set.begin(), set.end(), here); });
+    });
+    s.candidates.erase(kept, s.candidates.end());
   }
 
   static bool equals_folded(const char* text, const std::string& lowercase) {
@@ -489,19 +626,43 @@ Prefilter::Prefilter() : impl_(std::make_unique<Impl>()) {}
 
 Prefilter::Prefilter(const std::vector<std::string>& patterns) : Prefilter() {
   std::vector<std::vector<std::string>> rule_literals;
+  std::vector<std::vector<std::vector<std::string>>> rule_conjunctions;
   for (const std::string& pattern : patterns) {
     std::string error;
     auto c = CoveredRegex::compile(pattern, error);
     if (!c) throw std::invalid_argument("prefilter: pattern does not compile: " + error);
     rule_literals.push_back(c->literals());
+    rule_conjunctions.push_back(c->conjunctions());
   }
-  *this = for_literals(rule_literals);
+  *this = for_literals(rule_literals, {}, rule_conjunctions);
 }
 
 Prefilter Prefilter::for_literals(const std::vector<std::vector<std::string>>& rule_literals,
-                                  const std::vector<std::string>& markers) {
+                                  const std::vector<std::string>& markers,
+                                  const std::vector<std::vector<std::vector<std::string>>>& rule_conjunctions) {
   Prefilter p;
   Impl& m = *p.impl_;
+  std::unordered_map<std::string, unsigned> piece_ids;
+  m.rule_sets.resize(rule_literals.size());
+  for (std::size_t rule = 0; rule < rule_conjunctions.size() && rule < rule_literals.size(); ++rule) {
+    if (rule_literals[rule].empty()) continue;  // unfiltered: tried on every line anyway
+    for (const std::vector<std::string>& set : rule_conjunctions[rule]) {
+      std::vector<unsigned>& ids = m.rule_sets[rule].emplace_back();
+      for (const std::string& piece : set) {
+        auto [it, fresh] = piece_ids.emplace(piece, unsigned(m.pieces.size()));
+        if (fresh) m.pieces.push_back(piece);
+        ids.push_back(it->second);
+      }
+    }
+    m.any_sets = m.any_sets || !m.rule_sets[rule].empty();
+  }
+  for (const std::string& piece : m.pieces) {
+    std::vector<unsigned>& hashes = m.piece_trigrams.emplace_back();
+    for (std::size_t i = 0; i + 3 <= piece.size(); ++i)
+      hashes.push_back(trigram_hash(std::uint32_t(static_cast<unsigned char>(piece[i])) |
+                                    std::uint32_t(static_cast<unsigned char>(piece[i + 1])) << 8 |
+                                    std::uint32_t(static_cast<unsigned char>(piece[i + 2])) << 16));
+  }
   std::unordered_map<std::string, int> literal_ids;
   for (std::size_t rule = 0; rule < rule_literals.size(); ++rule) {
     const std::vector<std::string>& chosen = rule_literals[rule];
@@ -516,6 +677,12 @@ Prefilter Prefilter::for_literals(const std::vector<std::vector<std::string>>& r
     }
     m.rule_literals.push_back(chosen);
   }
+  m.literal_settles.resize(m.literals.size());
+  for (std::size_t rule = 0; rule < m.rule_sets.size(); ++rule)
+    for (const std::vector<unsigned>& set : m.rule_sets[rule])
+      if (set.size() == 1)
+        if (auto it = literal_ids.find(m.pieces[set[0]]); it != literal_ids.end())
+          m.literal_settles[std::size_t(it->second)].push_back(int(rule));
 
   m.cover = choose_anchors(m.literals);
   for (std::size_t a = 0; a < m.cover.anchors.size(); ++a) {

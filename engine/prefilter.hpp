@@ -17,6 +17,13 @@
 //    (or `'`, `/`, a control byte or non-ASCII) is searched as its longest piece free of them.
 //  * A rule with no usable literal of at least 3 bytes is "unfiltered": a candidate on every
 //    line. `klaxon rules check` warns about such rules: they make every line cost an RE2 run.
+//
+// One literal found is not enough, though: `conversion webhook for (\S+) failed` must not be
+// tried on every "Conversion webhook for ... is up to date" of a healthy Dapr operator. So a
+// line that holds a rule's literal is its candidate only if it holds all the literals of one of
+// the rule's conjunctions too (RE2's AND/OR tree of them, flattened into sets: see
+// CoveredRegex::conjunctions()). Those are looked up by a second Hyperscan scan, of that line
+// only, for every piece at once however many rules share it: only lines with a literal pay.
 #pragma once
 
 #include <cstdint>
@@ -43,11 +50,16 @@ class CoveredRegex {
   const re2::RE2& regex() const;
   /// As searched: lowercase, escape-safe pieces of at least 3 bytes.
   const std::vector<std::string>& literals() const { return literals_; }
+  /// Sets of such pieces, every match holding all of one set (RE2's AND/OR tree of the regex's
+  /// literals, flattened): `a.*b` gives {a, b}, `a.*(b|c)` gives {a, b} and {a, c}. Empty when
+  /// nothing more than literals() is known.
+  const std::vector<std::vector<std::string>>& conjunctions() const { return conjunctions_; }
 
  private:
   CoveredRegex() = default;
   std::unique_ptr<re2::FilteredRE2> filter_;  // owns the RE2 (RE2 parses a pattern once for both)
   std::vector<std::string> literals_;
+  std::vector<std::vector<std::string>> conjunctions_;
 };
 
 class Prefilter {
@@ -68,8 +80,11 @@ class Prefilter {
 
   /// `rule_literals[i]` are rule i's literals (CoveredRegex::literals()). `markers` are extra
   /// literals (case-sensitive) the same scan looks for, for the caller's own use.
+  /// `rule_conjunctions[i]`, when given, are rule i's CoveredRegex::conjunctions(): a line that
+  /// holds one of its literals is its candidate only if it also holds every piece of one set.
   static Prefilter for_literals(const std::vector<std::vector<std::string>>& rule_literals,
-                                const std::vector<std::string>& markers = {});
+                                const std::vector<std::string>& markers = {},
+                                const std::vector<std::vector<std::vector<std::string>>>& rule_conjunctions = {});
   /// The same for RE2 regexes that must compile; index i is rule i.
   explicit Prefilter(const std::vector<std::string>& patterns);
   ~Prefilter();

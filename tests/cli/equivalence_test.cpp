@@ -16,15 +16,17 @@
 namespace klaxon {
 namespace {
 
-class Equivalence : public ::testing::TestWithParam<std::uint64_t> {
+// A corpus kind (bench/corpus.hpp) and, for the quiet mix, how often an incident line comes.
+class Equivalence : public ::testing::TestWithParam<std::pair<const char*, std::uint64_t>> {
  protected:
   void SetUp() override {
     bench::CorpusOptions options;
     options.bytes = 3 << 20;  // several 1 MiB blocks per thread, a few seconds without the prefilter
-    options.incident_every = GetParam();
+    options.kind = *bench::corpus_kind(GetParam().first);
+    options.incident_every = GetParam().second;
     std::string corpus;
     bench::generate_corpus(options, corpus);
-    path_ = ::testing::TempDir() + "klaxon-equivalence-" + std::to_string(GetParam()) + ".log";
+    path_ = ::testing::TempDir() + "klaxon-equivalence-" + GetParam().first + std::to_string(GetParam().second) + ".log";
     std::FILE* f = std::fopen(path_.c_str(), "wb");
     ASSERT_NE(f, nullptr);
     ASSERT_EQ(std::fwrite(corpus.data(), 1, corpus.size(), f), corpus.size());
@@ -60,9 +62,14 @@ TEST_P(Equivalence, ThreadsAndThePrefilterNeverChangeTheOutput) {
 }
 
 // 500: the realistic mix with an incident line every 500 (enough of them in 3 MiB). 20: the
-// noisy set (5% of lines match).
-INSTANTIATE_TEST_SUITE_P(Corpus, Equivalence, ::testing::Values(500, 20),
-                         [](const auto& info) { return info.param == 20 ? "Noisy" : "Sparse"; });
+// noisy set (5% of lines match). The sick cluster: 4% of lines from crash-looping pods.
+// (The incident archive belongs here too, once the tracker emits the events of one line in an
+// order that does not depend on heap addresses: see bench/README.md.)
+INSTANTIATE_TEST_SUITE_P(Corpus, Equivalence,
+                         ::testing::Values(std::pair{"quiet", 500}, std::pair{"quiet", 20}, std::pair{"sick", 500}),
+                         [](const auto& info) {
+                           return std::string(info.param.first) + (info.param.second == 20 ? "Noisy" : "");
+                         });
 
 }  // namespace
 }  // namespace klaxon

@@ -9,6 +9,8 @@
 #include <random>
 #include <vector>
 
+#include <re2/re2.h>
+
 namespace klaxon {
 namespace {
 
@@ -82,6 +84,74 @@ TEST(Prefilter, AnAnchorWithoutItsLiteralMakesNoCandidate) {
                                 "restarting failed container=nginx", "certificate has expired", "x509: certificate",
                                 "restarting failed container=dapr"})
     EXPECT_FALSE(p.scan_line(near_miss, scratch)) << near_miss;
+}
+
+// k8s.webhook_call_failed's regex: one branch needs "conversion webhook for " *and* " failed".
+const std::string kWebhook =
+    R"(failed calling webhook \\?"(?P<webhook>[^"\\]+)|conversion webhook for (?P<conversion>[^\s,]+(?:, Kind=\w+)?) failed)";
+
+TEST(Prefilter, ALineWithOneLiteralOfARuleButNotTheRestIsNoCandidate) {
+  // A healthy Dapr operator says its conversion webhooks are up to date many times an hour:
+  // the rule's first literal is there, its " failed" is not, and RE2 need not be asked.
+  Prefilter p({kWebhook});
+  Prefilter::Scratch scratch;
+  const std::string healthy =
+      R"({"instance":"dapr-operator-0000000000-abcd","level":"info","msg":"Conversion webhook for \"subscriptions.dapr.io\" is up to date","scope":"dapr.operator"})";
+  const std::string failing =
+      R"(E0601 10:00:00.000001 1 cacher.go:470] failed to list example.com/v1beta1, Kind=Widget: conversion webhook for example.com/v1, Kind=Widget FAILED: Post "https://widget-webhook.widgets.svc:443/convert")";
+  const std::string admission = R"(Internal error occurred: failed calling webhook \"webhook.cert-manager.io\": x509)";
+  EXPECT_FALSE(p.scan_line(healthy, scratch));
+  EXPECT_TRUE(p.scan_line(failing, scratch));
+  EXPECT_TRUE(p.scan_line(admission, scratch));
+  // The same in a block, where the literal is confirmed around the anchor the scan found.
+  const std::string block = healthy + "\n" + failing + "\n" + healthy + "\n";
+  p.scan_block(block, scratch);
+  EXPECT_FALSE(p.candidates_in(std::string_view(block).substr(0, healthy.size()), scratch));
+  EXPECT_TRUE(p.candidates_in(std::string_view(block).substr(healthy.size() + 1, failing.size()), scratch));
+  EXPECT_FALSE(p.candidates_in(std::string_view(block).substr(healthy.size() + failing.size() + 2, healthy.size()), scratch));
+}
+
+TEST(Prefilter, ConjunctionsNeverHideALineTheRegexMatches) {
+  // Lines made of the regexes' own words in random order, case and company: whatever RE2
+  // matches must be a candidate (the conjunctions may over-report, never under-report).
+  const std::vector<std::string> patterns = {
+      kWebhook,
+      R"((?:Liveness|Readiness|Startup) probe failed: .*:(?P<port>350[01])/v1\.0/healthz)",
+      R"(x509: certificate has expired or is not yet valid: current time (?P<now>\S+) is after (?P<at>\S+))",
+      R"(back-off \d+s restarting failed container=(?P<c>daprd|dapr-sentry)\b)",
+      R"((?i)error from sentry (?:SignCertificate|Sign)\b.*(?:Unavailable|DeadlineExceeded))"};
+  const std::vector<std::string> words = {
+      "conversion webhook for ", "example.com/v1", ", Kind=Widget", " failed", "failed calling webhook ", "\\\"",
+      "\"", "Readiness", "Liveness", " probe failed: ", "Get http://10.0.0.1", ":3501", ":3500", "/v1.0/healthz",
+      "x509: certificate has expired or is not yet valid: ", "current time ", "2023-06-19T13:20:02Z", " is after ",
+      "back-off ", "20", "s restarting failed container=", "daprd", "dapr-sentry", "Error from sentry ", "sign",
+      "SignCertificate", " rpc error: ", "Unavailable", "DeadlineExceeded", " ", "-", "x"};
+  Prefilter p(patterns);
+  std::vector<std::unique_ptr<RE2>> regexes;
+  for (const std::string& pattern : patterns) regexes.push_back(std::make_unique<RE2>(pattern));
+  Prefilter::Scratch scratch;
+  std::mt19937 rng(3);
+  int matched = 0, kept_out = 0;
+  for (int trial = 0; trial < 200000; ++trial) {
+    std::string line;
+    for (std::size_t n = 1 + rng() % 9; n > 0; --n) {
+      std::string w = words[rng() % words.size()];
+      if (rng() % 4 == 0) std::transform(w.begin(), w.end(), w.begin(), [](unsigned char c) { return char(std::toupper(c)); });
+      line += w;
+    }
+    const bool any = p.scan_line(line, scratch);
+    const std::vector<int> candidates = any ? p.candidates(scratch) : std::vector<int>{};
+    for (std::size_t r = 0; r < patterns.size(); ++r) {
+      const bool candidate = std::find(candidates.begin(), candidates.end(), int(r)) != candidates.end();
+      if (RE2::PartialMatch(line, *regexes[r])) {
+        ++matched;
+        ASSERT_TRUE(candidate) << "rule " << r << " matches but is no candidate: " << line;
+      }
+    }
+    kept_out += !any;
+  }
+  EXPECT_GT(matched, 1000);  // the words do make matches
+  EXPECT_GT(kept_out, 1000);
 }
 
 TEST(Prefilter, AnchorsAvoidWordsThatFillEveryLog) {
