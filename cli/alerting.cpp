@@ -7,9 +7,9 @@
 
 #include <fmt/format.h>
 
-#include "cli/pipeline.hpp"
 #include "cli/status.hpp"
 #include "engine/duration.hpp"
+#include "engine/pipeline.hpp"
 
 namespace klaxon::cli {
 namespace {
@@ -144,15 +144,13 @@ Alerting::~Alerting() {
 }
 
 void Alerting::attach(Pipeline& pipeline) {
-  pipeline.add_incident_listener([this](const IncidentEvent& e) {
-    if (alertmanager_) alertmanager_->on_event(e);
-    for (auto& w : webhooks_) w->on_event(e);
-  });
+  if (alertmanager_) pipeline.add_sink(*alertmanager_);
+  for (auto& w : webhooks_) pipeline.add_sink(*w);
 }
 
 bool Alerting::finish(std::chrono::milliseconds limit) {
   if (finished_) return true;
-  if (alertmanager_) alertmanager_->flush();
+  // The Alertmanager sink posted its final state in the pipeline's finish() (its summary()).
   const bool drained = worker_->drain_and_stop(limit);
   finished_ = true;
   bool all = true;

@@ -372,7 +372,7 @@ asio::awaitable<KubectlSource::Listing> KubectlSource::list_pods() {
   co_return listing;
 }
 
-void KubectlSource::reconcile(const std::vector<Pod>& pods, StreamSink& out) {
+void KubectlSource::reconcile(const std::vector<Pod>& pods, Intake& out) {
   struct Wanted {
     const Pod* pod;
     std::string container;
@@ -446,7 +446,7 @@ std::vector<std::string> KubectlSource::logs_args(const Stream& s) const {
   return kubectl_args(std::move(words));
 }
 
-asio::awaitable<void> KubectlSource::follow(std::shared_ptr<Stream> s, StreamSink& out) {
+asio::awaitable<void> KubectlSource::follow(std::shared_ptr<Stream> s, Intake& out) {
   milliseconds backoff = kFirstBackoff;
   std::vector<char> buf(65536);
   for (;;) {
@@ -536,7 +536,7 @@ void KubectlSource::watch_for_stalls() {
     }
 }
 
-asio::awaitable<void> KubectlSource::run(StreamSink& out) {
+asio::awaitable<void> KubectlSource::run(Intake& out) {
   co_await check_namespace();
   co_await resolve_workload();
   for (;;) {

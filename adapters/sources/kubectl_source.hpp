@@ -59,7 +59,7 @@ class KubectlSource final : public LiveSource {
   KubectlSource(boost::asio::any_io_executor executor, KubectlOptions options);
   ~KubectlSource() override;
 
-  boost::asio::awaitable<void> run(StreamSink& out) override;
+  boost::asio::awaitable<void> run(Intake& out) override;
 
  private:
   struct Pod;
@@ -69,8 +69,8 @@ class KubectlSource final : public LiveSource {
   boost::asio::awaitable<void> check_namespace();
   boost::asio::awaitable<void> resolve_workload();
   boost::asio::awaitable<Listing> list_pods();
-  void reconcile(const std::vector<Pod>& pods, StreamSink& out);
-  boost::asio::awaitable<void> follow(std::shared_ptr<Stream> stream, StreamSink& out);
+  void reconcile(const std::vector<Pod>& pods, Intake& out);
+  boost::asio::awaitable<void> follow(std::shared_ptr<Stream> stream, Intake& out);
   void watch_for_stalls();
   std::vector<std::string> kubectl_args(std::vector<std::string> words) const;
   std::vector<std::string> logs_args(const Stream& stream) const;
