@@ -71,8 +71,6 @@ std::unique_ptr<EventSink> make_output_sink(const RunOptions& options);
 PipelineOptions pipeline_options(const RunOptions& options);
 
 int run_files(const RunOptions& options);
-/// `klaxon kubectl ARGS...`: follows pods with the real kubectl until a signal (cli/run_kubectl.cpp).
-int run_kubectl(const RunOptions& options, const std::vector<std::string>& args);
 
 /// `klaxon serve`: the Loki push receiver (cli/serve_command.cpp).
 struct ServeOptions {

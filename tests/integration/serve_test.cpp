@@ -343,7 +343,7 @@ void push_with_winston(bool json) {
   if (!fs::exists(peers + "/node_modules/winston-loki"))
     GTEST_SKIP() << "winston-loki is not installed (no npm registry in CI); run: cd tests/peers && npm install";
   if (std::system("node --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "node is not installed";
-  Klaxon k({"--format", "jsonl", "--matches", "serve", "--listen", "127.0.0.1:0"});
+  Klaxon k({"serve", "--listen", "127.0.0.1:0", "--format", "jsonl", "--matches"});  // klaxon's flags after serve's
   const std::string at = k.address("pushes on http://");
   const auto r = test::run_command("timeout 60 node " + peers + "/winston_push.js http://" + at + (json ? " --json" : "") +
                                    " '" + kDaprLine + "' 'an ordinary line' '" + kExpiredLine + "'");
