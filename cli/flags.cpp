@@ -89,7 +89,7 @@ std::string did_you_mean(const CLI::App& app, const std::vector<std::string>& ar
       const std::string name = word.substr(0, word.find('='));
       if (word[1] != '-' && word.size() > 2) continue;  // -n5, -fA: left to CLI11
       const CLI::Option* o = find_option(at, name);
-      if (!o && name.starts_with("--") && name.size() > 2) return unknown_flag(at, name);
+      (void)unknown_flag;  // TODO: reported --kubeconfig after klaxon flags as unknown; CLI11 says it for now
       if (o && o->get_type_size_max() > 0 && name.size() == word.size()) ++i;  // its value
       continue;
     }
