@@ -7,9 +7,9 @@
 
 #include <fmt/format.h>
 
-#include "cli/pipeline.hpp"
+#include "cli/flags.hpp"
 #include "cli/status.hpp"
-#include "engine/duration.hpp"
+#include "engine/pipeline.hpp"
 
 namespace klaxon::cli {
 namespace {
@@ -85,11 +85,7 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
     }
     headers.emplace_back(std::move(name), trim(std::string_view(h).substr(colon + 1)));
   }
-  auto resend = parse_duration_seconds(options.alertmanager_resend);
-  if (!resend || *resend <= 0) {
-    error = "--alertmanager-resend " + options.alertmanager_resend + " is not a duration (write 1m, 30s)";
-    return nullptr;
-  }
+  const std::chrono::milliseconds resend = duration_ms(options.alertmanager_resend);  // checked by the flag
   if (options.webhook_format != "json" && options.webhook_format != "slack") {
     error = "--webhook-format " + options.webhook_format + ": write json or slack";
     return nullptr;
@@ -110,7 +106,7 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
                          "anyone on the path can read and fake alerts (use --ca-file instead)\n");
   if (!alertmanagers.empty()) {
     sinks::AlertmanagerOptions am;
-    am.resend = std::chrono::seconds(*resend);
+    am.resend = resend;
     am.generator_url = options.status_url;
     if (am.generator_url.empty() && status) am.generator_url = status_page_url(status->address());
     a->alertmanager_ = std::make_unique<sinks::AlertmanagerSink>(*a->worker_, alertmanagers, rules, am);
@@ -144,15 +140,13 @@ Alerting::~Alerting() {
 }
 
 void Alerting::attach(Pipeline& pipeline) {
-  pipeline.add_incident_listener([this](const IncidentEvent& e) {
-    if (alertmanager_) alertmanager_->on_event(e);
-    for (auto& w : webhooks_) w->on_event(e);
-  });
+  if (alertmanager_) pipeline.add_sink(*alertmanager_);
+  for (auto& w : webhooks_) pipeline.add_sink(*w);
 }
 
 bool Alerting::finish(std::chrono::milliseconds limit) {
   if (finished_) return true;
-  if (alertmanager_) alertmanager_->flush();
+  // The Alertmanager sink posted its final state in the pipeline's finish() (its summary()).
   const bool drained = worker_->drain_and_stop(limit);
   finished_ = true;
   bool all = true;

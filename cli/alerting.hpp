@@ -1,8 +1,8 @@
 // cli/alerting.hpp — the run's network sinks (Alertmanager, webhooks), from flags to delivery.
 //
 // One DeliveryWorker thread serves every network sink, so a dead receiver never slows reading
-// or matching. The pipeline hands each incident event to the sinks (a listener); the sinks
-// queue posts and return. At the end of a run the queues are drained for a bounded time and
+// or matching. The sinks are EventSinks on the pipeline's list (attach); they queue posts and
+// return. At the end of a run the queues are drained for a bounded time and
 // what could not be delivered is said. Replayed files page nobody unless --send-replayed: the
 // caller decides that (run_files), this class only sends.
 #pragma once
@@ -17,9 +17,12 @@
 #include "adapters/sinks/webhook_sink.hpp"
 #include "cli/options.hpp"
 
+namespace klaxon {
+class Pipeline;
+}
+
 namespace klaxon::cli {
 
-class Pipeline;
 class StatusService;
 
 class Alerting {
@@ -37,11 +40,11 @@ class Alerting {
                     StatusService* status, std::unique_ptr<Alerting>& out);
   ~Alerting();
 
-  /// Sends the pipeline's incident events from now on.
+  /// Adds the sinks to `pipeline`'s EventSinks: its incident events are sent from now on.
   void attach(Pipeline& pipeline);
 
-  /// Posts the final state, waits at most `limit` for the queues to empty, stops, and says on
-  /// stderr what was not delivered. Returns false when something was not.
+  /// After the pipeline's finish() (whose summary posts the final state): waits at most `limit`
+  /// for the queues to empty, stops, and says on stderr what was not delivered. Returns false when something was not.
   bool finish(std::chrono::milliseconds limit = std::chrono::seconds(5));
 
   /// Per sink: sent, failed, dropped, retries, queue depth (for the summary and /metrics).

@@ -4,17 +4,13 @@
 #include <chrono>
 #include <cstdio>
 
+#include "cli/flags.hpp"
 #include "cli/run_live.hpp"
-#include "engine/duration.hpp"
 
 namespace klaxon::cli {
 namespace {
 
-std::optional<Nanos> duration_flag(const std::string& flag, const std::string& text) {
-  if (auto secs = parse_duration_seconds(text); secs && *secs > 0) return *secs * kNanosPerSecond;
-  std::fprintf(stderr, "klaxon: %s %s is not a duration (write 90s, 15m, 1h, 2d)\n", flag.c_str(), text.c_str());
-  return std::nullopt;
-}
+Nanos nanos(const std::string& duration) { return duration_ms(duration).count() * (kNanosPerSecond / 1000); }
 
 std::optional<Nanos> instant_flag(const std::string& flag, const std::string& text) {
   if (auto t = parse_instant(text)) return t;
@@ -35,7 +31,8 @@ void add_loki_command(CLI::App& app, LokiCommand& c) {
       --query '{namespace="linkerd"} |= "certificate"' --since 1h --follow)");
   cmd.add_option("--url", o.url, "Loki's address: http(s)://host:port[/prefix]")->required();
   cmd.add_option("--query", o.query, "LogQL log query, e.g. '{namespace=\"dapr-system\"}'")->required();
-  cmd.add_option("--since", c.since, "Replay this far back (e.g. 1h), then stop (or tail, with --follow)");
+  cmd.add_option("--since", c.since, "Replay this far back (e.g. 1h), then stop (or tail, with --follow)")
+      ->check(duration_check());
   cmd.add_option("--from", c.from, "Replay from this instant (RFC3339), inclusive");
   cmd.add_option("--to", c.to, "Replay up to this instant (RFC3339), exclusive; default now");
   cmd.add_flag("--follow,-f", c.follow, "After --since/--from, keep tailing");
@@ -50,6 +47,7 @@ void add_loki_command(CLI::App& app, LokiCommand& c) {
       ->check(CLI::Range(1u, 100000u))
       ->default_str("5000");
   cmd.add_option("--idle-timeout", c.idle_timeout, "A tail silent this long (no line, no ping) is reconnected")
+      ->check(duration_check())
       ->default_str("30s");
 }
 
@@ -68,11 +66,7 @@ int run_loki(const RunOptions& options, LokiCommand& c) {
   o.follow = !replay || c.follow;
   const Nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                         std::chrono::system_clock::now().time_since_epoch()).count();
-  if (!c.since.empty()) {
-    auto d = duration_flag("--since", c.since);
-    if (!d) return kExitUsage;
-    o.from = now - *d;
-  }
+  if (!c.since.empty()) o.from = now - nanos(c.since);
   if (!c.from.empty()) {
     auto t = instant_flag("--from", c.from);
     if (!t) return kExitUsage;
@@ -91,9 +85,7 @@ int run_loki(const RunOptions& options, LokiCommand& c) {
     }
     o.to = *t;
   }
-  auto idle = duration_flag("--idle-timeout", c.idle_timeout);
-  if (!idle) return kExitUsage;
-  o.idle_timeout = *idle;
+  o.idle_timeout = nanos(c.idle_timeout);
   o.tail_limit = o.limit;
   RunOptions live = options;
   live.source_name = "loki";  // the `source` label of /metrics line counts

@@ -16,11 +16,14 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/certs_command.hpp"
-#include "cli/loki_command.hpp"
 #include "adapters/sources/follow_source.hpp"
+#include "cli/flags.hpp"
+#include "cli/kubectl_command.hpp"
+#include "cli/loki_command.hpp"
 #include "cli/options.hpp"
 #include "cli/run_live.hpp"
 #include "cli/version.hpp"
+#include "engine/civil_time.hpp"
 #include "engine/duration.hpp"
 
 namespace {
@@ -102,6 +105,11 @@ int run_main(int argc, char** argv) {
   app.set_version_flag("--version", klaxon::cli::version_text);
   app.formatter(std::make_shared<CompactFormatter>());
   app.get_formatter()->column_width(28);
+  // Flags of klaxon itself are taken anywhere on the line, also after a source word
+  // (`klaxon loki --url ... --format jsonl`): subcommands inherit this; a source's own flag of
+  // the same name (serve's --listen) wins after its word. One command word at most.
+  app.fallthrough();
+  app.require_subcommand(0, 1);
 
   RunOptions run;
   std::string fail_on;
@@ -156,6 +164,7 @@ int run_main(int argc, char** argv) {
       ->group(kFollow);
   std::string rotate_wait = "5s";
   app.add_option("--rotate-wait", rotate_wait, "How long a rotated file is still read (late writers) [5s]")
+      ->check(duration_check(/*positive=*/false))
       ->type_name("DUR")
       ->group(kFollow);
   // Alerting (cli/alerting.hpp): Alertmanager and webhooks.
@@ -165,6 +174,7 @@ int run_main(int argc, char** argv) {
       ->allow_extra_args(false)
       ->group(kAlerts);
   app.add_option("--alertmanager-resend", alerts.alertmanager_resend, "Re-send firing alerts this often [1m]")
+      ->check(duration_check())
       ->type_name("DUR")
       ->group(kAlerts);
   app.add_option("--webhook", alerts.webhooks, "POST incident events to this URL (repeatable)")
@@ -196,6 +206,7 @@ int run_main(int argc, char** argv) {
       ->group(kTuning);
   std::string lateness = "30s";
   app.add_option("--allowed-lateness", lateness, "How late a line may arrive and still count in order [30s]")
+      ->check(duration_check(/*positive=*/false))
       ->type_name("DUR")
       ->group(kTuning);
   app.add_option("--max-incidents", run.tracker.max_incidents, "Incidents held at most; the oldest are dropped [10000]")
@@ -224,10 +235,9 @@ int run_main(int argc, char** argv) {
       ->check(CLI::IsMember({"rg", "ere", "literals", "anchors"}))
       ->default_str("rg");
 
-  // klaxon kubectl ARGS...: the words after it are kubectl's (adapters/sources/kubectl_source.hpp).
-  CLI::App* kubectl = app.add_subcommand("kubectl", "Follow pods' logs through kubectl: restarts, new pods, no gaps");
-  kubectl->prefix_command();
-  kubectl->set_help_flag();
+  // Source: kubectl (kubectl's flags, kubectl's names).
+  KubectlCommand kubectl;
+  add_kubectl_command(app, kubectl);
 
   // Source: Loki (tail with gap fill, or a replayed window).
   LokiCommand loki;
@@ -235,6 +245,10 @@ int run_main(int argc, char** argv) {
   CertsCommand certs;  // klaxon certs: the certificate inventory (cli/certs_command.hpp)
   add_certs_command(app, certs);
 
+  if (const std::string hint = did_you_mean(app, std::vector<std::string>(argv + 1, argv + argc)); !hint.empty()) {
+    std::fprintf(stderr, "%s\n", hint.c_str());
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -242,12 +256,14 @@ int run_main(int argc, char** argv) {
     return code == 0 ? kExitOk : kExitUsage;
   }
   if (!fail_on.empty()) run.fail_on = klaxon::severity_from_string(fail_on);
-  if (auto secs = klaxon::parse_duration_seconds(lateness)) {
-    run.tracker.allowed_lateness = *secs * klaxon::kNanosPerSecond;
-  } else {
-    std::fprintf(stderr, "klaxon: --allowed-lateness %s is not a duration (write 30s, 2m)\n", lateness.c_str());
-    return kExitUsage;
-  }
+  run.tracker.allowed_lateness = duration_ms(lateness).count() * (klaxon::kNanosPerSecond / 1000);
+  // A source word reads no FILEs; a word after it that is neither its flag nor ours lands here.
+  for (const CLI::App* source : {loki.app, kubectl.app, serve})
+    if (source->parsed() && !run.inputs.empty()) {
+      std::fprintf(stderr, "klaxon %s: '%s' is not one of its flags or values; see klaxon %s --help\n",
+                   source->get_name().c_str(), run.inputs.front().c_str(), source->get_name().c_str());
+      return kExitUsage;
+    }
 
   try {
     if (check->parsed()) return rules_check(check_paths, check_sample);
@@ -256,15 +272,10 @@ int run_main(int argc, char** argv) {
     if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);
     if (loki.app->parsed()) return run_loki(run, loki);
     if (certs.app->parsed()) return run_certs(certs);
-    if (kubectl->parsed()) return run_kubectl(run, kubectl->remaining());
+    if (kubectl.app->parsed()) return run_kubectl(run, kubectl);
     if (serve->parsed()) return run_serve(run, serve_options);
     if (!follow.paths.empty()) {
-      const auto wait = klaxon::parse_duration_seconds(rotate_wait);
-      if (!wait) {
-        std::fprintf(stderr, "klaxon: --rotate-wait %s is not a duration (write 5s, 1m)\n", rotate_wait.c_str());
-        return kExitUsage;
-      }
-      follow.rotate_wait = std::chrono::seconds(*wait);
+      follow.rotate_wait = duration_ms(rotate_wait);
       if (!run.inputs.empty()) {
         std::fprintf(stderr, "klaxon: give files either to --follow or as FILE arguments, not both\n");
         return kExitUsage;

@@ -6,10 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "adapters/sinks/output_sink.hpp"
+#include "engine/event_sink.hpp"
 #include "engine/incident_tracker.hpp"
 #include "engine/line_framer.hpp"
 #include "engine/matcher.hpp"
+#include "engine/pipeline.hpp"
 #include "rules/rule_pack_loader.hpp"
 
 namespace klaxon::sinks {
@@ -65,11 +66,11 @@ inline constexpr int kExitFailOn = 3;
 std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* loaded = nullptr, unsigned threads = 1);
 
 /// Standard output as --format and --color ask: the terminal printer or JSON lines.
-std::unique_ptr<sinks::OutputSink> make_output_sink(const RunOptions& options);
+std::unique_ptr<EventSink> make_output_sink(const RunOptions& options);
+/// The pipeline's part of the options (--max-line-bytes, the tracker's).
+PipelineOptions pipeline_options(const RunOptions& options);
 
 int run_files(const RunOptions& options);
-/// `klaxon kubectl ARGS...`: follows pods with the real kubectl until a signal (cli/run_kubectl.cpp).
-int run_kubectl(const RunOptions& options, const std::vector<std::string>& args);
 
 /// `klaxon serve`: the Loki push receiver (cli/serve_command.cpp).
 struct ServeOptions {

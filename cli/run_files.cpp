@@ -18,7 +18,6 @@
 #include "adapters/sources/file_source.hpp"
 #include "cli/alerting.hpp"
 #include "cli/options.hpp"
-#include "cli/pipeline.hpp"
 #include "cli/status.hpp"
 
 namespace klaxon::cli {
@@ -60,7 +59,14 @@ std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* 
   return matcher;
 }
 
-std::unique_ptr<sinks::OutputSink> make_output_sink(const RunOptions& options) {
+PipelineOptions pipeline_options(const RunOptions& options) {
+  PipelineOptions p;
+  p.max_line_bytes = options.max_line_bytes;
+  p.tracker = options.tracker;
+  return p;
+}
+
+std::unique_ptr<EventSink> make_output_sink(const RunOptions& options) {
   if (options.format == "jsonl") return std::make_unique<sinks::JsonLinesSink>(stdout, options.matches);
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
   const bool color = options.color == "always" || (options.color == "auto" && tty && std::getenv("NO_COLOR") == nullptr);
@@ -89,7 +95,7 @@ int run_files(const RunOptions& options) {
   std::optional<Matcher> matcher = load_matcher(options.rules, &set, options.threads);
   if (!matcher) return kExitUsage;
 
-  std::unique_ptr<sinks::OutputSink> sink = make_output_sink(options);
+  std::unique_ptr<EventSink> sink = make_output_sink(options);
 
   std::vector<std::string> inputs = options.inputs;
   if (inputs.empty()) inputs.push_back("-");
@@ -97,7 +103,7 @@ int run_files(const RunOptions& options) {
     std::fprintf(stderr, "klaxon: reading log lines from standard input (Ctrl-D ends; klaxon --help for more)\n");
   install_signal_handlers();
 
-  Pipeline pipeline(*matcher, set.correlations, options, *sink);
+  Pipeline pipeline(*matcher, set.correlations, pipeline_options(options), {sink.get()});
   std::unique_ptr<StatusService> status;
   try {
     status = std::make_unique<StatusService>(options, pipeline, /*live=*/false);
@@ -165,7 +171,7 @@ int run_files(const RunOptions& options) {
   // script cannot take half a log for all of it. A pipe being followed ends this way normally.
   const bool cut_short = g_stop != 0 && !std::all_of(inputs.begin(), inputs.end(), is_live_input);
   if (cut_short) pipeline.cut_short(g_stop);
-  const sinks::RunSummary& summary = pipeline.finish();
+  const RunSummary& summary = pipeline.finish();
   if (alerting) alerting->finish();
   status->publish();  // after the drain: /metrics shows what was not delivered
 

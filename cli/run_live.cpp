@@ -21,7 +21,6 @@
 #include "adapters/sinks/json_lines_sink.hpp"
 #include "cli/alerting.hpp"
 #include "cli/options.hpp"
-#include "cli/pipeline.hpp"
 #include "cli/run_live.hpp"
 #include "cli/status.hpp"
 
@@ -31,9 +30,9 @@ namespace {
 namespace asio = boost::asio;
 
 // The pipeline as a live source sees it.
-class PipelineSink final : public sources::StreamSink {
+class PipelineIntake final : public sources::Intake {
  public:
-  explicit PipelineSink(Pipeline& p) : p_(p) {}
+  explicit PipelineIntake(Pipeline& p) : p_(p) {}
   void bytes(const std::string& stream, std::string_view data, const sources::Labels& labels) override {
     p_.feed(stream, data, labels);
   }
@@ -70,11 +69,11 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   std::optional<Matcher> matcher = load_matcher(options.rules, &set, options.threads);
   if (!matcher) return kExitUsage;
 
-  std::unique_ptr<sinks::OutputSink> sink = make_output_sink(options);
+  std::unique_ptr<EventSink> sink = make_output_sink(options);
 
-  Pipeline pipeline(*matcher, set.correlations, options, *sink);
+  Pipeline pipeline(*matcher, set.correlations, pipeline_options(options), {sink.get()});
   pipeline.count_streams_as(options.source_name);
-  PipelineSink bridge(pipeline);
+  PipelineIntake bridge(pipeline);
   asio::io_context io;
   std::unique_ptr<StatusService> shown;  // --listen and serve's /metrics
   try {
@@ -93,9 +92,7 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
     return kExitUsage;
   }
   // Incident events show on /metrics and / soon, not only at the next second.
-  pipeline.add_incident_listener([&](const IncidentEvent&) {
-    asio::post(io, [&] { shown->tick(); });
-  });
+  shown->wake_with([&] { asio::post(io, [&] { shown->tick(); }); });
   pipeline.count_source();
 
   int status = kExitOk;

@@ -56,7 +56,7 @@ std::string html_escaped(std::string_view s) {
 StatusService::StatusService(const RunOptions& options, Pipeline& pipeline, bool live)
     : pipeline_(pipeline), live_(live) {
   add_pipeline_metrics();
-  pipeline_.add_incident_listener([this](const IncidentEvent&) { dirty_ = true; });
+  pipeline_.add_sink(*this);
   board_ = options.status_board;
   if (!options.listen.empty()) {
     if (!board_) board_ = std::make_shared<sinks::StatusBoard>();
@@ -66,6 +66,11 @@ StatusService::StatusService(const RunOptions& options, Pipeline& pipeline, bool
 }
 
 StatusService::~StatusService() = default;
+
+void StatusService::incident(const IncidentEvent&) {
+  dirty_ = true;
+  if (wake_) wake_();
+}
 
 std::string StatusService::address() const { return server_ ? server_->address() : std::string(); }
 
@@ -92,7 +97,7 @@ std::string StatusService::not_ready() const {
 
 void StatusService::add_pipeline_metrics() {
   registry_.add([this](std::vector<MetricFamily>& out) {
-    const sinks::RunSummary& summary = pipeline_.summary();
+    const RunSummary& summary = pipeline_.summary();
 
     auto lines = counter("klaxon_lines_read_total", "Log lines read, per source.");
     auto bytes = counter("klaxon_bytes_read_total", "Bytes of log lines read, per source.");

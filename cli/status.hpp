@@ -6,25 +6,35 @@
 // most every second, and soon after an incident event. Numbers come from MetricsRegistry
 // producers: the pipeline's own (lines, bytes, matches, incidents, certificates, source events,
 // dropped lines) are registered here; alerting sinks register theirs with metrics().add(...).
+// It is one of the pipeline's EventSinks: an incident event marks the page out of date.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "adapters/sinks/metrics.hpp"
 #include "adapters/sinks/status_server.hpp"
-#include "cli/pipeline.hpp"
+#include "cli/options.hpp"
+#include "engine/event_sink.hpp"
+#include "engine/pipeline.hpp"
 
 namespace klaxon::cli {
 
-class StatusService {
+class StatusService final : public EventSink {
  public:
   /// Starts the --listen server when options.listen is set (throws std::runtime_error or
-  /// FatalSourceError with the operator's fix when it cannot). `live`: readiness needs every
-  /// live source connected; a replay is ready at once.
+  /// FatalSourceError with the operator's fix when it cannot), and adds itself to `pipeline`'s
+  /// sinks. `live`: readiness needs every live source connected; a replay is ready at once.
   StatusService(const RunOptions& options, Pipeline& pipeline, bool live);
-  ~StatusService();
+  ~StatusService() override;
+
+  /// An incident event: publish soon (tick() does), and call the `wake` given, if any.
+  void incident(const IncidentEvent& event) override;
+  /// Called after each incident event, for a loop to schedule a tick() soon (not from inside
+  /// the pipeline's call).
+  void wake_with(std::function<void()> wake) { wake_ = std::move(wake); }
 
   /// Publishing happens only when something shows it: --listen, or options.status_board
   /// (which serve shares with its push port).
@@ -50,6 +60,7 @@ class StatusService {
   std::shared_ptr<sinks::StatusBoard> board_;
   std::unique_ptr<sinks::StatusServer> server_;
   bool dirty_ = false;
+  std::function<void()> wake_;
   std::chrono::steady_clock::time_point last_publish_{};
   std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
 };

@@ -93,7 +93,7 @@ AlertmanagerSink::AlertmanagerSink(DeliveryWorker& worker, const std::vector<End
       asio::detached);
 }
 
-void AlertmanagerSink::on_event(const IncidentEvent& e) {
+void AlertmanagerSink::incident(const IncidentEvent& e) {
   const IncidentSnapshot& i = e.incident;
   const Nanos now = wall_now();
   // Routine updates (a count, a last-seen) ride on the next resend; what changes an alert's
@@ -143,7 +143,7 @@ void AlertmanagerSink::schedule_post() {
   if (!post_scheduled_.exchange(true)) asio::post(worker_.executor(), [this] { post_state(); });
 }
 
-void AlertmanagerSink::flush() { post_state(); }
+void AlertmanagerSink::summary(const RunSummary&) { post_state(); }
 
 void AlertmanagerSink::post_state() {
   post_scheduled_ = false;

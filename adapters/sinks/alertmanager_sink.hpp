@@ -15,7 +15,9 @@
 // annotation counts them); one sent before its root appeared is resolved when it is adopted.
 // An incident whose labels change (escalated to critical) resolves its old alert. Resolved
 // alerts are re-sent for 15 minutes, then forgotten.
-// Thread safety: on_event and flush from the pipeline's thread; the rest runs on the delivery
+// It is an EventSink (engine/event_sink.hpp): incident() takes the events, summary() (the run
+// ended) posts the final state before the worker drains.
+// Thread safety: incident and summary from the pipeline's thread; the rest runs on the delivery
 // thread. The sink must be destroyed after its worker has stopped.
 #pragma once
 
@@ -29,6 +31,7 @@
 #include <vector>
 
 #include "adapters/sinks/delivery.hpp"
+#include "engine/event_sink.hpp"
 #include "engine/incident_tracker.hpp"
 #include "engine/rule.hpp"
 
@@ -40,16 +43,16 @@ struct AlertmanagerOptions {
   RetryPolicy retry;          // max_backoff is capped at `resend`
 };
 
-class AlertmanagerSink {
+class AlertmanagerSink final : public EventSink {
  public:
   /// One queue per Alertmanager (an HA pair gets every alert twice, as Prometheus sends it).
   /// `rules` give the annotations an incident does not carry (description, runbook_url).
   AlertmanagerSink(DeliveryWorker& worker, const std::vector<Endpoint>& alertmanagers, const std::vector<RuleSpec>& rules,
                    AlertmanagerOptions options);
 
-  void on_event(const IncidentEvent& event);
-  /// Posts the state now (at the end of a run, before the worker drains).
-  void flush();
+  void incident(const IncidentEvent& event) override;
+  /// The run ended: posts the state now, before the worker drains.
+  void summary(const RunSummary& summary) override;
 
   /// The JSON array posted at wall time `now` (drops resolved alerts past their retention).
   std::string alerts_json(Nanos now);

@@ -11,11 +11,11 @@
 #include <cstdio>
 #include <string>
 
-#include "adapters/sinks/output_sink.hpp"
+#include "engine/event_sink.hpp"
 
 namespace klaxon::sinks {
 
-class ConsoleSink final : public OutputSink {
+class ConsoleSink final : public EventSink {
  public:
   ConsoleSink(std::FILE* out, bool color) : out_(out), color_(color) {}
   void match(const ClassifiedLine& line) override;

@@ -4,11 +4,11 @@
 #include <cstdio>
 #include <string>
 
-#include "adapters/sinks/output_sink.hpp"
+#include "engine/event_sink.hpp"
 
 namespace klaxon::sinks {
 
-class JsonLinesSink final : public OutputSink {
+class JsonLinesSink final : public EventSink {
  public:
   /// `with_matches`: print one object per classified line (`--matches`).
   JsonLinesSink(std::FILE* out, bool with_matches) : out_(out), with_matches_(with_matches) {}

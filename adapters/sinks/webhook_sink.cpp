@@ -52,7 +52,7 @@ std::optional<std::string> WebhookSink::body(const IncidentEvent& e, WebhookForm
   return b;
 }
 
-void WebhookSink::on_event(const IncidentEvent& e) {
+void WebhookSink::incident(const IncidentEvent& e) {
   if (auto b = body(e, format_)) queue_.post(std::move(*b));
 }
 

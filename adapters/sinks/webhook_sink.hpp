@@ -6,23 +6,25 @@
 // incoming-webhook message ({"text": ...}) for what a person should hear about: an incident
 // opened, escalated or resolved; not the routine updates, and not symptoms under a root cause
 // (the root's message counts them). Delivery (queue, retries) is the DeliveryQueue's.
-// Thread safety: on_event from the pipeline's thread.
+// It is an EventSink that overrides incident() only.
+// Thread safety: incident from the pipeline's thread.
 #pragma once
 
 #include <optional>
 #include <string>
 
 #include "adapters/sinks/delivery.hpp"
+#include "engine/event_sink.hpp"
 #include "engine/incident_tracker.hpp"
 
 namespace klaxon::sinks {
 
 enum class WebhookFormat { json, slack };
 
-class WebhookSink {
+class WebhookSink final : public EventSink {
  public:
   WebhookSink(DeliveryQueue& queue, WebhookFormat format) : queue_(queue), format_(format) {}
-  void on_event(const IncidentEvent& event);
+  void incident(const IncidentEvent& event) override;
 
   /// The body posted for `event`, or nullopt when this format does not post it.
   static std::optional<std::string> body(const IncidentEvent& event, WebhookFormat format);

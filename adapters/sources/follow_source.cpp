@@ -172,7 +172,7 @@ class FollowSource final : public LiveSource {
     }
   }
 
-  asio::awaitable<void> run(StreamSink& out) override {
+  asio::awaitable<void> run(Intake& out) override {
     out_ = &out;
     started_ = true;
     start_inotify();
@@ -709,7 +709,7 @@ class FollowSource final : public LiveSource {
 
   asio::any_io_executor executor_;
   FollowOptions options_;
-  StreamSink* out_ = nullptr;
+  Intake* out_ = nullptr;
   bool started_ = false;
   asio::steady_timer wake_;
   std::optional<asio::posix::stream_descriptor> inotify_;

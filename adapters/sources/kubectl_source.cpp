@@ -16,7 +16,6 @@
 #include "adapters/sources/child_process.hpp"
 #include "adapters/sources/log_resume.hpp"
 #include "engine/civil_time.hpp"
-#include "engine/duration.hpp"
 #include "engine/envelope.hpp"
 
 namespace klaxon::sources {
@@ -44,17 +43,6 @@ Verdict judge(const std::string& err) {
     if (err.find(fatal) != std::string::npos) return Verdict::fatal;
   if (err.find("NotFound") != std::string::npos || err.find("not found") != std::string::npos) return Verdict::not_found;
   return Verdict::retry;
-}
-
-std::optional<milliseconds> parse_millis(std::string_view text) {
-  if (text.ends_with("ms")) {
-    const std::string digits(text.substr(0, text.size() - 2));
-    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-    return milliseconds(std::stoll(digits));
-  }
-  auto secs = parse_duration_seconds(text);
-  if (!secs) return std::nullopt;
-  return milliseconds(*secs * 1000);
 }
 
 // `kubectl get TYPE/NAME` words for the workloads whose pods `kubectl logs TYPE/NAME` means.
@@ -104,88 +92,9 @@ struct KubectlSource::Listing {
 
 // ---- arguments ----------------------------------------------------------------------------
 
-std::string kubectl_usage() {
-  return R"(Usage: klaxon [GLOBAL FLAGS] kubectl [ARGS...]
-Follows pods' logs with the real kubectl (on PATH): one `kubectl logs -f` per container, restarted
-with --since-time when it ends or stalls (no gap, no duplicate), new pods of a rollout followed,
-pods that are gone let go. Runs until Ctrl-C; then prints the summary.
-
-kubectl's words:
-  -n, --namespace NS      namespace (default: the context's)
-  -A, --all-namespaces    every namespace
-  -l, --selector SEL      pods with these labels (re-listed every --poll-interval)
-  pod/NAME | NAME         one pod;  deploy/NAME, sts/NAME, ds/NAME, rs/NAME, job/NAME: its pods
-  -c, --container NAME    this container (default: the pod's default container)
-  --all-containers        every container of each pod
-  --context, --kubeconfig which cluster
-  --since 1h, --since-time T, --tail N
-                          where to start in pods that run already (default with -l: --tail 10,
-                          as kubectl); new pods are read from their first line
-klaxon's own:
-  --max-streams N         follow at most N containers (default 50)
-  --poll-interval 5s      how often pods are listed
-  --stall-timeout 15m     restart a child that printed nothing for this long (0: never)
-
-Example: klaxon --format jsonl --matches kubectl -n dapr-system -l app=dapr-sidecar-injector
-)";
-}
-
-KubectlOptions parse_kubectl_args(const std::vector<std::string>& args) {
-  KubectlOptions o;
-  std::vector<std::string> positional;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i];
-    std::optional<std::string> inline_value;
-    if (flag.starts_with("--") && flag.find('=') != std::string::npos) {
-      inline_value = flag.substr(flag.find('=') + 1);
-      flag = flag.substr(0, flag.find('='));
-    }
-    auto value = [&]() -> std::string {
-      if (inline_value) return *inline_value;
-      if (i + 1 >= args.size()) throw FatalSourceError(fmt::format("{} needs a value", flag));
-      return args[++i];
-    };
-    auto boolean = [&] { return !inline_value || *inline_value == "true"; };
-    if (flag == "-n" || flag == "--namespace") o.namespace_ = value();
-    else if (flag == "-l" || flag == "--selector") o.selector = value();
-    else if (flag == "-c" || flag == "--container") o.container = value();
-    else if (flag == "--all-containers") o.all_containers = boolean();
-    else if (flag == "-A" || flag == "--all-namespaces") o.all_namespaces = boolean();
-    else if (flag == "--context") o.context = value();
-    else if (flag == "--kubeconfig") o.kubeconfig = value();
-    else if (flag == "--since") o.since = value();
-    else if (flag == "--since-time") o.since_time = value();
-    else if (flag == "--tail") {
-      const std::string v = value();
-      try {
-        o.tail = std::stol(v);
-      } catch (const std::exception&) {
-        throw FatalSourceError(fmt::format("--tail {} is not a number", v));
-      }
-    } else if (flag == "-f" || flag == "--follow" || flag == "--prefix" || flag == "--timestamps") {
-      if (inline_value) (void)boolean();  // always on: klaxon needs them
-    } else if (flag == "--max-streams") {
-      const std::string v = value();
-      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || std::stoul(v) == 0)
-        throw FatalSourceError(fmt::format("--max-streams {} is not a positive number", v));
-      o.max_streams = std::stoul(v);
-    } else if (flag == "--poll-interval" || flag == "--stall-timeout") {
-      const std::string v = value();
-      auto ms = parse_millis(v);
-      if (!ms || (flag == "--poll-interval" && ms->count() <= 0))
-        throw FatalSourceError(fmt::format("{} {} is not a duration (write 5s, 2m, 500ms)", flag, v));
-      (flag == "--poll-interval" ? o.poll_interval : o.stall_timeout) = *ms;
-    } else if (flag.starts_with("-") && flag.size() > 1) {
-      throw FatalSourceError(fmt::format("{} is not supported here (see klaxon kubectl --help)", flag));
-    } else {
-      positional.push_back(args[i]);
-    }
-  }
-  if (positional.size() > 1)
-    throw FatalSourceError(fmt::format("one pod or workload at a time, not '{}' and '{}'", positional[0], positional[1]));
-  if (!positional.empty()) {
+void check_kubectl_options(const KubectlOptions& o) {
+  if (!o.resource.empty()) {
     if (!o.selector.empty()) throw FatalSourceError("give either -l SELECTOR or a pod/workload name, not both");
-    o.resource = positional[0];
     const auto slash = o.resource.find('/');
     if (slash != std::string::npos) {
       const std::string type = o.resource.substr(0, slash);
@@ -198,7 +107,6 @@ KubectlOptions parse_kubectl_args(const std::vector<std::string>& args) {
     throw FatalSourceError("say which pods: -l SELECTOR or pod/NAME (as for kubectl logs); see klaxon kubectl --help");
   if (o.all_namespaces && !o.resource.empty()) throw FatalSourceError("-A goes with -l SELECTOR, not with a pod name");
   if (!o.container.empty() && o.all_containers) throw FatalSourceError("give either -c NAME or --all-containers");
-  return o;
 }
 
 // ---- the source ---------------------------------------------------------------------------
@@ -372,7 +280,7 @@ asio::awaitable<KubectlSource::Listing> KubectlSource::list_pods() {
   co_return listing;
 }
 
-void KubectlSource::reconcile(const std::vector<Pod>& pods, StreamSink& out) {
+void KubectlSource::reconcile(const std::vector<Pod>& pods, Intake& out) {
   struct Wanted {
     const Pod* pod;
     std::string container;
@@ -446,7 +354,7 @@ std::vector<std::string> KubectlSource::logs_args(const Stream& s) const {
   return kubectl_args(std::move(words));
 }
 
-asio::awaitable<void> KubectlSource::follow(std::shared_ptr<Stream> s, StreamSink& out) {
+asio::awaitable<void> KubectlSource::follow(std::shared_ptr<Stream> s, Intake& out) {
   milliseconds backoff = kFirstBackoff;
   std::vector<char> buf(65536);
   for (;;) {
@@ -536,7 +444,7 @@ void KubectlSource::watch_for_stalls() {
     }
 }
 
-asio::awaitable<void> KubectlSource::run(StreamSink& out) {
+asio::awaitable<void> KubectlSource::run(Intake& out) {
   co_await check_namespace();
   co_await resolve_workload();
   for (;;) {

@@ -33,7 +33,7 @@ class ChildProcess;
 /// What `klaxon kubectl` was asked, in kubectl's words plus klaxon's own.
 struct KubectlOptions {
   std::string kubectl = "kubectl";  // program (found on PATH)
-  std::string kubeconfig, context;  // --kubeconfig, --context
+  std::string kubeconfig, context;  // --kubeconfig, --context (the flags: cli/run_kubectl.cpp)
   std::string namespace_;           // -n; empty: the context's namespace
   bool all_namespaces = false;      // -A
   std::string selector;             // -l
@@ -47,11 +47,10 @@ struct KubectlOptions {
   std::chrono::milliseconds stall_timeout{15 * 60 * 1000};
 };
 
-/// Parses `kubectl logs`-style arguments. Throws FatalSourceError naming what is wrong.
-KubectlOptions parse_kubectl_args(const std::vector<std::string>& args);
-
-/// What `klaxon kubectl --help` prints.
-std::string kubectl_usage();
+/// Checks what the flags (kubectl's names, parsed by CLI11 in cli/run_kubectl.cpp) asked for
+/// together: which pods, and which of kubectl's flags go with which. Throws FatalSourceError
+/// naming what is wrong.
+void check_kubectl_options(const KubectlOptions& options);
 
 class KubectlSource final : public LiveSource {
  public:
@@ -59,7 +58,7 @@ class KubectlSource final : public LiveSource {
   KubectlSource(boost::asio::any_io_executor executor, KubectlOptions options);
   ~KubectlSource() override;
 
-  boost::asio::awaitable<void> run(StreamSink& out) override;
+  boost::asio::awaitable<void> run(Intake& out) override;
 
  private:
   struct Pod;
@@ -69,8 +68,8 @@ class KubectlSource final : public LiveSource {
   boost::asio::awaitable<void> check_namespace();
   boost::asio::awaitable<void> resolve_workload();
   boost::asio::awaitable<Listing> list_pods();
-  void reconcile(const std::vector<Pod>& pods, StreamSink& out);
-  boost::asio::awaitable<void> follow(std::shared_ptr<Stream> stream, StreamSink& out);
+  void reconcile(const std::vector<Pod>& pods, Intake& out);
+  boost::asio::awaitable<void> follow(std::shared_ptr<Stream> stream, Intake& out);
   void watch_for_stalls();
   std::vector<std::string> kubectl_args(std::vector<std::string> words) const;
   std::vector<std::string> logs_args(const Stream& stream) const;

@@ -1,8 +1,8 @@
 // adapters/sources/live_source.hpp — sources that run for months: kubectl, followed files, Loki.
 //
 // A live source is a coroutine on the run's event loop (Boost.Asio). It owns its connection or
-// child process, reconnects and resumes on its own, and hands bytes or whole lines to a
-// StreamSink under a stream key (one per pod/container, file, or Loki stream). It knows nothing
+// child process, reconnects and resumes on its own, and hands bytes or whole lines to the
+// pipeline's Intake under a stream key (one per pod/container, file, or Loki stream). It knows nothing
 // of rules. It returns only when its input is finite and done; a fatal configuration error
 // (kubectl missing, forbidden, no such namespace, bad query) is thrown as FatalSourceError with
 // a message for the operator. Shutdown stops the event loop; a source's destructor releases
@@ -24,10 +24,12 @@ namespace klaxon::sources {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
-/// Where a live source delivers. Implemented by the pipeline; called on the event loop only.
-class StreamSink {
+/// Where a live source delivers: the pipeline's input side (its outputs are EventSinks,
+/// engine/event_sink.hpp). Implemented over the pipeline in cli/run_live.cpp; called on the
+/// event loop only.
+class Intake {
  public:
-  virtual ~StreamSink() = default;
+  virtual ~Intake() = default;
   /// The next bytes of `stream` (framed into lines by the pipeline, per stream).
   virtual void bytes(const std::string& stream, std::string_view data, const Labels& labels) = 0;
   /// One whole line of `stream` whose time the source knows (unix ns; the line's own wins).
@@ -52,7 +54,7 @@ class FatalSourceError : public std::runtime_error {
 class LiveSource {
  public:
   virtual ~LiveSource() = default;
-  virtual boost::asio::awaitable<void> run(StreamSink& out) = 0;
+  virtual boost::asio::awaitable<void> run(Intake& out) = 0;
 };
 
 }  // namespace klaxon::sources

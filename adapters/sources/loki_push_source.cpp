@@ -85,7 +85,7 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
     return res;
   }
 
-  http::response<http::string_body> reject(StreamSink& out, unsigned status, const std::string& message) {
+  http::response<http::string_body> reject(Intake& out, unsigned status, const std::string& message) {
     ++rejections;
     std::string said;
     if (rejections <= kRejectionsSaid)
@@ -95,7 +95,7 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
     return answer(static_cast<http::status>(status), "klaxon: " + message + "\n");
   }
 
-  http::response<http::string_body> push(const http::request<http::string_body>& req, StreamSink& out) {
+  http::response<http::string_body> push(const http::request<http::string_body>& req, Intake& out) {
     auto decoded = decode_push_body(req.body(), sv(req[http::field::content_type]), sv(req[http::field::content_encoding]),
                                     options.max_body_bytes);
     if (auto* error = std::get_if<PushError>(&decoded)) return reject(out, error->status, error->message);
@@ -112,7 +112,7 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
     return answer(http::status::no_content, "");
   }
 
-  http::response<http::string_body> handle(const http::request<http::string_body>& req, StreamSink& out) {
+  http::response<http::string_body> handle(const http::request<http::string_body>& req, Intake& out) {
     const std::string_view path = path_of(sv(req.target()));
     if (path == kPushPath) {
       if (req.method() != http::verb::post)
@@ -143,7 +143,7 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // Ends streams that fell silent (see kStreamIdle).
-  asio::awaitable<void> sweep_idle_streams(StreamSink& out) {
+  asio::awaitable<void> sweep_idle_streams(Intake& out) {
     auto self = shared_from_this();
     asio::steady_timer timer(acceptor.get_executor());
     for (;;) {
@@ -163,7 +163,7 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  asio::awaitable<void> session(tcp::socket socket, StreamSink& out) {
+  asio::awaitable<void> session(tcp::socket socket, Intake& out) {
     auto self = shared_from_this();  // the acceptor's owner may go first at shutdown
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
@@ -219,7 +219,7 @@ LokiPushSource::~LokiPushSource() {
 
 tcp::endpoint LokiPushSource::local_endpoint() const { return impl_->acceptor.local_endpoint(); }
 
-asio::awaitable<void> LokiPushSource::run(StreamSink& out) {
+asio::awaitable<void> LokiPushSource::run(Intake& out) {
   auto impl = impl_;
   out.connected("loki_push", true);
   asio::co_spawn(impl->acceptor.get_executor(), impl->sweep_idle_streams(out), asio::detached);

@@ -57,7 +57,7 @@ class LokiPushSource final : public LiveSource {
   boost::asio::ip::tcp::endpoint local_endpoint() const;
 
   /// Accepts connections until the event loop stops.
-  boost::asio::awaitable<void> run(StreamSink& out) override;
+  boost::asio::awaitable<void> run(Intake& out) override;
 
  private:
   struct Impl;

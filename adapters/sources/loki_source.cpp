@@ -193,7 +193,7 @@ class LokiSource final : public LiveSource {
     }
   }
 
-  awaitable<void> run(StreamSink& out) override {
+  awaitable<void> run(Intake& out) override {
     out.connected(kSourceName, false);
     if (url_.tls && options_.insecure_skip_verify)
       out.notice("loki_insecure", "warning: --insecure-skip-verify: Loki's certificate is not checked; anyone on the path can read and forge these logs");
@@ -257,7 +257,7 @@ class LokiSource final : public LiveSource {
   // --- the gap fill and the replay: forward query_range pages --------------------------------
 
   /// Fills [from, to), retrying until done (following) or a few times (replay). Returns `to`.
-  awaitable<Nanos> fill_until_done(StreamSink& out, Nanos from, Nanos to) {
+  awaitable<Nanos> fill_until_done(Intake& out, Nanos from, Nanos to) {
     int failures = 0;
     for (;;) {
       std::string why;
@@ -282,7 +282,7 @@ class LokiSource final : public LiveSource {
 
   /// Delivers [from, to) in time order, page by page. On failure, fill_resume_ says where to
   /// resume (the start of the page that failed).
-  awaitable<void> fill(StreamSink& out, Nanos from, Nanos to) {
+  awaitable<void> fill(Intake& out, Nanos from, Nanos to) {
     Nanos start = from;
     fill_resume_ = start;
     while (start < to) {
@@ -346,7 +346,7 @@ class LokiSource final : public LiveSource {
 
   // --- the tail -------------------------------------------------------------------------------
 
-  awaitable<TailEnd> tail(StreamSink& out, Nanos start) {
+  awaitable<TailEnd> tail(Intake& out, Nanos start) {
     const std::string target = fmt::format("{}/loki/api/v1/tail?query={}&start={}&limit={}", url_.prefix,
                                            url_encode(options_.query), start, options_.tail_limit);
     heard_until_ = wall_now();
@@ -375,7 +375,7 @@ class LokiSource final : public LiveSource {
   }
 
   template <class Ws>
-  awaitable<void> read_tail(Ws& ws, StreamSink& out, const std::string& target, TailEnd& end) {
+  awaitable<void> read_tail(Ws& ws, Intake& out, const std::string& target, TailEnd& end) {
     beast::get_lowest_layer(ws).expires_never();
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = kConnectTimeout;
@@ -426,7 +426,7 @@ class LokiSource final : public LiveSource {
     }
   }
 
-  void note_dropped(StreamSink& out, std::uint64_t dropped) {
+  void note_dropped(Intake& out, std::uint64_t dropped) {
     if (dropped == 0) {
       in_drop_burst_ = false;
       return;
@@ -441,7 +441,7 @@ class LokiSource final : public LiveSource {
 
   // --- shared pieces --------------------------------------------------------------------------
 
-  bool deliver(StreamSink& out, const LokiBatch& batch, const LokiEntry& e, EntryMemory::Older older) {
+  bool deliver(Intake& out, const LokiBatch& batch, const LokiEntry& e, EntryMemory::Older older) {
     const LokiStream& stream = batch.streams[e.stream];
     if (!memory_.admit(stream.key, e.time, e.line, older)) return false;
     out.line(stream.key, e.line, e.time, stream.labels);

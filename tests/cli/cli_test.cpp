@@ -283,6 +283,63 @@ TEST_F(CliInput, ExtraPacksAddToTheBuiltInOnesOrReplaceThem) {
   EXPECT_EQ(only.out.find("connection_lost"), std::string::npos);
 }
 
+TEST_F(CliInput, FlagsAreTakenBeforeOrAfterTheFiles) {
+  write("a.log", kExpired + "\n" + kLost + "\n");
+  auto before = run_command(kBin + " --format jsonl --matches " + path("a.log"));
+  auto after = run_command(kBin + " " + path("a.log") + " --format jsonl --matches");
+  ASSERT_EQ(before.status, 0) << before.err;
+  ASSERT_EQ(after.status, 0) << after.err;
+  EXPECT_EQ(after.out, before.out);
+  EXPECT_EQ(split(after.out, '\n').size(), 5u) << after.out;  // two matches, two incidents, the summary
+}
+
+TEST_F(CliInput, AMistypedCommandGetsADidYouMean) {
+  auto rule = run_command(kBin + " rule list");
+  EXPECT_EQ(rule.status, 2);
+  EXPECT_EQ(rule.err, "klaxon: 'rule' is not a command; did you mean `klaxon rules`?\n");
+  auto lst = run_command(kBin + " rules lst");
+  EXPECT_EQ(lst.status, 2);
+  EXPECT_EQ(lst.err, "klaxon rules: 'lst' is not a command; did you mean `klaxon rules list`?\n");
+  auto far = run_command(kBin + " rules frobnicate");
+  EXPECT_EQ(far.status, 2);
+  EXPECT_NE(far.err.find("the commands are check, test, list, export"), std::string::npos) << far.err;
+  auto flag = run_command(kBin + " --format jsonl --matchs " + path("a.log"));
+  EXPECT_EQ(flag.status, 2);
+  EXPECT_EQ(flag.err, "klaxon: --matchs is not supported here; did you mean --matches?\n");
+  // A word that names a file is a file, however close to a command it is.
+  write("rule", kExpired + "\n");
+  auto file = run_command("cd " + dir.string() + " && " + kBin + " --format jsonl rule");
+  EXPECT_EQ(file.status, 0) << file.err;
+  EXPECT_NE(file.out.find("\"type\":\"incident\""), std::string::npos) << file.out;
+  // A missing file that looks like no command is said as a missing file.
+  auto missing = run_command(kBin + " " + path("nope.log"));
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.err.find("nope.log"), std::string::npos) << missing.err;
+}
+
+TEST_F(CliInput, EveryDurationFlagIsCheckedTheSameWay) {
+  write("a.log", kExpired + "\n");
+  for (const std::string flag : {"--allowed-lateness", "--rotate-wait", "--alertmanager-resend"}) {
+    auto r = run_command(kBin + " " + flag + " soon " + path("a.log"));
+    EXPECT_EQ(r.status, 2) << flag;
+    EXPECT_NE(r.err.find(flag + ": soon is not a duration (write 30s, 5m, 2h, 7d)"), std::string::npos) << r.err;
+  }
+  auto zero = run_command(kBin + " --alertmanager-resend 0s " + path("a.log"));
+  EXPECT_EQ(zero.status, 2);
+  EXPECT_NE(zero.err.find("--alertmanager-resend: 0s is too short"), std::string::npos) << zero.err;
+  auto idle = run_command(kBin + " loki --url http://127.0.0.1:1 --query '{a=\"b\"}' --idle-timeout soon");
+  EXPECT_EQ(idle.status, 2);
+  EXPECT_NE(idle.err.find("--idle-timeout: soon is not a duration"), std::string::npos) << idle.err;
+  auto ok = run_command(kBin + " --allowed-lateness 1500ms --format jsonl " + path("a.log"));
+  EXPECT_EQ(ok.status, 0) << ok.err;
+}
+
+TEST(Cli, ASourceWordTakesNoFiles) {
+  auto r = run_command(kBin + " loki --url http://127.0.0.1:1 --query '{a=\"b\"}' stray.log");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("klaxon loki: 'stray.log' is not one of its flags or values"), std::string::npos) << r.err;
+}
+
 TEST(Cli, HelpIsShortAndNamesEveryOption) {
   auto r = run_command(kBin + " --help");
   EXPECT_EQ(r.status, 0);

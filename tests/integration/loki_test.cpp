@@ -125,7 +125,8 @@ TEST(LokiIntegration, LiveTailCutTwiceAndReplayGiveTheSameMatchesAndIncidents) {
   test::LokiServerOptions so;
   so.tails = {{test::LokiTailCut::close_1011, 15}, {test::LokiTailCut::reset, 15}};
   LokiTestServer server(so);
-  Child live({kBin, "--format", "jsonl", "--matches", "loki", "--url", server.url(), "--query", kQuery});
+  // klaxon's own flags after the source word's (they are taken anywhere on the line).
+  Child live({kBin, "loki", "--url", server.url(), "--query", kQuery, "--format", "jsonl", "--matches"});
   ASSERT_TRUE(live.started());
   ASSERT_TRUE(wait_for([&] { return server.tails_opened() >= 1; }, 30s)) << live.err();
 

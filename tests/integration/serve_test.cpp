@@ -344,7 +344,7 @@ void push_with_winston(bool json) {
   KLAXON_REQUIRE_PEER(std::system("node --version >/dev/null 2>&1") == 0, "node is not installed (scripts/test installs npm)");
   KLAXON_REQUIRE_PEER(fs::exists(peers + "/node_modules/winston-loki"),
                       "winston-loki is not installed; run: cd tests/peers && npm ci");
-  Klaxon k({"--format", "jsonl", "--matches", "serve", "--listen", "127.0.0.1:0"});
+  Klaxon k({"serve", "--listen", "127.0.0.1:0", "--format", "jsonl", "--matches"});  // klaxon's flags after serve's
   const std::string at = k.address("pushes on http://");
   const auto r = test::run_command("timeout 60 node " + peers + "/winston_push.js http://" + at + (json ? " --json" : "") +
                                    " '" + kDaprLine + "' 'an ordinary line' '" + kExpiredLine + "'");

@@ -68,7 +68,7 @@ class AlertmanagerSinkTest : public ::testing::Test {
 };
 
 TEST_F(AlertmanagerSinkTest, AnOpenIncidentIsAFiringAlertWithLabelsAndAnnotations) {
-  sink->on_event(event(IncidentEvent::Kind::opened, "root1", "dapr.root_cert_expired"));
+  sink->incident(event(IncidentEvent::Kind::opened, "root1", "dapr.root_cert_expired"));
   Parsed p(sink->alerts_json(kNow));
   ASSERT_EQ(p.size(), 1u);
   EXPECT_EQ(p.str(0, "labels", "alertname"), "dapr.root_cert_expired");
@@ -94,19 +94,19 @@ TEST_F(AlertmanagerSinkTest, AnOpenIncidentIsAFiringAlertWithLabelsAndAnnotation
 }
 
 TEST_F(AlertmanagerSinkTest, SymptomsAreCountedByTheirRootNotSent) {
-  sink->on_event(event(IncidentEvent::Kind::opened, "root1", "dapr.root_cert_expired"));
+  sink->incident(event(IncidentEvent::Kind::opened, "root1", "dapr.root_cert_expired"));
   // A symptom that opened before its root was found is sent, then resolved when adopted.
   auto early = event(IncidentEvent::Kind::opened, "s1", "dapr.workload_cert_failed");
   early.incident.labels = {{"pod", "app1"}};
-  sink->on_event(early);
+  sink->incident(early);
   EXPECT_EQ(sink->firing(), 2u);
   early.kind = IncidentEvent::Kind::updated;
   early.incident.caused_by = "root1";
-  sink->on_event(early);
+  sink->incident(early);
   auto late = event(IncidentEvent::Kind::opened, "s2", "dapr.workload_cert_failed");
   late.incident.labels = {{"pod", "app2"}};
   late.incident.caused_by = "root1";
-  sink->on_event(late);
+  sink->incident(late);
   EXPECT_EQ(sink->firing(), 1u);
   Parsed p(sink->alerts_json(kNow));
   ASSERT_EQ(p.size(), 2u);  // the root, and the early symptom's alert, now ended
@@ -124,10 +124,10 @@ TEST_F(AlertmanagerSinkTest, SymptomsAreCountedByTheirRootNotSent) {
 }
 
 TEST_F(AlertmanagerSinkTest, ResolvedIncidentsEndAndAreForgottenAfterTheRetention) {
-  sink->on_event(event(IncidentEvent::Kind::opened, "root1", "dapr.root_cert_expired"));
+  sink->incident(event(IncidentEvent::Kind::opened, "root1", "dapr.root_cert_expired"));
   auto resolved = event(IncidentEvent::Kind::resolved, "root1", "dapr.root_cert_expired");
   resolved.time = kNow - 5 * kNanosPerSecond;
-  sink->on_event(resolved);
+  sink->incident(resolved);
   EXPECT_EQ(sink->firing(), 0u);
   Parsed p(sink->alerts_json(kNow));
   ASSERT_EQ(p.size(), 1u);
@@ -139,8 +139,8 @@ TEST_F(AlertmanagerSinkTest, ResolvedIncidentsEndAndAreForgottenAfterTheRetentio
 }
 
 TEST_F(AlertmanagerSinkTest, AnEscalationEndsTheAlertOfTheOldSeverity) {
-  sink->on_event(event(IncidentEvent::Kind::opened, "i1", "dapr.root_cert_expiring", Severity::warning));
-  sink->on_event(event(IncidentEvent::Kind::escalated, "i1", "dapr.root_cert_expiring", Severity::critical));
+  sink->incident(event(IncidentEvent::Kind::opened, "i1", "dapr.root_cert_expiring", Severity::warning));
+  sink->incident(event(IncidentEvent::Kind::escalated, "i1", "dapr.root_cert_expiring", Severity::critical));
   EXPECT_EQ(sink->firing(), 1u);
   Parsed p(sink->alerts_json(kNow));
   ASSERT_EQ(p.size(), 2u);
@@ -160,7 +160,7 @@ TEST(AlertmanagerSink, AnHaPairGetsEveryAlertAndOneDeadMemberDoesNotHoldTheOther
   AlertmanagerOptions options;
   options.resend = 1h;
   AlertmanagerSink sink(worker, pair, {}, options);
-  sink.on_event(event(IncidentEvent::Kind::opened, "root1", "dapr.root_cert_expired"));
+  sink.incident(event(IncidentEvent::Kind::opened, "root1", "dapr.root_cert_expired"));
   ASSERT_TRUE(test::wait_until([&] { return live.count() >= 1; }, 10s));
   EXPECT_EQ(live.requests()[0].target, "/am/api/v2/alerts");  // a route prefix is kept
   EXPECT_NE(live.requests()[0].body.find("dapr.root_cert_expired"), std::string::npos);

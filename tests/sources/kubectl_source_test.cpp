@@ -45,43 +45,38 @@ TEST(ResumeFilter, OutsideAReplayOlderLinesAndUntimedLinesAreKept) {
   EXPECT_TRUE(f.admit("old-but-live", 250));
 }
 
-TEST(KubectlArgs, TakesKubectlLogsWords) {
-  auto o = parse_kubectl_args({"-n", "dapr-system", "-l", "app=dapr-sentry", "--context=prod", "--kubeconfig", "/k",
-                               "--since", "1h", "--tail", "20", "-f", "--prefix", "--all-containers", "--max-streams",
-                               "7", "--poll-interval", "500ms", "--stall-timeout", "2m"});
-  EXPECT_EQ(o.namespace_, "dapr-system");
-  EXPECT_EQ(o.selector, "app=dapr-sentry");
-  EXPECT_EQ(o.context, "prod");
-  EXPECT_EQ(o.kubeconfig, "/k");
-  EXPECT_EQ(o.since, "1h");
-  EXPECT_EQ(o.tail, 20);
-  EXPECT_TRUE(o.all_containers);
-  EXPECT_EQ(o.max_streams, 7u);
-  EXPECT_EQ(o.poll_interval.count(), 500);
-  EXPECT_EQ(o.stall_timeout.count(), 120000);
-
-  auto pod = parse_kubectl_args({"pod/sentry-0", "-c", "sentry", "--all-namespaces=false"});
-  EXPECT_EQ(pod.resource, "pod/sentry-0");
-  EXPECT_EQ(pod.container, "sentry");
-  EXPECT_EQ(parse_kubectl_args({"deploy/dapr-sentry"}).resource, "deploy/dapr-sentry");
-}
-
-TEST(KubectlArgs, SaysWhatIsWrong) {
-  auto error = [](std::vector<std::string> args) {
+// The flags themselves are parsed by CLI11 (tests/cli/kubectl_flags_test.cpp); what they ask
+// for together is checked here.
+TEST(KubectlOptions, SaysWhatDoesNotGoTogether) {
+  auto error = [](KubectlOptions o) {
     try {
-      parse_kubectl_args(args);
+      check_kubectl_options(o);
     } catch (const FatalSourceError& e) {
       return std::string(e.what());
     }
     return std::string("(accepted)");
   };
-  EXPECT_EQ(error({"-n", "x"}), "say which pods: -l SELECTOR or pod/NAME (as for kubectl logs); see klaxon kubectl --help");
-  EXPECT_EQ(error({"-l", "a=b", "--bogus"}), "--bogus is not supported here (see klaxon kubectl --help)");
-  EXPECT_EQ(error({"-l"}), "-l needs a value");
-  EXPECT_EQ(error({"svc/x"}), "svc/x: use pod/NAME, deploy/NAME, sts/NAME, ds/NAME, rs/NAME or job/NAME");
-  EXPECT_EQ(error({"-l", "a=b", "pod/x"}), "give either -l SELECTOR or a pod/workload name, not both");
-  EXPECT_EQ(error({"-l", "a=b", "--tail", "many"}), "--tail many is not a number");
-  EXPECT_EQ(error({"-l", "a=b", "--poll-interval", "soon"}), "--poll-interval soon is not a duration (write 5s, 2m, 500ms)");
+  KubectlOptions o;
+  o.namespace_ = "x";
+  EXPECT_EQ(error(o), "say which pods: -l SELECTOR or pod/NAME (as for kubectl logs); see klaxon kubectl --help");
+  o.resource = "svc/x";
+  EXPECT_EQ(error(o), "svc/x: use pod/NAME, deploy/NAME, sts/NAME, ds/NAME, rs/NAME or job/NAME");
+  o.resource = "deploy/";
+  EXPECT_EQ(error(o), "deploy/: the name is missing");
+  o.resource = "pod/x";
+  o.selector = "a=b";
+  EXPECT_EQ(error(o), "give either -l SELECTOR or a pod/workload name, not both");
+  o.selector.clear();
+  o.all_namespaces = true;
+  EXPECT_EQ(error(o), "-A goes with -l SELECTOR, not with a pod name");
+  o.all_namespaces = false;
+  o.container = "c";
+  o.all_containers = true;
+  EXPECT_EQ(error(o), "give either -c NAME or --all-containers");
+  o.all_containers = false;
+  EXPECT_EQ(error(o), "(accepted)");
+  o.resource = "deploy/dapr-sentry";
+  EXPECT_EQ(error(o), "(accepted)");
 }
 
 }  // namespace

@@ -36,7 +36,7 @@ struct Got {
   auto operator<=>(const Got&) const = default;
 };
 
-class Collected final : public StreamSink {
+class Collected final : public Intake {
  public:
   void bytes(const std::string&, std::string_view, const Labels&) override { ADD_FAILURE() << "Loki entries are whole lines"; }
   void line(const std::string& stream, std::string_view line, Nanos time, const Labels& labels) override {

@@ -1,11 +1,11 @@
-#include "cli/pipeline.hpp"
+#include "engine/pipeline.hpp"
 
 #include <chrono>
 #include <cstdio>
 
 #include <fmt/format.h>
 
-namespace klaxon::cli {
+namespace klaxon {
 namespace {
 
 Nanos wall_now() {
@@ -30,9 +30,17 @@ std::string notice_text(const StreamNotice& n, std::size_t max_line_bytes) {
 
 }  // namespace
 
-Pipeline::Pipeline(const Matcher& matcher, std::vector<CorrelationSpec> correlations, const RunOptions& options,
-                   sinks::OutputSink& out)
-    : matcher_(matcher), options_(options), out_(out), tracker_(matcher.rules(), std::move(correlations), options.tracker) {}
+Pipeline::Pipeline(const Matcher& matcher, std::vector<CorrelationSpec> correlations, PipelineOptions options,
+                   std::vector<EventSink*> sinks)
+    : matcher_(matcher),
+      options_(std::move(options)),
+      sinks_(std::move(sinks)),
+      tracker_(matcher.rules(), std::move(correlations), options_.tracker) {}
+
+void Pipeline::warn(const std::string& message) const {
+  if (options_.warn) options_.warn(message);
+  else std::fprintf(stderr, "klaxon: warning: %s\n", message.c_str());
+}
 
 StreamClassifier& Pipeline::stream(const std::string& key, const Labels& labels) {
   auto it = streams_.find(key);
@@ -46,8 +54,7 @@ StreamClassifier& Pipeline::stream(const std::string& key, const Labels& labels)
   auto s = std::make_unique<StreamClassifier>(
       matcher_, key, labels, so, [this](const ClassifiedLine& line) { on_match(line); },
       [this](const StreamNotice& n) {
-        if (said_.insert(n.kind).second)
-          std::fprintf(stderr, "klaxon: warning: %s\n", notice_text(n, options_.max_line_bytes).c_str());
+        if (said_.insert(n.kind).second) warn(notice_text(n, options_.max_line_bytes));
       });
   return *streams_.emplace(key, std::move(s)).first->second;
 }
@@ -57,7 +64,7 @@ void Pipeline::on_match(const ClassifiedLine& line) {
   // before the line itself.
   tracker_.advance(line.record.time, events_);
   deliver();
-  out_.match(line);
+  for (EventSink* s : sinks_) s->match(line);
   ++summary_.matches_by_class[line.rule.klass];
   ++summary_.matches_by_severity[std::string(to_string(line.primary.severity))];
   ++summary_.matches_by_rule[{line.rule.id, line.rule.klass}];
@@ -67,8 +74,7 @@ void Pipeline::on_match(const ClassifiedLine& line) {
 
 void Pipeline::deliver() {
   for (const IncidentEvent& e : events_) {
-    out_.incident(e);
-    for (const auto& l : listeners_) l(e);
+    for (EventSink* s : sinks_) s->incident(e);
     if ((e.kind == IncidentEvent::Kind::opened || e.kind == IncidentEvent::Kind::escalated) &&
         (!worst_ || e.incident.severity > *worst_))
       worst_ = e.incident.severity;
@@ -146,16 +152,16 @@ void Pipeline::tick_wall() {
   deliver();
 }
 
-const sinks::RunSummary& Pipeline::finish() {
+const RunSummary& Pipeline::finish() {
   while (!streams_.empty()) end_stream(streams_.begin()->first);
   summary_.incidents = tracker_.incidents();
   summary_.certificates = tracker_.certificates();
   summary_.tracker = tracker_.stats();
   if (summary_.tracker.evicted > 0)
-    std::fprintf(stderr, "klaxon: warning: %llu incidents were dropped to stay within --max-incidents %zu\n",
-                 static_cast<unsigned long long>(summary_.tracker.evicted), options_.tracker.max_incidents);
-  out_.summary(summary_);
+    warn(fmt::format("{} incidents were dropped to stay within --max-incidents {}", summary_.tracker.evicted,
+                     options_.tracker.max_incidents));
+  for (EventSink* s : sinks_) s->summary(summary_);
   return summary_;
 }
 
-}  // namespace klaxon::cli
+}  // namespace klaxon

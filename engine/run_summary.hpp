@@ -1,21 +1,22 @@
-// adapters/sinks/output_sink.hpp — where classified lines and the run's summary are printed.
+// engine/run_summary.hpp — what one run read, matched and opened: the pipeline's accounting.
 //
-// Classified lines, incident lifecycle events, and at the end of a finite input the summary.
-// Two printers share this shape, as ripgrep's Standard and JSON printers share its Sink: the
-// terminal (ConsoleSink) and the machine output of DESIGN.md (JsonLinesSink). They write to a
-// FILE* they do not own, and flush when told, so that a line piped in from `kubectl logs -f`
-// shows up at once.
+// The pipeline fills it as lines go by and hands it to every EventSink at the end of a finite
+// input (the terminal's summary, the jsonl summary object); /metrics reads it while a live run
+// goes on. Plain data: counters, per-source numbers, the incidents and certificates held at
+// the end.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "engine/incident_tracker.hpp"
 #include "engine/stream_classifier.hpp"
 
-namespace klaxon::sinks {
+namespace klaxon {
 
 struct RunSummary {
   StreamStats stats;
@@ -32,13 +33,4 @@ struct RunSummary {
   int cut_short_by = 0;  // the signal (SIGINT, SIGTERM) that stopped a replay before its end; 0 = none
 };
 
-class OutputSink {
- public:
-  virtual ~OutputSink() = default;
-  virtual void match(const ClassifiedLine& line) = 0;
-  virtual void incident(const IncidentEvent& event) = 0;
-  virtual void summary(const RunSummary& summary) = 0;
-  virtual void flush() = 0;
-};
-
-}  // namespace klaxon::sinks
+}  // namespace klaxon

@@ -1,10 +1,15 @@
-// cli/pipeline.hpp — one run of klaxon: streams in, classified lines and incidents out.
+// engine/pipeline.hpp — one run of klaxon: streams in, classified lines and incidents out.
 //
 // Every source, whether a file, a pipe, a kubectl child or a Loki tail, hands its bytes (or
 // whole lines with their own time) to the pipeline under a stream key. The pipeline frames each
 // stream on its own (StreamClassifier), folds matches into incidents (IncidentTracker), and
-// passes lines and incident events to the output sink and to any listeners (network sinks).
-// Live sources also tick it on wall time, so a stream that falls silent still resolves.
+// pushes lines, incident events and the final summary to its EventSinks (engine/event_sink.hpp:
+// the terminal or jsonl printer first, then Alertmanager, webhooks, the status service), in the
+// order they were added. Live sources also tick it on wall time, so a stream that falls silent
+// still resolves. engine/README.md draws the whole order and which entry point each source uses.
+//
+// The per-line work (framing, prefilter, decoding, matching) is concrete; the sinks are called
+// per match and per incident event only.
 // Thread safety: none; call it from one thread (the event loop's, in live mode).
 #pragma once
 
@@ -18,21 +23,31 @@
 #include <utility>
 #include <vector>
 
-#include "adapters/sinks/output_sink.hpp"
-#include "cli/options.hpp"
+#include "engine/event_sink.hpp"
 #include "engine/incident_tracker.hpp"
+#include "engine/line_framer.hpp"
 #include "engine/parallel_feeder.hpp"
+#include "engine/run_summary.hpp"
 #include "engine/stream_classifier.hpp"
 
-namespace klaxon::cli {
+namespace klaxon {
+
+struct PipelineOptions {
+  std::size_t max_line_bytes = LineFramer::kDefaultMaxLineBytes;  // --max-line-bytes
+  TrackerOptions tracker;
+  /// Where the pipeline's own warnings go (a cut line, broken JSON, dropped incidents), each
+  /// kind once; null: standard error, as "klaxon: warning: ...".
+  std::function<void(const std::string&)> warn;
+};
 
 class Pipeline {
  public:
   using Labels = std::vector<std::pair<std::string, std::string>>;
-  using IncidentListener = std::function<void(const IncidentEvent&)>;
 
-  Pipeline(const Matcher& matcher, std::vector<CorrelationSpec> correlations, const RunOptions& options,
-           sinks::OutputSink& out);
+  /// `sinks` receive, in this order, every match, incident event and the summary; they must
+  /// outlive the pipeline (or its finish()). More can be added with add_sink().
+  Pipeline(const Matcher& matcher, std::vector<CorrelationSpec> correlations, PipelineOptions options,
+           std::vector<EventSink*> sinks = {});
 
   /// The next bytes of stream `key` (any chunking). `labels` are the stream's own (namespace,
   /// pod, container, Loki stream labels); they are taken when the stream is first seen.
@@ -64,7 +79,8 @@ class Pipeline {
   /// answer and an untimed line lands beside its timed neighbours, not years after them.
   void set_replay(bool replay) { replay_ = replay; }
 
-  void add_incident_listener(IncidentListener listener) { listeners_.push_back(std::move(listener)); }
+  /// One more receiver of matches, incident events and the summary, after those already held.
+  void add_sink(EventSink& sink) { sinks_.push_back(&sink); }
   void count_source_error() { ++summary_.source_errors; }
   /// A replay stopped by `signal` before the end of its input: the summary says so.
   void cut_short(int signal) { summary_.cut_short_by = signal; }
@@ -73,15 +89,18 @@ class Pipeline {
   /// Whether a live source is connected (for /readyz).
   void set_connected(std::string_view source, bool up) { summary_.connected[std::string(source)] = up; }
   void count_source() { ++summary_.sources; }
-  void flush() { out_.flush(); }
+  /// Every sink's flush().
+  void flush() {
+    for (EventSink* s : sinks_) s->flush();
+  }
 
-  /// Ends every stream and prints the summary. Returns it.
-  const sinks::RunSummary& finish();
+  /// Ends every stream and hands the summary to every sink. Returns it.
+  const RunSummary& finish();
 
   /// The most severe incident opened or escalated so far (for --fail-on).
   std::optional<Severity> worst() const { return worst_; }
   const IncidentTracker& tracker() const { return tracker_; }
-  const sinks::RunSummary& summary() const { return summary_; }
+  const RunSummary& summary() const { return summary_; }
 
   /// Lines and bytes read so far per source (/metrics): each stream under its own key (a file's
   /// name), or every stream under `name` once count_streams_as(name) was called (live sources,
@@ -94,17 +113,17 @@ class Pipeline {
   void on_match(const ClassifiedLine& line);
   void deliver();
   void after_input();
+  void warn(const std::string& message) const;
 
   const Matcher& matcher_;
-  const RunOptions& options_;
-  sinks::OutputSink& out_;
+  PipelineOptions options_;
+  std::vector<EventSink*> sinks_;
   IncidentTracker tracker_;
   std::map<std::string, std::unique_ptr<StreamClassifier>> streams_;
   std::unique_ptr<ParallelFeeder> parallel_;
   std::vector<char> room_;  // room() without threads
-  std::vector<IncidentListener> listeners_;
   std::vector<IncidentEvent> events_;
-  sinks::RunSummary summary_;
+  RunSummary summary_;
   std::set<StreamNotice::Kind> said_;
   std::optional<Severity> worst_;
   Nanos latest_seen_ = 0, latest_seen_wall_ = 0;
@@ -113,4 +132,4 @@ class Pipeline {
   std::map<std::string, StreamStats> ended_by_source_;
 };
 
-}  // namespace klaxon::cli
+}  // namespace klaxon

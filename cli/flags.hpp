@@ -1,0 +1,31 @@
+// cli/flags.hpp — what every command's flags share: one duration check, and "did you mean".
+//
+// Every duration flag (--allowed-lateness, --rotate-wait, --alertmanager-resend, loki's --since
+// and --idle-timeout, ...) is checked by duration_check() while CLI11 parses, so a typo is
+// refused with the same words whichever flag it was, before anything starts; the value is then
+// read with duration_ms(). did_you_mean() looks at the words of a command line before it is
+// parsed and names the command that a mistyped word was meant to be (`klaxon rule list`,
+// `klaxon rules lst`), where CLI11 would only say that it did not expect it.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace klaxon::cli {
+
+/// The check of a duration flag: 30s, 15m, 2h, 7d, Go's 1h30m0s, or 500ms. `positive`: zero is
+/// refused too.
+CLI::Validator duration_check(bool positive = true);
+/// A duration that passed duration_check().
+std::chrono::milliseconds duration_ms(const std::string& text);
+
+/// For a command line whose words name no command where one is expected: what to say ("'rule'
+/// is not a command; did you mean `klaxon rules`?"); empty when nothing looks mistyped. A word
+/// where `app` takes FILEs is a mistake only if no such file exists and it is within two
+/// letters of a command.
+std::string did_you_mean(const CLI::App& app, const std::vector<std::string>& args);
+
+}  // namespace klaxon::cli
