@@ -32,7 +32,14 @@ std::string notice_text(const StreamNotice& n, std::size_t max_line_bytes) {
 
 Pipeline::Pipeline(const Matcher& matcher, std::vector<CorrelationSpec> correlations, const RunOptions& options,
                    sinks::OutputSink& out)
-    : matcher_(matcher), options_(options), out_(out), tracker_(matcher.rules(), std::move(correlations), options.tracker) {}
+    : matcher_(matcher), options_(options), out_(out), tracker_(matcher.rules(), std::move(correlations), options.tracker) {
+  set_replay(false);
+}
+
+void Pipeline::set_replay(bool replay) {
+  replay_ = replay;
+  tracker_.set_wall_clock(replay ? std::function<Nanos()>{} : std::function<Nanos()>{wall_now});
+}
 
 StreamClassifier& Pipeline::stream(const std::string& key, const Labels& labels) {
   auto it = streams_.find(key);
@@ -61,7 +68,19 @@ void Pipeline::on_match(const ClassifiedLine& line) {
   ++summary_.matches_by_class[line.rule.klass];
   ++summary_.matches_by_severity[std::string(to_string(line.primary.severity))];
   ++summary_.matches_by_rule[{line.rule.id, line.rule.klass}];
+  const TrackerStats before = tracker_.stats();
   tracker_.observe(line, events_);
+  const TrackerStats& after = tracker_.stats();
+  if (before.future_lines == 0 && after.future_lines != 0)
+    std::fprintf(stderr,
+                 "klaxon: warning: %.*s:%llu: stamped more than --max-clock-skew ahead of this machine's clock; "
+                 "taken at the wall clock's time (all are counted at the end)\n",
+                 int(line.source.size()), line.source.data(), static_cast<unsigned long long>(line.line_no));
+  if (before.refused_values == 0 && after.refused_values != 0)
+    std::fprintf(stderr,
+                 "klaxon: warning: %.*s:%llu: a duration or instant out of range was left out; the line is still "
+                 "classified (all are counted at the end)\n",
+                 int(line.source.size()), line.source.data(), static_cast<unsigned long long>(line.line_no));
   deliver();
 }
 
@@ -157,6 +176,12 @@ const sinks::RunSummary& Pipeline::finish() {
   summary_.incidents = tracker_.incidents();
   summary_.certificates = tracker_.certificates();
   summary_.tracker = tracker_.stats();
+  if (summary_.tracker.future_lines > 0)
+    std::fprintf(stderr, "klaxon: warning: %llu lines were stamped more than --max-clock-skew ahead of the wall clock\n",
+                 static_cast<unsigned long long>(summary_.tracker.future_lines));
+  if (summary_.tracker.refused_values > 0)
+    std::fprintf(stderr, "klaxon: warning: %llu durations or instants out of range were left out\n",
+                 static_cast<unsigned long long>(summary_.tracker.refused_values));
   if (summary_.tracker.evicted > 0)
     std::fprintf(stderr, "klaxon: warning: %llu incidents were dropped to stay within --max-incidents %zu\n",
                  static_cast<unsigned long long>(summary_.tracker.evicted), options_.tracker.max_incidents);

@@ -62,7 +62,8 @@ class Pipeline {
   /// clock. Replay: the newest event time the run has seen (the wall clock only before any),
   /// so that an archive replayed today or next year, on any number of threads, gives the same
   /// answer and an untimed line lands beside its timed neighbours, not years after them.
-  void set_replay(bool replay) { replay_ = replay; }
+  /// Live, the tracker also bounds a line's time by the wall clock (--max-clock-skew).
+  void set_replay(bool replay);
 
   void add_incident_listener(IncidentListener listener) { listeners_.push_back(std::move(listener)); }
   void count_source_error() { ++summary_.source_errors; }

@@ -57,6 +57,12 @@ bool skip_word(std::string_view s, std::string_view word, std::size_t& pos) {
 }  // namespace
 
 std::optional<std::int64_t> parse_duration_seconds(std::string_view s) noexcept {
+  // Beyond kMaxDurationSeconds a duration is not a time ("expires in 9223372036 days"): added
+  // to an instant it would overflow, or land centuries after any certificate's expiry.
+  auto bounded = [](double total) -> std::optional<std::int64_t> {
+    if (!(total <= double(kMaxDurationSeconds))) return std::nullopt;
+    return static_cast<std::int64_t>(total + 1e-9);
+  };
   std::size_t pos = 0;
   double total = 0;
   int components = 0;
@@ -82,13 +88,13 @@ std::optional<std::int64_t> parse_duration_seconds(std::string_view s) noexcept 
     while (pos < s.size() && s[pos] == ' ') ++pos;
     std::size_t len = 0;
     const Unit* unit = unit_at(s.substr(pos), len);
-    if (!unit) return components > 0 ? std::optional<std::int64_t>(std::int64_t(total)) : std::nullopt;
+    if (!unit) return components > 0 ? bounded(total) : std::nullopt;
     total += value * unit->seconds;
     pos += len;
     ++components;
   }
   if (components == 0) return std::nullopt;
-  return static_cast<std::int64_t>(total + 1e-9);
+  return bounded(total);
 }
 
 std::string format_duration(std::int64_t s) {

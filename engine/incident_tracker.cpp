@@ -113,6 +113,7 @@ struct IncidentTracker::Impl {
   Nanos latest = 0;
   Nanos watermark = 0;
   bool ending = false;  // finish(): the clock reached the end of the replay
+  std::function<Nanos()> wall_clock;  // live mode only
 
   std::unordered_map<std::string, std::unique_ptr<Incident>> incidents;  // by key
   std::unordered_map<std::string, Incident*> by_id;
@@ -388,9 +389,20 @@ struct IncidentTracker::Impl {
 
   // ---- lines -------------------------------------------------------------------------------
 
+  // The time a line may claim. Live, never further ahead of the wall clock than the allowed
+  // skew: a line stamped in 2100 counts at the wall clock's time and moves no clock.
+  Nanos bounded(Nanos t) {
+    if (!wall_clock) return t;
+    const Nanos now = wall_clock();
+    if (t <= sat_add(now, options.max_clock_skew)) return t;
+    ++stats.future_lines;
+    return now;
+  }
+
   void observe(const ClassifiedLine& line, std::vector<IncidentEvent>& out) {
     const RuleSpec& r = line.rule;
-    const Nanos t = line.record.time;
+    const Nanos t = bounded(line.record.time);
+    stats.refused_values += line.primary.refused;
     if (t < watermark) ++stats.late_lines;
     latest = std::max(latest, t);
     // The clock first: what happened before this line (an expiry threshold passed, a quiet
@@ -421,7 +433,7 @@ struct IncidentTracker::Impl {
     } else {
       touch(*i);
     }
-    const Severity before = fold(*i, line, fresh);
+    const Severity before = fold(*i, line, t, fresh);
     if (const Value* at = line.primary.find("expires_at"); at && at->kind == Value::Kind::instant)
       i->s.expires_at = std::max(i->s.expires_at, at->integer);
     else if (const Value* ex = line.primary.find("expired_at"); ex && ex->kind == Value::Kind::instant)
@@ -451,8 +463,7 @@ struct IncidentTracker::Impl {
   }
 
   // Counts a line into an incident; returns the severity it had before.
-  Severity fold(Incident& i, const ClassifiedLine& line, bool fresh) {
-    const Nanos t = line.record.time;
+  Severity fold(Incident& i, const ClassifiedLine& line, Nanos t, bool fresh) {
     i.s.count += 1;
     i.s.first_seen = std::min(i.s.first_seen, t);
     i.s.last_seen = std::max(i.s.last_seen, t);
@@ -518,10 +529,14 @@ struct IncidentTracker::Impl {
       if (it->second->s.open) i = it->second.get();
       else generation = it->second->generation + 1;
     }
+    // "Expires in 5 hours" on a line whose own time was not believed counts from the time it
+    // was taken at.
+    Nanos stated = at ? at->integer : 0;
+    if (at && t != line.record.time && imprecision(r) > 60 * kNanosPerSecond) stated += t - line.record.time;
     if (at) {
-      Cert& c = remember(key, r, labels, line, at->integer, t);
-      if (i && i->s.expires_at != 0 && at->integer > i->s.expires_at + std::max(c.imprecision, imprecision(*i->rule))) {
-        renewed(*i, line, t, fmt::format("states a later expiry, {}", format_rfc3339(at->integer)), out);
+      Cert& c = remember(key, r, labels, line, stated, t);
+      if (i && i->s.expires_at != 0 && stated > i->s.expires_at + std::max(c.imprecision, imprecision(*i->rule))) {
+        renewed(*i, line, t, fmt::format("states a later expiry, {}", format_rfc3339(stated)), out);
         i = nullptr;
         generation = incidents.at(key)->generation + 1;
       }
@@ -537,7 +552,7 @@ struct IncidentTracker::Impl {
     } else {
       touch(*i);
     }
-    const Severity before = fold(*i, line, fresh);
+    const Severity before = fold(*i, line, t, fresh);
     const std::string klass_before = i->s.klass;
     if (at) {
       // A lower bound ("expires in 2 days and 15 hours") is tightened by each warning; an
@@ -755,6 +770,7 @@ struct IncidentTracker::Impl {
   }
 
   void advance(Nanos t, std::vector<IncidentEvent>& out) {
+    if (wall_clock) t = std::min(t, sat_add(wall_clock(), options.max_clock_skew));
     latest = std::max(latest, t);
     const Nanos w = latest - options.allowed_lateness;
     if (w <= watermark) return;
@@ -778,6 +794,7 @@ IncidentTracker::~IncidentTracker() = default;
 void IncidentTracker::observe(const ClassifiedLine& line, std::vector<IncidentEvent>& out) { impl_->observe(line, out); }
 void IncidentTracker::advance(Nanos t, std::vector<IncidentEvent>& out) { impl_->advance(t, out); }
 void IncidentTracker::finish(std::vector<IncidentEvent>& out) { impl_->finish(out); }
+void IncidentTracker::set_wall_clock(std::function<Nanos()> wall_clock) { impl_->wall_clock = std::move(wall_clock); }
 Nanos IncidentTracker::watermark() const { return impl_->watermark; }
 Nanos IncidentTracker::latest_event_time() const { return impl_->latest; }
 const TrackerStats& IncidentTracker::stats() const { return impl_->stats; }

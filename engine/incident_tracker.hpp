@@ -36,6 +36,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <optional>
@@ -96,6 +97,10 @@ struct TrackerOptions {
   std::size_t max_symptom_pods = 50;
   /// How long a certificate's stated expiry is still shown (certificates()) after it passed.
   Nanos expiry_retention = 7 * 86400 * kNanosPerSecond;
+  /// Live: a line stamped further than this ahead of the wall clock is classified and folded
+  /// in at the wall clock's time, but moves no clock (one pod printing the year 2100, or a
+  /// node whose clock jumped, would otherwise resolve every incident at once).
+  Nanos max_clock_skew = 5 * 60 * kNanosPerSecond;
 };
 
 struct TrackerStats {
@@ -106,6 +111,8 @@ struct TrackerStats {
   std::uint64_t certificates_evicted = 0;
   std::uint64_t inhibited = 0;           // symptom incidents under a root
   std::uint64_t late_lines = 0;          // older than the clock when they arrived
+  std::uint64_t future_lines = 0;        // live: stamped beyond the wall clock + max_clock_skew
+  std::uint64_t refused_values = 0;      // durations or instants out of range, left out
 };
 
 class IncidentTracker {
@@ -125,6 +132,10 @@ class IncidentTracker {
   /// time itself (no lateness left to wait for), and a certificate whose instant passed within
   /// the window is said expired.
   void finish(std::vector<IncidentEvent>& out);
+
+  /// Live mode: the wall clock (unix nanoseconds) that bounds what a line's time may claim.
+  /// Unset (the default): a replay, event time only.
+  void set_wall_clock(std::function<Nanos()> wall_clock);
 
   /// The clock: latest event time minus the allowed lateness. 0 before any line.
   Nanos watermark() const;

@@ -349,6 +349,36 @@ TEST_F(TrackerTest, SameIncidentsWhateverTheOrderWithinTheLateness) {
   }
 }
 
+// Live: one pod printing the year 2100 neither moves the clock nor resolves anything.
+TEST_F(TrackerTest, LiveALineFromTheFutureMovesNoClock) {
+  const Nanos now = T("2024-04-01T10:00:00Z");
+  IncidentTracker tracker(matcher->rules(), correlations);
+  tracker.set_wall_clock([&] { return now; });
+  std::vector<IncidentEvent> events;
+  StreamClassifier s(*matcher, "t", {}, {}, [&](const ClassifiedLine& l) { tracker.observe(l, events); });
+  s.feed(line("2024-04-01T10:00:00Z", "handshake failed: x509: certificate has expired", "pod-a"));
+  s.feed(line("2100-01-01T00:00:00Z", "handshake failed: x509: certificate has expired", "pod-b"));
+  s.finish();
+  tracker.advance(T("2100-01-01T00:00:00Z"), events);  // nor can a tick that believed it
+  for (const auto& e : events) EXPECT_NE(e.kind, IncidentEvent::Kind::resolved) << e.incident.id;
+  EXPECT_EQ(tracker.stats().future_lines, 1u);
+  EXPECT_LE(tracker.latest_event_time(), now + 5 * 60 * kNanosPerSecond);
+  for (const auto& i : tracker.incidents()) {
+    EXPECT_TRUE(i.open);
+    EXPECT_EQ(at(i.last_seen), "2024-04-01T10:00:00Z");  // pod-b's line counts at the wall clock
+  }
+}
+
+// "expires in 9223372036 days" is no time: the line is classified, the expiry left out.
+TEST_F(TrackerTest, AnAbsurdDurationIsNoExpiry) {
+  Replay r = replay(*matcher, correlations, line("2024-04-01T00:00:00Z", "certificate expires in 9223372036 days"));
+  ASSERT_EQ(r.incidents.size(), 1u);
+  EXPECT_EQ(r.incidents[0].expires_at, 0);
+  EXPECT_EQ(r.incidents[0].klass, "cert_expiring_soon");
+  EXPECT_EQ(r.stats.refused_values, 1u);
+  for (const auto& e : r.events) EXPECT_EQ(e.kind, IncidentEvent::Kind::opened);
+}
+
 long rss_kib() {
   std::ifstream in("/proc/self/status");
   std::string key;
