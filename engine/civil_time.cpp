@@ -25,6 +25,7 @@ std::optional<Nanos> make_instant(std::int64_t year, int month, int day, int hou
                                   int second, std::int64_t nanos, std::int64_t offset_seconds) {
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
     return std::nullopt;
+  if (year < 1970 || year >= 2200) return std::nullopt;  // kLatestInstant: no overflow below
   const std::int64_t days = days_from_civil(year, unsigned(month), unsigned(day));
   const std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
   // Nanoseconds since 1970 in 64 bits reach the years 1677 to 2262: beyond, not an instant.
@@ -182,9 +183,8 @@ std::optional<Nanos> parse_instant(std::string_view text) noexcept {
     if (int_digits >= 9 && int_digits <= 11) {
       std::int64_t secs = 0;
       for (std::size_t i = 0; i < int_digits; ++i) secs = secs * 10 + (s[i] - '0');
-      Nanos t = 0;
-      if (__builtin_mul_overflow(secs, kNanosPerSecond, &t)) return std::nullopt;  // past 2262
-      return t;
+      if (secs >= kLatestInstant / kNanosPerSecond) return std::nullopt;
+      return secs * kNanosPerSecond;
     }
     if (int_digits != 4) return std::nullopt;
   }

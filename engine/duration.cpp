@@ -55,17 +55,15 @@ bool skip_word(std::string_view s, std::string_view word, std::size_t& pos) {
   return true;
 }
 
-// Callers turn seconds into nanoseconds in 64 bits: past 292 years a duration does not fit, and
-// no emitter means one ("expires in 9223372036 days" is not a time).
-std::optional<std::int64_t> bounded_seconds(double total) {
-  constexpr double kMaxSeconds = double(std::numeric_limits<std::int64_t>::max() / 1'000'000'000);
-  if (!(total < kMaxSeconds)) return std::nullopt;
-  return static_cast<std::int64_t>(total);
-}
-
 }  // namespace
 
 std::optional<std::int64_t> parse_duration_seconds(std::string_view s) noexcept {
+  // Beyond kMaxDurationSeconds a duration is not a time ("expires in 9223372036 days"): added
+  // to an instant it would overflow, or land centuries after any certificate's expiry.
+  auto bounded = [](double total) -> std::optional<std::int64_t> {
+    if (!(total <= double(kMaxDurationSeconds))) return std::nullopt;
+    return static_cast<std::int64_t>(total + 1e-9);
+  };
   std::size_t pos = 0;
   double total = 0;
   int components = 0;
@@ -91,13 +89,13 @@ std::optional<std::int64_t> parse_duration_seconds(std::string_view s) noexcept 
     while (pos < s.size() && s[pos] == ' ') ++pos;
     std::size_t len = 0;
     const Unit* unit = unit_at(s.substr(pos), len);
-    if (!unit) return components > 0 ? bounded_seconds(total) : std::nullopt;
+    if (!unit) return components > 0 ? bounded(total) : std::nullopt;
     total += value * unit->seconds;
     pos += len;
     ++components;
   }
   if (components == 0) return std::nullopt;
-  return bounded_seconds(total + 1e-9);
+  return bounded(total);
 }
 
 std::string format_duration(std::int64_t s) {

@@ -13,6 +13,10 @@
 
 namespace klaxon {
 
+/// The longest duration a line may state: 50 years (added to any instant klaxon accepts, before
+/// 2200, it stays within int64 nanoseconds). Longer is no duration (nullopt).
+inline constexpr std::int64_t kMaxDurationSeconds = 50LL * 36525 * 864;
+
 /// Parses a duration; fractions of a second are dropped. Returns nullopt when `text` holds no
 /// duration at all, or something other than a duration before its end (trailing punctuation
 /// and words after at least one component are ignored: `2 days and 15 hours.` is fine).

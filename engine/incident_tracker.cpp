@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
+#include <queue>
 #include <set>
 #include <unordered_set>
 
@@ -14,9 +16,16 @@ namespace {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
-// How far the clock moves between two full passes over the incidents while lines flow. Times
-// in events are exact whatever this is; it only bounds how late a resolution is noticed.
-constexpr Nanos kCheckEvery = 10 * kNanosPerSecond;
+constexpr Nanos kNever = std::numeric_limits<Nanos>::max();
+
+// How far a stated expiry may move without being a new certificate. An instant the line states
+// is exact; one derived from "expires in 2 days and 15 hours" is a lower bound that each hourly
+// warning tightens (Dapr truncates to hours, others to days), while a renewal moves it by weeks.
+Nanos imprecision(const RuleSpec& r) {
+  for (const Extraction& x : r.extract)
+    if (x.name == "expires_at" && x.kind == ExtractKind::instant) return 60 * kNanosPerSecond;
+  return 86400 * kNanosPerSecond;
+}
 
 std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ull) {
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
@@ -70,8 +79,11 @@ struct IncidentTracker::Impl {
     Nanos last_update = 0;           // event time of the last emitted open/update event
     bool dirty = false;              // changed since the last emitted event
     Nanos threshold = 0;             // expiry threshold for this rule
-    bool synthetic = false;          // opened by the certificate inventory
+    bool certificate = false;        // lifecycle: certificate
+    bool expired = false;            // a certificate past its instant (or seen expired)
+    Nanos class_since = 0;           // when it took its class: a certificate's warnings came long before
     unsigned generation = 1;         // the n-th incident of this key (a resolved one reopened)
+    Nanos scheduled = kNever;        // its entry in the deadline heap
     std::set<std::string> children;  // for a root: ids of the symptoms under it
     std::set<std::string> pods;      // for a root: pods of those symptoms
     std::list<std::string>::iterator lru;
@@ -79,7 +91,19 @@ struct IncidentTracker::Impl {
   struct Cert {
     IncidentTracker::Certificate c;
     const RuleSpec* rule = nullptr;
+    Nanos threshold = 0;
+    Nanos imprecision = 0;
+    Nanos scheduled = kNever;
     std::list<std::string>::iterator lru;
+  };
+  // The earliest instant at which an incident (or a certificate of the inventory) may change
+  // on the clock alone. An entry is a hint: when it comes due, the state decides, and the
+  // holder is scheduled again. Entries of erased or rescheduled holders are skipped.
+  struct Deadline {
+    Nanos at;
+    bool certificate;  // an inventory entry rather than an incident
+    std::string key;
+    bool operator>(const Deadline& o) const { return at != o.at ? at > o.at : key > o.key; }
   };
 
   const std::vector<RuleSpec>& rules;
@@ -88,17 +112,26 @@ struct IncidentTracker::Impl {
   TrackerStats stats;
   Nanos latest = 0;
   Nanos watermark = 0;
-  Nanos checked_at = 0;  // watermark of the last full check_clock()
+  bool ending = false;  // finish(): the clock reached the end of the replay
+  std::function<Nanos()> wall_clock;  // live mode only
 
   std::unordered_map<std::string, std::unique_ptr<Incident>> incidents;  // by key
   std::unordered_map<std::string, Incident*> by_id;
   std::unordered_map<std::string, std::unordered_set<Incident*>> by_rule;  // rule id → its incidents
+  std::unordered_map<std::string, const RuleSpec*> rule_by_id;
+  std::unordered_map<std::string, std::vector<std::string>> rules_of_certificate;  // name → rule ids
   std::list<std::string> lru;  // keys, most recently touched first
-  std::unordered_map<std::string, Cert> certs;
+  std::unordered_map<std::string, Cert> certs;  // by identity key (the incident's key)
   std::list<std::string> cert_lru;
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines;
 
   Impl(const std::vector<RuleSpec>& r, std::vector<CorrelationSpec> c, TrackerOptions o)
-      : rules(r), correlations(std::move(c)), options(o) {}
+      : rules(r), correlations(std::move(c)), options(o) {
+    for (const RuleSpec& rule : rules) {
+      rule_by_id[rule.id] = &rule;
+      if (rule.lifecycle == Lifecycle::certificate) rules_of_certificate[rule.certificate].push_back(rule.id);
+    }
+  }
 
   IncidentEvent event(IncidentEvent::Kind kind, Nanos time, const Incident& i) { return {kind, time, i.s}; }
 
@@ -113,6 +146,13 @@ struct IncidentTracker::Impl {
     }
   }
 
+  // The rule ids an incident is filed under: its rule, or every rule of its certificate.
+  const std::vector<std::string>* certificate_rules(const Incident& i) {
+    if (!i.certificate) return nullptr;
+    auto it = rules_of_certificate.find(i.s.certificate);
+    return it == rules_of_certificate.end() ? nullptr : &it->second;
+  }
+
   void erase(const std::string& key) {
     auto it = incidents.find(key);
     if (it == incidents.end()) return;
@@ -120,6 +160,8 @@ struct IncidentTracker::Impl {
     unlink(i);
     by_id.erase(i.s.id);
     by_rule[i.s.rule].erase(&i);
+    if (const auto* ids = certificate_rules(i))
+      for (const std::string& id : *ids) by_rule[id].erase(&i);
     lru.erase(i.lru);
     incidents.erase(it);
   }
@@ -143,7 +185,9 @@ struct IncidentTracker::Impl {
   }
 
   static std::string key_of(const RuleSpec& r, const Labels& labels) {
-    std::string key = r.id;
+    // A certificate's key is its name, never the rule's: every rule about it finds the same
+    // incident. (The leading byte keeps a name from meeting a rule id.)
+    std::string key = r.lifecycle == Lifecycle::certificate ? "\x1e" + r.certificate : r.id;
     for (const auto& [k, v] : labels) key += "\x1f" + k + "=" + v;
     return key;
   }
@@ -168,11 +212,16 @@ struct IncidentTracker::Impl {
     if (const std::string* rb = annotation(r, "runbook")) i.s.runbook = *rb;
     i.s.labels = std::move(labels);
     i.s.first_seen = i.s.last_seen = t;
+    i.class_since = t;
     i.threshold = threshold_of(r, options.expiry_threshold);
+    i.certificate = r.lifecycle == Lifecycle::certificate;
+    if (i.certificate) i.s.certificate = r.certificate;
     lru.push_front(key);
     i.lru = lru.begin();
     by_id[i.s.id] = &i;
     by_rule[r.id].insert(&i);
+    if (const auto* ids = certificate_rules(i))
+      for (const std::string& id : *ids) by_rule[id].insert(&i);
     incidents[key] = std::move(inc);
     return i;
   }
@@ -192,9 +241,22 @@ struct IncidentTracker::Impl {
 
   // ---- correlation -------------------------------------------------------------------------
 
+  // A certificate is a root from when it took the root's class (it expired), not from its
+  // first warning a month before: what failed in between has other causes.
   bool within(const CorrelationSpec& c, const Incident& root, const Incident& symptom) {
     const Nanos w = c.within_seconds * kNanosPerSecond;
-    return symptom.s.first_seen >= root.s.first_seen - w && symptom.s.first_seen <= root.s.last_seen + w;
+    const Nanos from = root.certificate ? root.class_since : root.s.first_seen;
+    return symptom.s.first_seen >= from - w && symptom.s.first_seen <= std::max(root.s.last_seen, from) + w;
+  }
+
+  // Whether an incident stands for `rule_id` as a correlation's root. A certificate's incident
+  // stands for each rule of its certificate whose class it has reached: the expiry warning
+  // becomes the "root certificate expired" root when the certificate expires.
+  bool plays(const Incident& i, const std::string& rule_id) {
+    if (!i.certificate) return i.s.rule == rule_id;
+    auto r = rule_by_id.find(rule_id);
+    return r != rule_by_id.end() && r->second->lifecycle == Lifecycle::certificate &&
+           r->second->certificate == i.s.certificate && r->second->klass == i.s.klass;
   }
 
   void adopt(Incident& root, Incident& symptom, Nanos t, std::vector<IncidentEvent>& out) {
@@ -229,8 +291,8 @@ struct IncidentTracker::Impl {
   }
 
   bool can_explain(const CorrelationSpec& c, const Incident& root, const Incident& symptom) {
-    return root.s.open && !root.pending && &root != &symptom && same_scope(root.s.labels, symptom.s.labels, c.same) &&
-           within(c, root, symptom);
+    return root.s.open && !root.pending && &root != &symptom && plays(root, c.root) &&
+           same_scope(root.s.labels, symptom.s.labels, c.same) && within(c, root, symptom);
   }
 
   Incident* current_root(const Incident& symptom) {
@@ -265,11 +327,12 @@ struct IncidentTracker::Impl {
     if (best) adopt(*best, symptom, t, out);
   }
 
-  // A root that opens adopts the symptoms that came before it, and those it explains better
-  // than the root they had.
+  // A root that opens (or a certificate that becomes one) adopts the symptoms that came before
+  // it, and those it explains better than the root they had.
   void adopt_earlier_symptoms(Incident& root, Nanos t, std::vector<IncidentEvent>& out) {
+    const std::uint64_t before = root.s.symptoms;
     for (const CorrelationSpec& c : correlations) {
-      if (c.root != root.s.rule) continue;
+      if (!plays(root, c.root)) continue;
       for (const std::string& symptom_rule : c.symptoms)
         for (Incident* s : by_rule[symptom_rule]) {
           if (!can_explain(c, root, *s)) continue;
@@ -278,7 +341,7 @@ struct IncidentTracker::Impl {
           reparent(root, *s, t, out);
         }
     }
-    if (root.s.symptoms > 0) out.push_back(event(IncidentEvent::Kind::updated, t, root));
+    if (root.s.symptoms > before) out.push_back(event(IncidentEvent::Kind::updated, t, root));
   }
 
   void open(Incident& i, Nanos t, std::vector<IncidentEvent>& out) {
@@ -296,6 +359,7 @@ struct IncidentTracker::Impl {
               out.end());
     out.push_back(event(IncidentEvent::Kind::opened, t, i));
     adopt_earlier_symptoms(i, t, out);
+    schedule(i);
   }
 
   void resolve(Incident& i, Nanos t, const char* why, std::vector<IncidentEvent>& out) {
@@ -307,29 +371,49 @@ struct IncidentTracker::Impl {
     out.push_back(event(IncidentEvent::Kind::resolved, t, i));
   }
 
+  // A certificate's incident ends only here: a line showed the certificate renewed.
+  void renewed(Incident& i, const ClassifiedLine& by, Nanos t, std::string what, std::vector<IncidentEvent>& out) {
+    if (!i.s.open) return;
+    i.s.resolved_by = fmt::format("{}:{}", by.source, by.line_no);
+    i.s.summary = fmt::format("renewed: {} {}", i.s.resolved_by, what);
+    resolve(i, t, "renewed", out);
+  }
+
   void escalate(Incident& i, Nanos t, std::vector<IncidentEvent>& out) {
     ++stats.escalated;
     i.last_update = t;
     i.dirty = false;
     out.push_back(event(IncidentEvent::Kind::escalated, t, i));
+    schedule(i);
   }
 
   // ---- lines -------------------------------------------------------------------------------
 
+  // The time a line may claim. Live, never further ahead of the wall clock than the allowed
+  // skew: a line stamped in 2100 counts at the wall clock's time and moves no clock.
+  Nanos bounded(Nanos t) {
+    if (!wall_clock) return t;
+    const Nanos now = wall_clock();
+    if (t <= sat_add(now, options.max_clock_skew)) return t;
+    ++stats.future_lines;
+    return now;
+  }
+
   void observe(const ClassifiedLine& line, std::vector<IncidentEvent>& out) {
     const RuleSpec& r = line.rule;
-    const Nanos t = line.record.time;
+    const Nanos t = bounded(line.record.time);
+    stats.refused_values += line.primary.refused;
     if (t < watermark) ++stats.late_lines;
     latest = std::max(latest, t);
     // The clock first: what happened before this line (an expiry threshold passed, a quiet
     // period ended) is decided before the line is folded in.
     watermark = std::max(watermark, latest - options.allowed_lateness);
-    if (watermark >= checked_at + kCheckEvery) check_clock(out);
+    run_deadlines(out);
 
     Labels labels = group_labels(line, r);
-    for (const std::string& target : r.resolves) resolve_renewed(target, labels, t, out);
-    if (r.klass == "cert_validity") {
-      remember_certificate(line, r, std::move(labels), t, out);
+    for (const std::string& target : r.resolves) resolve_renewed(target, labels, line, t, out);
+    if (r.lifecycle == Lifecycle::certificate) {
+      observe_certificate(line, r, std::move(labels), t, out);
       return;
     }
 
@@ -349,19 +433,7 @@ struct IncidentTracker::Impl {
     } else {
       touch(*i);
     }
-    i->s.count += 1;
-    i->s.first_seen = std::min(i->s.first_seen, t);
-    i->s.last_seen = std::max(i->s.last_seen, t);
-    add_sample(*i, line.record.line);
-    add_pod(*i, line);
-    if (!i->s.caused_by.empty())
-      if (auto root = by_id.find(i->s.caused_by); root != by_id.end()) count_symptom_pods(*root->second, *i);
-    const Severity before = i->s.severity;
-    if (fresh || line.primary.severity > i->s.severity) i->s.severity = line.primary.severity;
-    // The summary is rendered when an event may carry it, not for every line folded in.
-    const bool may_emit = fresh || i->pending || line.primary.severity > before || t - i->last_update >= options.update_interval;
-    if (may_emit)
-      if (const std::string* summary = annotation(r, "summary")) i->s.summary = render_template(*summary, line.primary);
+    const Severity before = fold(*i, line, t, fresh);
     if (const Value* at = line.primary.find("expires_at"); at && at->kind == Value::Kind::instant)
       i->s.expires_at = std::max(i->s.expires_at, at->integer);
     else if (const Value* ex = line.primary.find("expired_at"); ex && ex->kind == Value::Kind::instant)
@@ -377,16 +449,41 @@ struct IncidentTracker::Impl {
         i->s.first_seen = i->window.front();
         i->s.count = i->window.size();
         open(*i, t, out);
+      } else {
+        schedule(*i);
       }
     } else if (fresh) {
       open(*i, t, out);
     } else if (i->s.severity > before) {
       escalate(*i, t, out);
     } else {
-      i->dirty = true;
-      if (t - i->last_update >= options.update_interval) emit_update(*i, t, out);
+      note_change(*i, t, out);
     }
     evict_if_full();
+  }
+
+  // Counts a line into an incident; returns the severity it had before.
+  Severity fold(Incident& i, const ClassifiedLine& line, Nanos t, bool fresh) {
+    i.s.count += 1;
+    i.s.first_seen = std::min(i.s.first_seen, t);
+    i.s.last_seen = std::max(i.s.last_seen, t);
+    add_sample(i, line.record.line);
+    add_pod(i, line);
+    if (!i.s.caused_by.empty())
+      if (auto root = by_id.find(i.s.caused_by); root != by_id.end()) count_symptom_pods(*root->second, i);
+    const Severity before = i.s.severity;
+    if (fresh || line.primary.severity > i.s.severity) i.s.severity = line.primary.severity;
+    // The summary is rendered when an event may carry it, not for every line folded in.
+    const bool may_emit = fresh || i.pending || line.primary.severity > before || t - i.last_update >= options.update_interval;
+    if (may_emit)
+      if (const std::string* summary = annotation(line.rule, "summary")) i.s.summary = render_template(*summary, line.primary);
+    return before;
+  }
+
+  void note_change(Incident& i, Nanos t, std::vector<IncidentEvent>& out) {
+    i.dirty = true;
+    if (t - i.last_update >= options.update_interval) emit_update(i, t, out);
+    else schedule(i);
   }
 
   void emit_update(Incident& i, Nanos t, std::vector<IncidentEvent>& out) {
@@ -395,22 +492,105 @@ struct IncidentTracker::Impl {
     out.push_back(event(IncidentEvent::Kind::updated, t, i));
   }
 
-  void resolve_renewed(const std::string& rule_id, const Labels& labels, Nanos t, std::vector<IncidentEvent>& out) {
+  void resolve_renewed(const std::string& rule_id, const Labels& labels, const ClassifiedLine& line, Nanos t,
+                       std::vector<IncidentEvent>& out) {
+    std::vector<Incident*> renewed_certificates;
     for (Incident* i : by_rule[rule_id]) {
       if (!i->s.open) continue;
       std::vector<std::string> names;
       for (const auto& kv : i->s.labels) names.push_back(kv.first);
-      if (same_scope(i->s.labels, labels, names)) resolve(*i, t, "renewed", out);
+      if (!same_scope(i->s.labels, labels, names)) continue;
+      if (i->certificate) renewed_certificates.push_back(i);
+      else resolve(*i, t, "renewed", out);
+    }
+    for (Incident* i : renewed_certificates) {
+      // The expiry it had is no longer the certificate's; the next statement gives the new one.
+      forget_certificate(i->key);
+      renewed(*i, line, t, fmt::format("says the certificate was renewed ({})", line.rule.id), out);
     }
   }
 
-  // ---- certificate inventory ---------------------------------------------------------------
+  // ---- certificates ------------------------------------------------------------------------
 
-  void remember_certificate(const ClassifiedLine& line, const RuleSpec& r, Labels labels, Nanos t,
-                            std::vector<IncidentEvent>& out) {
-    const Value* at = line.primary.find("expires_at");
-    if (!at || at->kind != Value::Kind::instant) return;
+  // A line about one certificate: it may state its expiry (a warning, a validity line), or
+  // observe its state (the emitter's own "has expired"). Either way it speaks of the incident
+  // of that certificate, whichever pod printed it.
+  void observe_certificate(const ClassifiedLine& line, const RuleSpec& r, Labels labels, Nanos t,
+                           std::vector<IncidentEvent>& out) {
     const std::string key = key_of(r, labels);
+    const Value* at = line.primary.find("expires_at");
+    if (at && at->kind != Value::Kind::instant) at = nullptr;
+    const Value* ex = line.primary.find("expired_at");
+    if (ex && ex->kind != Value::Kind::instant) ex = nullptr;
+
+    Incident* i = nullptr;
+    unsigned generation = 1;
+    if (auto it = incidents.find(key); it != incidents.end()) {
+      if (it->second->s.open) i = it->second.get();
+      else generation = it->second->generation + 1;
+    }
+    // "Expires in 5 hours" on a line whose own time was not believed counts from the time it
+    // was taken at.
+    Nanos stated = at ? at->integer : 0;
+    if (at && t != line.record.time && imprecision(r) > 60 * kNanosPerSecond) stated += t - line.record.time;
+    if (at) {
+      Cert& c = remember(key, r, labels, line, stated, t);
+      if (i && i->s.expires_at != 0 && stated > i->s.expires_at + std::max(c.imprecision, imprecision(*i->rule))) {
+        renewed(*i, line, t, fmt::format("states a later expiry, {}", format_rfc3339(stated)), out);
+        i = nullptr;
+        generation = incidents.at(key)->generation + 1;
+      }
+    }
+    // A healthy line (severity info) about a certificate with no incident only updates the
+    // inventory: the clock opens the incident when the expiry comes within the threshold.
+    if (!i && line.primary.severity <= Severity::info) return;
+
+    const bool fresh = i == nullptr;
+    if (fresh) {
+      erase(key);
+      i = &create(key, r, std::move(labels), t, generation);
+    } else {
+      touch(*i);
+    }
+    const Severity before = fold(*i, line, t, fresh);
+    const std::string klass_before = i->s.klass;
+    if (at) {
+      // A lower bound ("expires in 2 days and 15 hours") is tightened by each warning; an
+      // earlier or exact statement is taken as it is.
+      const Cert& c = certs.at(key);
+      i->s.expires_at = c.c.expires_at;
+      i->threshold = c.threshold;
+      if (i->s.expires_at > t && !i->expired && i->s.klass != "cert_expiring_soon") {
+        i->s.klass = "cert_expiring_soon";
+        i->class_since = t;
+      }
+    } else {
+      // The emitter observed the certificate's state: its class says which (it has expired).
+      if (ex && (i->s.expires_at == 0 || ex->integer < i->s.expires_at)) i->s.expires_at = ex->integer;
+      if (fresh || class_rank(r.klass) < class_rank(i->s.klass)) {
+        // The emitter's own words: its title and runbook now fit best.
+        i->s.klass = r.klass;
+        i->s.title = r.title;
+        if (const std::string* rb = annotation(r, "runbook")) i->s.runbook = *rb;
+        i->class_since = t;
+        i->expired = i->expired || class_rank(r.klass) == 0;  // the most specific class: cert_expired
+      }
+      i->s.severity = std::max(i->s.severity, line.primary.severity);
+    }
+    if (fresh) {
+      open(*i, t, out);
+    } else if (i->s.severity > before || i->s.klass != klass_before) {
+      escalate(*i, t, out);
+      if (i->s.klass != klass_before) adopt_earlier_symptoms(*i, t, out);
+    } else {
+      note_change(*i, t, out);
+    }
+    evict_if_full();
+  }
+
+  // Records a stated expiry in the inventory; returns the entry.
+  Cert& remember(const std::string& key, const RuleSpec& r, const Labels& labels, const ClassifiedLine& line,
+                 Nanos expires_at, Nanos t) {
     auto [it, fresh] = certs.try_emplace(key);
     Cert& c = it->second;
     if (fresh) {
@@ -419,101 +599,190 @@ struct IncidentTracker::Impl {
     } else {
       cert_lru.splice(cert_lru.begin(), cert_lru, c.lru);
     }
-    const Nanos before = c.c.expires_at;
+    const Nanos slack = std::max(c.imprecision, imprecision(r));
+    const Nanos known = c.c.expires_at;
+    // Within the slack of what is known, a lower bound only tightens it (and never loosens an
+    // exact statement); further off, the new statement is the certificate's expiry.
+    if (fresh || expires_at > known + slack || expires_at < known - slack) c.c.expires_at = expires_at;
+    else if (imprecision(r) <= c.imprecision) c.c.expires_at = expires_at;
+    else c.c.expires_at = std::max(known, expires_at);
+    if (fresh || imprecision(r) <= c.imprecision || c.c.expires_at != known) c.imprecision = imprecision(r);
     c.rule = &r;
-    c.c.identity = key;
+    c.threshold = threshold_of(r, options.expiry_threshold);
+    c.c.identity = r.certificate;
     c.c.rule = r.id;
-    c.c.labels = std::move(labels);
-    c.c.expires_at = at->integer;
+    c.c.labels = labels;
     c.c.stated_at = t;
     c.c.source = fmt::format("{}:{}", line.source, line.line_no);
-    // A later expiry for the same certificate is a renewal: the warning it caused is over.
-    if (!fresh && at->integer > before) {
-      if (auto inc = incidents.find(synthetic_key(key)); inc != incidents.end() && inc->second->s.open)
-        resolve(*inc->second, t, "renewed", out);
-    }
+    c.scheduled = kNever;
+    schedule_certificate(key, c);
     while (certs.size() > options.max_certificates) {
-      certs.erase(cert_lru.back());
-      cert_lru.pop_back();
+      const std::string oldest = cert_lru.back();
+      if (oldest == key) break;
+      forget_certificate(oldest);
       ++stats.certificates_evicted;
     }
+    return c;
   }
 
-  static std::string synthetic_key(const std::string& cert_key) { return cert_key + "\x1f" + "expiring"; }
+  void forget_certificate(const std::string& key) {
+    auto it = certs.find(key);
+    if (it == certs.end()) return;
+    cert_lru.erase(it->second.lru);
+    certs.erase(it);
+  }
 
-  void open_from_inventory(std::vector<IncidentEvent>& out) {
-    for (auto& [key, c] : certs) {
-      const Nanos threshold = threshold_of(*c.rule, options.expiry_threshold);
-      if (watermark < c.c.expires_at - threshold) continue;
-      const std::string ikey = synthetic_key(key);
+  // The clock brought a remembered expiry within its threshold (or past it, or the retention
+  // after it ended).
+  void certificate_due(const std::string& key, Cert& c, std::vector<IncidentEvent>& out) {
+    if (watermark >= sat_add(c.c.expires_at, options.expiry_retention)) {
+      forget_certificate(key);
+      return;
+    }
+    const Nanos open_at = c.c.expires_at - c.threshold;
+    if (watermark >= open_at) {
       unsigned generation = 1;
-      if (auto it = incidents.find(ikey); it != incidents.end()) {
-        if (it->second->s.open || it->second->s.expires_at == c.c.expires_at) continue;  // already said
+      auto it = incidents.find(key);
+      if (it != incidents.end()) {
+        // Open, or resolved with this very expiry (a renewal line said so): nothing to say.
+        if (it->second->s.open || it->second->s.expires_at == c.c.expires_at) return schedule_certificate(key, c);
         generation = it->second->generation + 1;
       }
-      erase(ikey);
-      Incident& i = create(ikey, *c.rule, c.c.labels, std::max(c.c.stated_at, c.c.expires_at - threshold), generation);
-      i.synthetic = true;
+      erase(key);
+      Incident& i = create(key, *c.rule, c.c.labels, std::max(c.c.stated_at, open_at), generation);
       i.s.klass = "cert_expiring_soon";
       i.s.severity = Severity::critical;
       i.s.title = "Certificate expires soon: " + c.rule->title;
       i.s.summary = fmt::format("certificate stated by {} expires at {}", c.c.source, format_rfc3339(c.c.expires_at));
       i.s.expires_at = c.c.expires_at;
       i.s.count = 1;
-      i.threshold = threshold;
+      i.threshold = c.threshold;
       open(i, i.s.first_seen, out);
       evict_if_full();
     }
+    schedule_certificate(key, c);
   }
 
   // ---- the clock ---------------------------------------------------------------------------
 
-  void check_clock(std::vector<IncidentEvent>& out) {
-    checked_at = watermark;
-    open_from_inventory(out);
-    for (auto& [key, ip] : incidents) {
-      Incident& i = *ip;
-      if (!i.s.open) continue;
-      if (i.pending) {
-        if (watermark > i.s.last_seen + i.rule->within_seconds * kNanosPerSecond) i.s.open = false;
-        continue;
+  Nanos next_deadline(const Incident& i) const {
+    if (!i.s.open) return kNever;
+    if (i.pending) return sat_add(i.s.last_seen, i.rule->within_seconds * kNanosPerSecond) + 1;
+    Nanos next = kNever;
+    if (i.dirty) next = sat_add(i.last_update, options.update_interval);
+    if (i.certificate) {
+      if (i.s.expires_at != 0 && !i.expired)
+        next = std::min(next, i.s.severity < Severity::critical ? i.s.expires_at - i.threshold : i.s.expires_at);
+    } else {
+      next = std::min(next, sat_add(i.s.last_seen, i.rule->resolve_after_seconds * kNanosPerSecond) + 1);
+    }
+    return next;
+  }
+
+  static Nanos sat_add(Nanos a, Nanos b) { return a > kNever - b ? kNever - 1 : a + b; }
+
+  void schedule(Incident& i) {
+    const Nanos at = next_deadline(i);
+    if (at >= i.scheduled) return;  // an entry at or before it is in the heap already
+    i.scheduled = at;
+    push({at, false, i.key});
+  }
+
+  void schedule_certificate(const std::string& key, Cert& c) {
+    Nanos at = sat_add(c.c.expires_at, options.expiry_retention);
+    if (watermark < c.c.expires_at - c.threshold) at = c.c.expires_at - c.threshold;
+    if (at >= c.scheduled) return;
+    c.scheduled = at;
+    push({at, true, key});
+  }
+
+  void push(Deadline d) {
+    deadlines.push(std::move(d));
+    // Entries of evicted or rescheduled holders stay until they come due; when they are most
+    // of the heap, it is built anew from what is held (amortised O(1) a push).
+    if (deadlines.size() > 2 * (incidents.size() + certs.size()) + 1024) rebuild_deadlines();
+  }
+
+  void rebuild_deadlines() {
+    std::vector<Deadline> live;
+    for (auto& [key, i] : incidents)
+      if (i->scheduled != kNever) live.push_back({i->scheduled, false, key});
+    for (auto& [key, c] : certs)
+      if (c.scheduled != kNever) live.push_back({c.scheduled, true, key});
+    deadlines = decltype(deadlines)(std::greater<>(), std::move(live));
+  }
+
+  void run_deadlines(std::vector<IncidentEvent>& out) {
+    while (!deadlines.empty() && deadlines.top().at <= watermark) {
+      const Deadline d = deadlines.top();
+      deadlines.pop();
+      if (d.certificate) {
+        auto it = certs.find(d.key);
+        if (it == certs.end() || it->second.scheduled != d.at) continue;
+        it->second.scheduled = kNever;
+        certificate_due(d.key, it->second, out);
+      } else {
+        auto it = incidents.find(d.key);
+        if (it == incidents.end() || it->second->scheduled != d.at) continue;
+        Incident& i = *it->second;
+        i.scheduled = kNever;
+        incident_due(i, out);
+        schedule(i);
       }
-      // In the order they happen in event time: critical at expiry - threshold, resolved when
-      // quiet (the warnings stopped before the instant: a renewal), expired at the instant.
-      const bool expiring = i.s.expires_at != 0 && i.s.klass == "cert_expiring_soon";
-      const Nanos quiet_until = i.s.last_seen + i.rule->resolve_after_seconds * kNanosPerSecond;
-      // Not for what the clock escalated to expired (its warnings stop because the certificate
-      // died), nor for what the inventory opened: those end with a renewal.
-      const bool can_go_quiet = !i.synthetic && i.s.klass == i.rule->klass;
-      if (expiring) {
-        const Nanos critical_at = i.s.expires_at - i.threshold;
-        if (i.s.severity < Severity::critical && watermark >= critical_at && (!can_go_quiet || critical_at <= quiet_until)) {
-          i.s.severity = Severity::critical;
-          escalate(i, std::max(critical_at, i.s.first_seen), out);
-        }
-      }
-      if (can_go_quiet && watermark > quiet_until && !(expiring && i.s.expires_at <= quiet_until)) {
-        resolve(i, quiet_until, "quiet", out);
-        continue;
-      }
-      if (expiring && watermark >= i.s.expires_at) {
-        // No renewal came before the instant: the certificate is now expired.
-        i.s.klass = "cert_expired";
-        i.s.severity = Severity::critical;
-        i.s.summary = fmt::format("expired at {} (predicted from the warnings; no renewal seen)", format_rfc3339(i.s.expires_at));
-        escalate(i, i.s.expires_at, out);
-        continue;
-      }
-      if (i.dirty && watermark - i.last_update >= options.update_interval) emit_update(i, i.s.last_seen, out);
     }
   }
 
+  void incident_due(Incident& i, std::vector<IncidentEvent>& out) {
+    if (!i.s.open) return;
+    if (i.pending) {
+      if (watermark > i.s.last_seen + i.rule->within_seconds * kNanosPerSecond) i.s.open = false;
+      return;
+    }
+    if (i.certificate) {
+      // In the order they happen: critical at expiry - threshold, expired at the instant.
+      // Never resolved by silence: a dead certificate's warnings stop because it is dead.
+      if (i.s.expires_at != 0 && !i.expired) {
+        const Nanos critical_at = i.s.expires_at - i.threshold;
+        if (i.s.severity < Severity::critical && watermark >= critical_at) {
+          i.s.severity = Severity::critical;
+          escalate(i, std::max(critical_at, i.s.first_seen), out);
+        }
+        if (watermark >= i.s.expires_at) {
+          i.expired = true;
+          i.s.klass = "cert_expired";
+          i.class_since = std::max(i.s.expires_at, i.s.first_seen);
+          i.s.severity = Severity::critical;
+          i.s.summary = fmt::format("expired at {}{}; no renewal seen", format_rfc3339(i.s.expires_at),
+                                    ending ? ", during the window" : "");
+          escalate(i, std::max(i.s.expires_at, i.s.first_seen), out);
+          adopt_earlier_symptoms(i, std::max(i.s.expires_at, i.s.first_seen), out);
+          return;
+        }
+      }
+    } else {
+      const Nanos quiet_until = i.s.last_seen + i.rule->resolve_after_seconds * kNanosPerSecond;
+      if (watermark > quiet_until) {
+        resolve(i, quiet_until, "quiet", out);
+        return;
+      }
+    }
+    if (i.dirty && watermark - i.last_update >= options.update_interval) emit_update(i, i.s.last_seen, out);
+  }
+
   void advance(Nanos t, std::vector<IncidentEvent>& out) {
+    if (wall_clock) t = std::min(t, sat_add(wall_clock(), options.max_clock_skew));
     latest = std::max(latest, t);
     const Nanos w = latest - options.allowed_lateness;
     if (w <= watermark) return;
     watermark = w;
-    check_clock(out);
+    run_deadlines(out);
+  }
+
+  void finish(std::vector<IncidentEvent>& out) {
+    ending = true;
+    watermark = std::max(watermark, latest);
+    run_deadlines(out);
+    ending = false;
   }
 };
 
@@ -524,6 +793,8 @@ IncidentTracker::~IncidentTracker() = default;
 
 void IncidentTracker::observe(const ClassifiedLine& line, std::vector<IncidentEvent>& out) { impl_->observe(line, out); }
 void IncidentTracker::advance(Nanos t, std::vector<IncidentEvent>& out) { impl_->advance(t, out); }
+void IncidentTracker::finish(std::vector<IncidentEvent>& out) { impl_->finish(out); }
+void IncidentTracker::set_wall_clock(std::function<Nanos()> wall_clock) { impl_->wall_clock = std::move(wall_clock); }
 Nanos IncidentTracker::watermark() const { return impl_->watermark; }
 Nanos IncidentTracker::latest_event_time() const { return impl_->latest; }
 const TrackerStats& IncidentTracker::stats() const { return impl_->stats; }

@@ -10,10 +10,22 @@
 //              or the clock passing the predicted expiry instant with no renewal seen
 //   resolved   no match for the rule's resolve_after, a renewal line, or a later certificate
 //
+// Two lifecycles (RuleSpec::lifecycle, `lifecycle:` in a pack). A `stream` incident is lines
+// that keep coming while something is wrong: quiet for resolve_after means it is over. A
+// `certificate` incident is about one certificate: the rule's `certificate` name and its
+// group_by labels, shared by every rule that speaks of it (the hourly warning, the "has
+// expired" line, a validity line), so one certificate is one incident whatever pod says it.
+// It moves expiring → critical (at expiry minus the rule's threshold) → expired (at the stated
+// instant) on the clock, whether or not more lines come, and is never resolved by silence: a
+// dead certificate's warnings stop because it is dead. It resolves only on evidence of a
+// renewal (a later stated expiry, a `resolves:` line), and says which line that was.
+//
 // Time is event time. The clock (watermark) is the latest event time seen minus the allowed
 // lateness, so lines from many pods may arrive a little out of order and a replay gives the
 // same incidents as the live run. advance() moves the clock without lines (live sources do so
-// on wall time). Memory is bounded: at most `max_incidents` incidents and `max_certificates`
+// on wall time); finish() says what the end of a replay decides. What the clock decides is kept
+// in a heap of deadlines (one per incident or certificate, the earliest instant at which it may
+// change), so a line costs O(log n) whatever the number of open incidents. Memory is bounded: at most `max_incidents` incidents and `max_certificates`
 // remembered certificates; the least recently seen are evicted first, and counted.
 //
 // Correlations (rule packs) make a symptom incident the child of an open root incident in the
@@ -24,6 +36,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <optional>
@@ -61,6 +74,8 @@ struct IncidentSnapshot {
   std::vector<std::string> symptom_pods;  // for a root: distinct pods of its symptoms (capped)
   bool open = true;
   std::string resolved_because;      // quiet | renewed | superseded | evicted | shutdown
+  std::string resolved_by;           // for `renewed`: the line that showed it (`source:line`)
+  std::string certificate;           // `lifecycle: certificate`: the certificate's name; else empty
 };
 
 struct IncidentEvent {
@@ -80,6 +95,12 @@ struct TrackerOptions {
   Nanos expiry_threshold = 7 * 86400 * kNanosPerSecond;
   std::size_t max_samples = 3;
   std::size_t max_symptom_pods = 50;
+  /// How long a certificate's stated expiry is still shown (certificates()) after it passed.
+  Nanos expiry_retention = 7 * 86400 * kNanosPerSecond;
+  /// Live: a line stamped further than this ahead of the wall clock is classified and folded
+  /// in at the wall clock's time, but moves no clock (one pod printing the year 2100, or a
+  /// node whose clock jumped, would otherwise resolve every incident at once).
+  Nanos max_clock_skew = 5 * 60 * kNanosPerSecond;
 };
 
 struct TrackerStats {
@@ -90,6 +111,8 @@ struct TrackerStats {
   std::uint64_t certificates_evicted = 0;
   std::uint64_t inhibited = 0;           // symptom incidents under a root
   std::uint64_t late_lines = 0;          // older than the clock when they arrived
+  std::uint64_t future_lines = 0;        // live: stamped beyond the wall clock + max_clock_skew
+  std::uint64_t refused_values = 0;      // durations or instants out of range, left out
 };
 
 class IncidentTracker {
@@ -105,6 +128,15 @@ class IncidentTracker {
   /// and escalating what that instant decides.
   void advance(Nanos event_time, std::vector<IncidentEvent>& out);
 
+  /// The end of a replay: every line has been seen, so the clock moves to the latest event
+  /// time itself (no lateness left to wait for), and a certificate whose instant passed within
+  /// the window is said expired.
+  void finish(std::vector<IncidentEvent>& out);
+
+  /// Live mode: the wall clock (unix nanoseconds) that bounds what a line's time may claim.
+  /// Unset (the default): a replay, event time only.
+  void set_wall_clock(std::function<Nanos()> wall_clock);
+
   /// The clock: latest event time minus the allowed lateness. 0 before any line.
   Nanos watermark() const;
   /// The latest event time seen.
@@ -113,10 +145,11 @@ class IncidentTracker {
   /// Every incident still held, open or resolved, oldest first.
   std::vector<IncidentSnapshot> incidents() const;
 
-  /// Every certificate whose expiry a line stated (`cert_validity`), with where it was seen.
+  /// Every certificate whose expiry a line stated, with where it was seen: one per identity,
+  /// kept until a renewal replaces it or it has been expired for `expiry_retention`.
   struct Certificate {
-    std::string identity;  // rule id + labels
-    std::string rule;
+    std::string identity;  // the certificate's name (`certificate:` of its rules, else the rule id)
+    std::string rule;      // the rule of the line that stated the expiry
     std::vector<std::pair<std::string, std::string>> labels;
     Nanos expires_at = 0;
     Nanos stated_at = 0;

@@ -277,13 +277,19 @@ void Matcher::match_candidates(const Record& record, Scratch& scratch, const std
       switch (rule.extract[x].kind) {
         case ExtractKind::duration: {
           auto secs = parse_duration_seconds(captured);
-          if (!secs) continue;
+          if (!secs) {
+            ++m.refused;
+            continue;
+          }
           v.kind = Value::Kind::seconds, v.integer = *secs;
           break;
         }
         case ExtractKind::instant: {
           auto t = parse_instant(captured);
-          if (!t) continue;
+          if (!t) {
+            ++m.refused;
+            continue;
+          }
           v.kind = Value::Kind::instant, v.integer = *t;
           break;
         }

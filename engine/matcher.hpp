@@ -35,6 +35,9 @@ struct RuleMatch {
   int rule = -1;  // index into Matcher::rules()
   Severity severity = Severity::warning;
   std::vector<Value> values;  // named captures, then extracted values (derived expires_at last)
+  /// Captures that were no duration or instant (out of range: "expires in 9223372036 days"):
+  /// the value is left out, the line still classified.
+  std::uint32_t refused = 0;
 
   const Value* find(std::string_view name) const {
     for (const Value& v : values)

@@ -35,11 +35,18 @@ Pipeline::Pipeline(const Matcher& matcher, std::vector<CorrelationSpec> correlat
     : matcher_(matcher),
       options_(std::move(options)),
       sinks_(std::move(sinks)),
-      tracker_(matcher.rules(), std::move(correlations), options_.tracker) {}
+      tracker_(matcher.rules(), std::move(correlations), options_.tracker) {
+  set_replay(false);
+}
 
 void Pipeline::warn(const std::string& message) const {
   if (options_.warn) options_.warn(message);
   else std::fprintf(stderr, "klaxon: warning: %s\n", message.c_str());
+}
+
+void Pipeline::set_replay(bool replay) {
+  replay_ = replay;
+  tracker_.set_wall_clock(replay ? std::function<Nanos()>{} : std::function<Nanos()>{wall_now});
 }
 
 StreamClassifier& Pipeline::stream(const std::string& key, const Labels& labels) {
@@ -68,7 +75,19 @@ void Pipeline::on_match(const ClassifiedLine& line) {
   ++summary_.matches_by_class[line.rule.klass];
   ++summary_.matches_by_severity[std::string(to_string(line.primary.severity))];
   ++summary_.matches_by_rule[{line.rule.id, line.rule.klass}];
+  const TrackerStats before = tracker_.stats();
   tracker_.observe(line, events_);
+  const TrackerStats& after = tracker_.stats();
+  if (before.future_lines == 0 && after.future_lines != 0)
+    std::fprintf(stderr,
+                 "klaxon: warning: %.*s:%llu: stamped more than --max-clock-skew ahead of this machine's clock; "
+                 "taken at the wall clock's time (all are counted at the end)\n",
+                 int(line.source.size()), line.source.data(), static_cast<unsigned long long>(line.line_no));
+  if (before.refused_values == 0 && after.refused_values != 0)
+    std::fprintf(stderr,
+                 "klaxon: warning: %.*s:%llu: a duration or instant out of range was left out; the line is still "
+                 "classified (all are counted at the end)\n",
+                 int(line.source.size()), line.source.data(), static_cast<unsigned long long>(line.line_no));
   deliver();
 }
 
@@ -154,9 +173,20 @@ void Pipeline::tick_wall() {
 
 const RunSummary& Pipeline::finish() {
   while (!streams_.empty()) end_stream(streams_.begin()->first);
+  // A replay has seen every line: what its last event time decides (a certificate that expired
+  // within the window) is said before the summary.
+  if (replay_) {
+    tracker_.finish(events_);
+    deliver();
+  }
   summary_.incidents = tracker_.incidents();
   summary_.certificates = tracker_.certificates();
   summary_.tracker = tracker_.stats();
+  if (summary_.tracker.future_lines > 0)
+    warn(fmt::format("{} lines were stamped more than --max-clock-skew ahead of the wall clock",
+                     summary_.tracker.future_lines));
+  if (summary_.tracker.refused_values > 0)
+    warn(fmt::format("{} durations or instants out of range were left out", summary_.tracker.refused_values));
   if (summary_.tracker.evicted > 0)
     warn(fmt::format("{} incidents were dropped to stay within --max-incidents {}", summary_.tracker.evicted,
                      options_.tracker.max_incidents));

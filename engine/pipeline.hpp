@@ -77,7 +77,8 @@ class Pipeline {
   /// clock. Replay: the newest event time the run has seen (the wall clock only before any),
   /// so that an archive replayed today or next year, on any number of threads, gives the same
   /// answer and an untimed line lands beside its timed neighbours, not years after them.
-  void set_replay(bool replay) { replay_ = replay; }
+  /// Live, the tracker also bounds a line's time by the wall clock (--max-clock-skew).
+  void set_replay(bool replay);
 
   /// One more receiver of matches, incident events and the summary, after those already held.
   void add_sink(EventSink& sink) { sinks_.push_back(&sink); }

@@ -63,6 +63,12 @@ struct SeverityCase {
   Comparison when;
 };
 
+/// What an incident of the rule is about. `stream` (the default): lines that keep coming while
+/// something is wrong; quiet for resolve_after means it is over. `certificate`: one certificate
+/// (the rule's `certificate` name and group_by labels), expiring, then expired at the stated
+/// instant; it ends only when a line shows it renewed (engine/incident_tracker.hpp).
+enum class Lifecycle { stream, certificate };
+
 struct RuleSpec {
   std::string id;
   std::string klass;  // `class` in the pack
@@ -82,6 +88,10 @@ struct RuleSpec {
   std::vector<std::pair<std::string, std::string>> annotations;
   /// Rules whose open incidents in the same scope a match of this rule resolves (a renewal).
   std::vector<std::string> resolves;
+  Lifecycle lifecycle = Lifecycle::stream;
+  /// For `lifecycle: certificate`: the name of the certificate, shared by every rule that
+  /// speaks about it (a warning, the "has expired" line, a validity line). Default: the rule id.
+  std::string certificate;
   SourceLocation defined_at;
 };
 

@@ -103,6 +103,21 @@ class PackReader {
     return out;
   }
 
+  // `lifecycle: certificate` (and `certificate: NAME`): the rule speaks about one certificate,
+  // whose incident outlives the pods that print about it (engine/incident_tracker.hpp).
+  void read_lifecycle(const YamlNode& n, RuleSpec& r, const std::string& what) {
+    const std::string lifecycle = scalar(n, "lifecycle", false, what);
+    if (lifecycle == "certificate") r.lifecycle = Lifecycle::certificate;
+    else if (!lifecycle.empty() && lifecycle != "stream")
+      error(n["lifecycle"], fmt::format("{}: lifecycle is `stream` (the default) or `certificate`", what));
+    r.certificate = scalar(n, "certificate", false, what);
+    if (!r.certificate.empty() && r.lifecycle != Lifecycle::certificate)
+      error(n["certificate"], fmt::format("{}: `certificate:` names the certificate of a `lifecycle: certificate` rule", what));
+    // Every rule about one certificate names it alike; its identity is that name and the
+    // group_by labels (leave pod and instance out unless the certificate is the pod's own).
+    if (r.lifecycle == Lifecycle::certificate && r.certificate.empty()) r.certificate = r.id;
+  }
+
   bool read_rule(const YamlNode& n) {
     failed_ = false;
     if (!n.is_map()) {
@@ -115,7 +130,8 @@ class PackReader {
     const std::string what = r.id.empty() ? std::string("rule") : "rule " + r.id;
     known_keys(n, what,
                {"id", "class", "title", "match", "exclude", "where", "extract", "group_by", "severity",
-                "priority", "resolve_after", "min_count", "within", "annotations", "resolves", "tests"});
+                "priority", "resolve_after", "min_count", "within", "annotations", "resolves", "lifecycle",
+                "certificate", "tests"});
     if (!r.id.empty() && !r.id.starts_with(pack_ + "."))
       error(n["id"], fmt::format("{}: the id must start with the pack name, '{}.'", what, pack_));
     r.klass = scalar(n, "class", true, what);
@@ -152,6 +168,7 @@ class PackReader {
         }
     }
     if (const YamlNode res = n["resolves"]) r.resolves = string_list(res, what + ": resolves");
+    read_lifecycle(n, r, what);
     std::vector<RuleTest> tests;
     if (const YamlNode t = n["tests"]) read_tests(t, r.id, what, tests);
     if (failed_) return false;

@@ -38,6 +38,15 @@ TEST(CivilTime, RejectsWhatIsNotAnInstant) {
   EXPECT_EQ(iso(""), "(none)");
 }
 
+// Outside [1970, 2200) an instant would overflow once a duration is added (or already does).
+TEST(CivilTime, RefusesInstantsThatWouldOverflow) {
+  EXPECT_EQ(parse_instant("99999999999"), std::nullopt);  // unix seconds in the year 5138
+  EXPECT_EQ(parse_instant("9999-12-31T23:59:59Z"), std::nullopt);
+  EXPECT_EQ(parse_instant("2262-04-12T00:00:00Z"), std::nullopt);
+  EXPECT_TRUE(parse_instant("2199-12-31T23:59:59Z").has_value());
+  EXPECT_TRUE(parse_instant("4102444800").has_value());  // 2100: a time, however unlikely
+}
+
 TEST(CivilTime, KeepsNanosecondsAndFormatsThem) {
   auto t = parse_rfc3339_prefix("2024-04-01T23:43:35.931825236Z trailing");
   ASSERT_TRUE(t);

@@ -37,6 +37,15 @@ TEST(Duration, IgnoresTrailingWordsButNotLeadingOnes) {
   EXPECT_FALSE(parse_duration_seconds("expires in 2 days"));
 }
 
+// A line's text is not trusted: a duration that would overflow an instant is no duration.
+TEST(Duration, RefusesWhatNoCertificateLivesFor) {
+  EXPECT_EQ(parse_duration_seconds("9223372036 days"), std::nullopt);
+  EXPECT_EQ(parse_duration_seconds("99999999999999999999 hours"), std::nullopt);
+  EXPECT_EQ(parse_duration_seconds("51 years"), std::nullopt);  // no unit `years`: not a duration either
+  EXPECT_EQ(parse_duration_seconds("18263 days"), std::nullopt);  // just over 50 years
+  EXPECT_EQ(parse_duration_seconds("18262 days"), 18262 * 86400);
+}
+
 TEST(Duration, FormatsAsTheTwoLargestUnits) {
   EXPECT_EQ(format_duration(226800), "2d15h");
   EXPECT_EQ(format_duration(86400), "1d");

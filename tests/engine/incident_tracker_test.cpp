@@ -17,17 +17,21 @@ pack: t
 rules:
   - id: t.expiring
     class: cert_expiring_soon
+    lifecycle: certificate
+    certificate: t.root
     title: root certificate expires soon
     match: { message: 'certificate expires in (?P<remaining>.+)' }
     extract: { expires_in: duration(remaining) }
-    group_by: [instance]
+    group_by: [cluster]
     severity: [ { critical: 'expires_in < 7d' }, { warning: true } ]
     resolve_after: 2h
   - id: t.root_expired
     class: cert_expired
+    lifecycle: certificate
+    certificate: t.root
     title: root certificate expired
     match: { message: 'root certificate has expired' }
-    group_by: [instance]
+    group_by: [cluster]
     severity: critical
     resolve_after: 1h
   - id: t.handshake
@@ -45,6 +49,7 @@ rules:
     within: 5m
   - id: t.validity
     class: cert_validity
+    lifecycle: certificate
     title: issuer certificate validity
     match: { message: 'issuer cert expiry: (?P<at>.+)' }
     extract: { expires_at: instant(at) }
@@ -52,10 +57,12 @@ rules:
     severity: info
   - id: t.renewed
     class: cert_validity
+    lifecycle: certificate
+    certificate: t.root
     title: renewed
     match: { message: '(?i)certificate rotation is successful' }
     resolves: [t.expiring]
-    group_by: [instance]
+    group_by: [cluster]
     severity: info
 correlations:
   - { id: t.outage, root: t.root_expired, symptoms: [t.handshake, t.lost], within: 1h, same: [cluster] }
@@ -153,16 +160,85 @@ TEST_F(TrackerTest, UpdatesAreAtMostOnePerMinutePerIncident) {
   EXPECT_EQ(r.incidents[0].count, 60u);
 }
 
-TEST_F(TrackerTest, WarningsThatStopBeforeTheInstantMeanARenewal) {
+// A certificate's warnings stop when it dies as well as when it is renewed: silence proves
+// nothing, so the incident stays open and expires at the stated instant.
+TEST_F(TrackerTest, WarningsThatStopAreNotARenewal) {
   const Nanos expiry = T("2024-04-04T14:00:00Z");
   std::string text;
   for (Nanos t = expiry - 10 * kDay; t < expiry - 9 * kDay; t += kHour)
     text += line(at(t), "certificate expires in " + std::to_string((expiry - t) / kDay) + " days and 0 hours");
   Replay r = replay(*matcher, correlations, text, expiry + kDay);
   ASSERT_EQ(r.incidents.size(), 1u);
-  EXPECT_FALSE(r.incidents[0].open);
-  EXPECT_EQ(r.incidents[0].resolved_because, "quiet");
+  EXPECT_TRUE(r.incidents[0].open);
+  EXPECT_EQ(r.incidents[0].klass, "cert_expired");
+  // "N days and 0 hours" bounds the instant from below, to within the day.
+  EXPECT_GT(r.incidents[0].expires_at, expiry - kDay);
+  EXPECT_EQ(kinds(r, "t.expiring").back(), "escalated@" + at(r.incidents[0].expires_at));
+}
+
+// The issue's quiet expiry: one warning "0 days and 5 hours" at 00:00, then another pod's
+// classified line at 09:00. No resolution; expired at 05:00.
+TEST_F(TrackerTest, OneWarningThenQuietHoursExpiresAtThePredictedInstant) {
+  std::string text = line("2024-04-01T00:00:00Z", "certificate expires in 0 days and 5 hours") +
+                     line("2024-04-01T09:00:00Z", "handshake failed: x509: certificate has expired", "other-pod");
+  Replay r = replay(*matcher, correlations, text);
+  const auto k = kinds(r, "t.expiring");
+  EXPECT_EQ(k, (std::vector<std::string>{"opened@2024-04-01T00:00:00Z", "escalated@2024-04-01T05:00:00Z"}));
+  for (const auto& e : r.events) EXPECT_NE(e.kind, IncidentEvent::Kind::resolved) << e.incident.rule;
+  const IncidentSnapshot* cert = nullptr;
+  for (const auto& i : r.incidents)
+    if (i.rule == "t.expiring") cert = &i;
+  ASSERT_NE(cert, nullptr);
+  EXPECT_EQ(cert->klass, "cert_expired");
+  EXPECT_EQ(cert->summary, "expired at 2024-04-01T05:00:00Z; no renewal seen");
+}
+
+// The replay ends within the allowed lateness after the instant: the end decides, since no
+// late line can come any more.
+TEST_F(TrackerTest, TheEndOfAReplaySaysAnExpiryWithinTheWindow) {
+  Matcher& m = *matcher;
+  IncidentTracker tracker(m.rules(), correlations);
+  std::vector<IncidentEvent> events;
+  StreamClassifier s(m, "t", {}, {}, [&](const ClassifiedLine& l) { tracker.observe(l, events); });
+  s.feed(line("2024-04-01T00:00:00Z", "certificate expires in 0 days and 5 hours"));
+  s.feed(line("2024-04-01T05:00:10Z", "handshake failed: x509: certificate has expired", "p"));
+  s.finish();
+  ASSERT_EQ(events.size(), 2u);  // opened, opened: the clock waits 30 s for late lines
+  tracker.finish(events);
+  ASSERT_GE(events.size(), 3u);  // then the expired root adopts the handshake failure
+  EXPECT_EQ(events[2].kind, IncidentEvent::Kind::escalated);
+  EXPECT_EQ(at(events[2].time), "2024-04-01T05:00:00Z");
+  EXPECT_EQ(events[2].incident.summary, "expired at 2024-04-01T05:00:00Z, during the window; no renewal seen");
+}
+
+// The emitter's own "has expired" line joins the incident the warnings opened, even from a
+// new pod; and a line stating a later expiry renews it, naming itself.
+TEST_F(TrackerTest, OneCertificateOneIncidentUntilARenewalSaysSo) {
+  std::string text = line("2024-04-01T00:00:00Z", "certificate expires in 0 days and 5 hours", "sentry-1") +
+                     line("2024-04-01T06:00:00Z", "Dapr root certificate has expired.", "sentry-2") +
+                     line("2024-04-01T07:00:00Z", "certificate expires in 29 days and 23 hours", "sentry-3");
+  Replay r = replay(*matcher, correlations, text);
+  ASSERT_EQ(r.incidents.size(), 1u);  // the renewed certificate's, which took the place of the old
+  ASSERT_GE(r.events.size(), 3u);
+  const IncidentEvent& end = *std::find_if(r.events.begin(), r.events.end(),
+                                           [](const auto& e) { return e.kind == IncidentEvent::Kind::resolved; });
+  const IncidentSnapshot& old = end.incident;
+  EXPECT_EQ(old.count, 2u);  // the warning and the "has expired" line of a new pod
+  EXPECT_EQ(old.klass, "cert_expired");
+  EXPECT_FALSE(old.open);
+  EXPECT_EQ(old.resolved_because, "renewed");
+  EXPECT_EQ(old.resolved_by, "t:3");
+  EXPECT_EQ(old.summary, "renewed: t:3 states a later expiry, 2024-05-01T06:00:00Z");
+  std::vector<std::string> said;
+  for (const auto& e : r.events)
+    if (e.incident.id == old.id && e.kind != IncidentEvent::Kind::updated)
+      said.push_back(std::string(to_string(e.kind)) + "@" + at(e.time));
+  EXPECT_EQ(said, (std::vector<std::string>{"opened@2024-04-01T00:00:00Z", "escalated@2024-04-01T05:00:00Z",
+                                            "resolved@2024-04-01T07:00:00Z"}));
+  // The renewed certificate's own warning is a new incident of the same certificate.
+  EXPECT_TRUE(r.incidents[0].open);
   EXPECT_EQ(r.incidents[0].klass, "cert_expiring_soon");
+  EXPECT_EQ(r.incidents[0].id, old.id + "-2");
 }
 
 TEST_F(TrackerTest, ARenewalLineResolvesTheWarning) {
@@ -220,12 +296,12 @@ TEST_F(TrackerTest, MinCountOpensOnlyAtTheNthMatchWithinTheWindow) {
 }
 
 TEST_F(TrackerTest, QuietIncidentsResolveInEventTimeNotWallTime) {
-  std::string text = line("2023-06-19T10:00:00Z", "Dapr root certificate has expired.") +
+  std::string text = line("2023-06-19T10:00:00Z", "handshake failed: x509: certificate has expired", "p") +
                      line("2023-06-19T12:00:00Z", "certificate expires in 30 days and 0 hours", "other");
   Replay r = replay(*matcher, correlations, text);
   ASSERT_EQ(r.incidents.size(), 2u);
   EXPECT_FALSE(r.incidents[0].open);
-  EXPECT_EQ(kinds(r, "t.root_expired").back(), "resolved@2023-06-19T11:00:00Z");
+  EXPECT_EQ(kinds(r, "t.handshake").back(), "resolved@2023-06-19T10:15:00Z");
 }
 
 TEST_F(TrackerTest, StatedCertificateExpiryOpensAWarningWhenItComesClose) {
@@ -271,6 +347,36 @@ TEST_F(TrackerTest, SameIncidentsWhateverTheOrderWithinTheLateness) {
     std::shuffle(lines.begin(), lines.end(), rng);
     EXPECT_EQ(summary(lines), want);
   }
+}
+
+// Live: one pod printing the year 2100 neither moves the clock nor resolves anything.
+TEST_F(TrackerTest, LiveALineFromTheFutureMovesNoClock) {
+  const Nanos now = T("2024-04-01T10:00:00Z");
+  IncidentTracker tracker(matcher->rules(), correlations);
+  tracker.set_wall_clock([&] { return now; });
+  std::vector<IncidentEvent> events;
+  StreamClassifier s(*matcher, "t", {}, {}, [&](const ClassifiedLine& l) { tracker.observe(l, events); });
+  s.feed(line("2024-04-01T10:00:00Z", "handshake failed: x509: certificate has expired", "pod-a"));
+  s.feed(line("2100-01-01T00:00:00Z", "handshake failed: x509: certificate has expired", "pod-b"));
+  s.finish();
+  tracker.advance(T("2100-01-01T00:00:00Z"), events);  // nor can a tick that believed it
+  for (const auto& e : events) EXPECT_NE(e.kind, IncidentEvent::Kind::resolved) << e.incident.id;
+  EXPECT_EQ(tracker.stats().future_lines, 1u);
+  EXPECT_LE(tracker.latest_event_time(), now + 5 * 60 * kNanosPerSecond);
+  for (const auto& i : tracker.incidents()) {
+    EXPECT_TRUE(i.open);
+    EXPECT_EQ(at(i.last_seen), "2024-04-01T10:00:00Z");  // pod-b's line counts at the wall clock
+  }
+}
+
+// "expires in 9223372036 days" is no time: the line is classified, the expiry left out.
+TEST_F(TrackerTest, AnAbsurdDurationIsNoExpiry) {
+  Replay r = replay(*matcher, correlations, line("2024-04-01T00:00:00Z", "certificate expires in 9223372036 days"));
+  ASSERT_EQ(r.incidents.size(), 1u);
+  EXPECT_EQ(r.incidents[0].expires_at, 0);
+  EXPECT_EQ(r.incidents[0].klass, "cert_expiring_soon");
+  EXPECT_EQ(r.stats.refused_values, 1u);
+  for (const auto& e : r.events) EXPECT_EQ(e.kind, IncidentEvent::Kind::opened);
 }
 
 long rss_kib() {

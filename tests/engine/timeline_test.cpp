@@ -143,10 +143,16 @@ TEST(DaprTimeline, WarnsAMonthAheadEscalatesOnTheClockAndNamesTheRootOfTheOutage
   EXPECT_EQ(lifecycle[1], "escalated cert_expiring_soon critical @" + format_rfc3339(warning->expires_at - 7 * kDay));
   EXPECT_EQ(lifecycle[2], "escalated cert_expired critical @" + format_rfc3339(warning->expires_at));
 
-  // The outage: the expired root certificate, with every handshake failure and crash loop of
-  // the rollout under it.
-  const IncidentSnapshot* root = o.find("dapr.root_cert_expired");
-  ASSERT_NE(root, nullptr) << o.canonical();
+  // The outage is the same incident: one certificate, one incident, from the first warning to
+  // the sentry's own "has expired" lines (which join it), with every handshake failure and
+  // crash loop of the rollout under it.
+  EXPECT_EQ(o.find("dapr.root_cert_expired"), nullptr) << "the \"has expired\" line opened a second incident";
+  const IncidentSnapshot* root = warning;
+  EXPECT_TRUE(root->open);
+  EXPECT_EQ(root->klass, "cert_expired");
+  EXPECT_EQ(root->certificate, "dapr.trust_bundle");
+  EXPECT_GT(root->count, 720u);  // the warnings and the "has expired" lines
+  EXPECT_EQ(lifecycle.size(), 3u) << ::testing::PrintToString(lifecycle);  // never resolved
   EXPECT_TRUE(root->caused_by.empty());
   const Nanos rollout = *parse_instant("2023-06-19T13:00:00Z");
   std::size_t under = 0, crashloops = 0;
