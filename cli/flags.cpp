@@ -89,8 +89,10 @@ std::string did_you_mean(const CLI::App& app, const std::vector<std::string>& ar
       const std::string name = word.substr(0, word.find('='));
       if (word[1] != '-' && word.size() > 2) continue;  // -n5, -fA: left to CLI11
       const CLI::Option* o = find_option(at, name);
-      (void)unknown_flag;  // TODO: reported --kubeconfig after klaxon flags as unknown; CLI11 says it for now
-      if (o && o->get_type_size_max() > 0 && name.size() == word.size()) ++i;  // its value
+      if (!o) return unknown_flag(at, name);
+      // A flag (--matches) takes no value: its type size is 1 all the same, only the number of
+      // items it expects says so.
+      if (o->get_items_expected_max() > 0 && name.size() == word.size()) ++i;  // its value
       continue;
     }
     const std::vector<const CLI::App*> commands = at->get_subcommands([](const CLI::App*) { return true; });

@@ -54,11 +54,13 @@ TEST(Duration, FormatsAsTheTwoLargestUnits) {
   EXPECT_EQ(format_duration(-90), "-1m30s");
 }
 
-// Seconds become 64-bit nanoseconds downstream: past 292 years a duration is not one.
+// Seconds become 64-bit nanoseconds downstream, and no certificate lives 50 years: a longer
+// duration is not one (it would overflow, or predict an expiry centuries away).
 TEST(Duration, AbsurdDurationsAreNotDurations) {
   EXPECT_FALSE(parse_duration_seconds("expires in 9223372036 days"));
   EXPECT_FALSE(parse_duration_seconds("99999999999999999999999999999999999999 weeks"));
-  EXPECT_EQ(parse_duration_seconds("36500 days"), std::int64_t{36500} * 86400);
+  EXPECT_FALSE(parse_duration_seconds("36500 days"));
+  EXPECT_EQ(parse_duration_seconds("3650 days"), std::int64_t{3650} * 86400);
 }
 
 }  // namespace
