@@ -117,7 +117,12 @@ struct IncidentTracker::Impl {
 
   std::unordered_map<std::string, std::unique_ptr<Incident>> incidents;  // by key
   std::unordered_map<std::string, Incident*> by_id;
-  std::unordered_map<std::string, std::unordered_set<Incident*>> by_rule;  // rule id → its incidents
+  // Ordered by id (unique, as by_id's keys are), not by address: which root adopts a symptom
+  // first, and so the order of events, must not depend on where the heap put an incident.
+  struct ById {
+    bool operator()(const Incident* a, const Incident* b) const { return a->s.id < b->s.id; }
+  };
+  std::unordered_map<std::string, std::set<Incident*, ById>> by_rule;  // rule id → its incidents
   std::unordered_map<std::string, const RuleSpec*> rule_by_id;
   std::unordered_map<std::string, std::vector<std::string>> rules_of_certificate;  // name → rule ids
   std::list<std::string> lru;  // keys, most recently touched first
