@@ -24,17 +24,6 @@ using certs::Certificate;
 using certs::Level;
 using certs::Status;
 
-// File names come from directories anyone may write to: no byte of one reaches the terminal raw.
-std::string for_terminal(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) out += fmt::format("\\x{:02X}", unsigned(u));
-    else out.push_back(c);
-  }
-  return out;
-}
-
 std::optional<certs::Seconds> threshold(const char* flag, const std::string& text) {
   if (auto secs = parse_duration_seconds(text); secs && *secs >= 0) return *secs;
   std::fprintf(stderr, "klaxon certs: %s %s is not a duration (write 30d, 14d, 48h)\n", flag, text.c_str());
@@ -117,7 +106,7 @@ int run_certs(const CertsCommand& c) {
     std::string error;
     auto target = certs::parse_probe_target(text, error);
     if (!target) {
-      std::fprintf(stderr, "klaxon certs: --probe %s: %s\n", for_terminal(text).c_str(), error.c_str());
+      std::fprintf(stderr, "klaxon certs: --probe %s: %s\n", certs::printable(text).c_str(), error.c_str());
       return 2;
     }
     targets.push_back(std::move(*target));
@@ -158,7 +147,7 @@ int run_certs(const CertsCommand& c) {
       out += '\n';
     } else {
       out += fmt::format("{:<13} {:<20}  {:>8}  {}  {}\n", status_word(a), certs::format_seconds_rfc3339(cert.not_after),
-                         format_duration(cert.not_after - now), for_terminal(cert.source), cert.subject);
+                         format_duration(cert.not_after - now), certs::printable(cert.source), cert.subject);
     }
   }
   for (const certs::Prediction& p : predictions) {
@@ -180,11 +169,11 @@ int run_certs(const CertsCommand& c) {
       append_json_string(out, p.message);
       out += "}\n";
     } else {
-      out += fmt::format("PREDICTED {}: {}\n", p.incident_class, for_terminal(p.message));
+      out += fmt::format("PREDICTED {}: {}\n", p.incident_class, certs::printable(p.message));
     }
   }
   for (const certs::ReadError& e : inventory.errors) {
-    std::fprintf(stderr, "klaxon certs: cannot read %s: %s\n", for_terminal(e.source).c_str(), for_terminal(e.message).c_str());
+    std::fprintf(stderr, "klaxon certs: cannot read %s: %s\n", certs::printable(e.source).c_str(), certs::printable(e.message).c_str());
     if (jsonl) {
       out += R"({"type":"error","source":)";
       append_json_string(out, e.source);

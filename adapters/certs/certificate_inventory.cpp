@@ -87,18 +87,6 @@ std::string hex(const unsigned char* data, std::size_t size) {
   return out;
 }
 
-// Unprintable bytes in a name or a SAN (text from whoever made the certificate) become `\xNN`,
-// so that no certificate can write to an operator's terminal.
-std::string printable(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) out += fmt::format("\\x{:02X}", unsigned(u));
-    else out.push_back(c);
-  }
-  return out;
-}
-
 std::string name_text(const X509_NAME* name) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio || !name) return "";
@@ -251,6 +239,16 @@ bool passed_over(const fs::path& p) {
 }
 
 }  // namespace
+
+std::string printable(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) out += fmt::format("\\x{:02X}", unsigned(u));
+    else out.push_back(c);
+  }
+  return out;
+}
 
 bool holds_pem_certificate(std::string_view bytes) { return bytes.find(kBeginCertificate) != std::string_view::npos; }
 

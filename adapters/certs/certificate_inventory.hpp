@@ -109,6 +109,10 @@ bool holds_pem_certificate(std::string_view bytes);
 /// Sorts soonest not_after first (then by source, so the order is stable).
 void sort_soonest_first(std::vector<Certificate>& certificates);
 
+/// Text from a certificate or a file name with its unprintable bytes as `\xNN`, so that no
+/// certificate and no file name can write to an operator's terminal.
+std::string printable(std::string_view text);
+
 /// `2026-12-07T13:06:25Z`, for any year 0-9999.
 std::string format_seconds_rfc3339(Seconds t);
 
