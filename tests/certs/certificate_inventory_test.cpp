@@ -17,20 +17,9 @@ namespace {
 using test::CertificateSpec;
 using test::make_certificate;
 
+using test::base64;
 constexpr std::time_t kDay = 86400;
-
-void write(const std::filesystem::path& path, const std::string& bytes) {
-  std::filesystem::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-std::string base64(const std::string& bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), int(bytes.size()));
-  out.resize(std::size_t(n));
-  return out;
-}
+using test::write_file;
 
 std::string everything_said(const Inventory& inventory) {
   std::string all;
@@ -194,13 +183,13 @@ TEST(CertificateInventory, ADirectoryIsReadWholeKeysUnopenedGarbageNamed) {
   test::TempDir dir;
   const auto ca = make_certificate({.common_name = "ca", .ca = true});
   const auto leaf = make_certificate({.common_name = "leaf", .issuer = &ca});
-  write(dir.path() / "tls.crt", leaf.pem());
-  write(dir.path() / "tls.key", leaf.key_pem());
-  write(dir.path() / "key.pem", leaf.key_pem());  // a key under another name: its header says so
-  write(dir.path() / "sub" / "ca.der", ca.der());
-  write(dir.path() / "sub" / "garbage.crt", "not a certificate\n");
+  write_file(dir.path() / "tls.crt", leaf.pem());
+  write_file(dir.path() / "tls.key", leaf.key_pem());
+  write_file(dir.path() / "key.pem", leaf.key_pem());  // a key under another name: its header says so
+  write_file(dir.path() / "sub" / "ca.der", ca.der());
+  write_file(dir.path() / "sub" / "garbage.crt", "not a certificate\n");
   // A Kubernetes volume: ..data links to a dated directory; the files must be read once.
-  write(dir.path() / "vol" / "..2026_12_07" / "ca.crt", ca.pem());
+  write_file(dir.path() / "vol" / "..2026_12_07" / "ca.crt", ca.pem());
   std::filesystem::create_directory_symlink("..2026_12_07", dir.path() / "vol" / "..data");
   std::filesystem::create_symlink("..data/ca.crt", dir.path() / "vol" / "ca.crt");
   std::filesystem::create_directory_symlink(".", dir.path() / "sub" / "loop");  // not followed
@@ -218,7 +207,7 @@ TEST(CertificateInventory, ADirectoryIsReadWholeKeysUnopenedGarbageNamed) {
 
 TEST(CertificateInventory, ANamedKeyFileOrMissingPathIsAnError) {
   test::TempDir dir;
-  write(dir.path() / "only.key", make_certificate({}).key_pem());
+  write_file(dir.path() / "only.key", make_certificate({}).key_pem());
   Inventory inventory;
   read_path((dir.path() / "only.key").string(), inventory);
   read_path((dir.path() / "missing.pem").string(), inventory);
@@ -231,8 +220,8 @@ TEST(CertificateInventory, ANamedKeyFileOrMissingPathIsAnError) {
 TEST(CertificateInventory, AFileOverTheLimitIsNotRead) {
   test::TempDir dir;
   const auto made = make_certificate({});
-  write(dir.path() / "big.pem", made.pem() + std::string(kMaxSourceBytes, '\n'));
-  write(dir.path() / "ok.pem", made.pem());
+  write_file(dir.path() / "big.pem", made.pem() + std::string(kMaxSourceBytes, '\n'));
+  write_file(dir.path() / "ok.pem", made.pem());
   Inventory inventory;
   read_path(dir.path().string(), inventory);
   ASSERT_EQ(inventory.certificates.size(), 1u);
@@ -246,7 +235,7 @@ TEST(CertificateInventory, KubeconfigEmbeddedAndReferencedCertificates) {
   const auto ca = make_certificate({.common_name = "kubernetes", .ca = true});
   const auto admin = make_certificate({.common_name = "kubernetes-admin", .issuer = &ca});
   const auto other = make_certificate({.common_name = "other-ca", .ca = true});
-  write(dir.path() / "pki" / "other-ca.crt", other.pem());
+  write_file(dir.path() / "pki" / "other-ca.crt", other.pem());
   const std::string kubeconfig = fmt::format(R"(apiVersion: v1
 kind: Config
 clusters:
@@ -269,7 +258,7 @@ users:
 contexts: []
 )",
                                              base64(ca.pem()), base64(admin.pem()), base64(admin.key_pem()));
-  write(dir.path() / "config", kubeconfig);
+  write_file(dir.path() / "config", kubeconfig);
   Inventory inventory;
   const std::string path = (dir.path() / "config").string();
   read_path(path, inventory);

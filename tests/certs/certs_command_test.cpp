@@ -16,19 +16,9 @@ namespace {
 using test::make_certificate;
 using test::run_command;
 
+using test::base64;
 constexpr std::time_t kDay = 86400;
-
-void write(const std::filesystem::path& path, const std::string& bytes) {
-  std::filesystem::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-std::string base64(const std::string& bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  out.resize(std::size_t(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                         reinterpret_cast<const unsigned char*>(bytes.data()), int(bytes.size()))));
-  return out;
-}
+using test::write_file;
 
 std::string klaxon_certs(const std::string& args) { return std::string(KLAXON_BINARY) + " certs " + args; }
 
@@ -52,14 +42,14 @@ class CertsCommand : public ::testing::Test {
     const auto root = make_certificate({.common_name = "bundle-root", .not_after = now + 900 * kDay, .ca = true});
     const auto admin = make_certificate({.common_name = "admin", .not_after = now + 300 * kDay, .issuer = &ca});
     const auto d = dir_.path();
-    write(d / "expired.pem", expired_.pem());
-    write(d / "soon" / "tls.crt", soon_.pem());
-    write(d / "soon" / "tls.key", soon_.key_pem());
-    write(d / "future.der", future_.der());
-    write(d / "healthy.pem", healthy_.pem() + healthy_.key_pem());
-    write(d / "bundle.pem", ca.pem() + root.pem());
-    write(d / "garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n");
-    write(d / "kube" / "config", fmt::format(R"(apiVersion: v1
+    write_file(d / "expired.pem", expired_.pem());
+    write_file(d / "soon" / "tls.crt", soon_.pem());
+    write_file(d / "soon" / "tls.key", soon_.key_pem());
+    write_file(d / "future.der", future_.der());
+    write_file(d / "healthy.pem", healthy_.pem() + healthy_.key_pem());
+    write_file(d / "bundle.pem", ca.pem() + root.pem());
+    write_file(d / "garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n");
+    write_file(d / "kube" / "config", fmt::format(R"(apiVersion: v1
 kind: Config
 clusters:
 - name: prod

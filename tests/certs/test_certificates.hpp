@@ -4,6 +4,8 @@
 #pragma once
 
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -92,6 +94,21 @@ inline MadeCertificate make_certificate(const CertificateSpec& spec) {
     X509_EXTENSION_free(ext);
   }
   if (X509_sign(cert, signing_key, EVP_sha256()) == 0) throw std::runtime_error("OpenSSL could not sign");
+  return out;
+}
+
+/// Writes `bytes` to `path`, making its folders.
+inline void write_file(const std::filesystem::path& path, const std::string& bytes) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+/// Base64 as Kubernetes `data` values and kubeconfig `*-data` fields hold it.
+inline std::string base64(const std::string& bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()), int(bytes.size()));
+  out.resize(std::size_t(n));
   return out;
 }
 
