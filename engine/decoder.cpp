@@ -8,6 +8,7 @@
 
 #include <simdjson.h>
 
+#include "engine/civil_time.hpp"
 #include "engine/envelope.hpp"
 
 namespace klaxon {
@@ -48,7 +49,10 @@ std::optional<Nanos> unix_number(std::string_view token) {
     return std::nullopt;
   }
   if (v > 1e11) v /= 1000;  // milliseconds
-  if (v < 1e8 || v > 1e11) return std::nullopt;
+  // From 1973 to 2200 (kLatestInstant): beyond, the nanoseconds would not fit in 64 bits
+  // (1e11 s is the year 5138), and a line's own time is no instant there anyway.
+  constexpr double kLatestSecond = double(kLatestInstant / kNanosPerSecond);
+  if (!(v >= 1e8 && v < kLatestSecond)) return std::nullopt;
   return static_cast<Nanos>(v * 1e9);
 }
 

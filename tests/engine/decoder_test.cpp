@@ -59,6 +59,18 @@ TEST(Decoder, JsonUnescapesAndAppendsTheErrorField) {
   EXPECT_EQ(format_rfc3339_nano(d.r.time), "2023-06-16T12:51:17.5Z");
 }
 
+// A `ts` past 2200 (or a millisecond count past it) is no time: before, 9e10 seconds became
+// nanoseconds past 64 bits (found by fuzz/decoder_fuzz under UBSan).
+TEST(Decoder, ATimestampBeyondTheYear2200IsNoTime) {
+  Decoded far(R"({"ts":90000000000,"msg":"x509: certificate has expired"})");
+  EXPECT_EQ(far.r.time, 0);
+  EXPECT_EQ(far.r.message, "x509: certificate has expired");
+  Decoded far_ms(R"({"ts":17180000000000000000,"msg":"x"})");
+  EXPECT_EQ(far_ms.r.time, 0);
+  Decoded ms(R"({"ts":1686919877500,"msg":"x"})");
+  EXPECT_EQ(format_rfc3339_nano(ms.r.time), "2023-06-16T12:51:17.5Z");
+}
+
 TEST(Decoder, BrokenJsonIsReadAsPlainTextAndCounted) {
   Decoded d(R"({"level":"error","msg":"x509: certificate has expired)");
   EXPECT_EQ(d.r.format, PayloadFormat::plain);
