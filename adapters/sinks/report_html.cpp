@@ -204,6 +204,7 @@ void marks(std::string& svg, const RunPicture& p, const IncidentSnapshot& i, con
   const auto h = p.history.find(i.id);
   if (h == p.history.end()) return;
   for (const IncidentMark& m : h->second) {
+    if (m.time < sc.t0 || m.time > sc.t1) continue;  // outside a zoomed window
     const double x = sc.x(m.time);
     const std::string tip = html_escaped(fmt::format("{} {} at {} ({} lines)", to_string(m.kind),
                                                      to_string(m.severity), format_rfc3339(m.time), m.count));
@@ -253,8 +254,11 @@ Nanos first_symptom(const RunPicture& p) {
   return first;
 }
 
-std::string timeline_svg(const RunPicture& p, Nanos t0, Nanos t1) {
-  const auto roots = lanes(p);
+// `symptom_rows`: draw each symptom as a row beneath its root (else only the pods affected).
+std::string timeline_svg(const RunPicture& p, Nanos t0, Nanos t1, bool symptom_rows) {
+  auto roots = lanes(p);
+  // A lane that ended before the window opens is not in it.
+  std::erase_if(roots, [&](const IncidentSnapshot* i) { return !i->open && i->last_seen < t0; });
   if (roots.empty()) return "<p class=\"mute\">No incidents.</p>";
   const Scale sc{t0, t1, kLabel, kRight};
   std::string body;
@@ -281,6 +285,7 @@ std::string timeline_svg(const RunPicture& p, Nanos t0, Nanos t1) {
     const auto symptoms = p.symptoms_of(root->id);
     std::size_t rows = 0;
     for (const IncidentSnapshot* s : symptoms) {
+      if (!symptom_rows) break;
       if (rows++ == kMaxSymptomRows) {
         fmt::format_to(std::back_inserter(body), R"(<text x="16" y="{:.1f}">… and {} more symptoms</text>)", y + 9,
                        symptoms.size() - kMaxSymptomRows);
@@ -582,13 +587,16 @@ std::string render_report(const RunPicture& p) {
   out += "<h2>Verdict</h2>\n" + verdict(p, false);
   out += "<h2>Incident timeline</h2>\n<p class=\"mute\">One lane per root cause (or incident of its own), its symptoms "
          "beneath. ○ opened, ▲ escalated, □ resolved; colour is severity at that time.</p>\n";
+  // An outage after weeks of warnings is a sliver at the right: its last stretch is drawn
+  // again, with the symptoms' rows there only.
   const auto [t0, t1] = run_span(p);
-  out += timeline_svg(p, t0, t1);
-  // An outage after weeks of warnings is a sliver at the right: draw its last stretch again.
-  if (const Nanos s0 = first_symptom(p); s0 > t0 && (t1 - s0) * 10 < t1 - t0) {
+  const Nanos s0 = first_symptom(p);
+  const bool zoom = s0 > t0 && (t1 - s0) * 10 < t1 - t0;
+  out += timeline_svg(p, t0, t1, !zoom);
+  if (zoom) {
     const Nanos from = std::max(t0, s0 - std::max<Nanos>((t1 - s0) / 5, 60 * kNanosPerSecond));
     out += fmt::format("<h3>The last {}, when the symptoms came</h3>\n", span_text(t1 - from));
-    out += timeline_svg(p, from, t1);
+    out += timeline_svg(p, from, t1, true);
   }
   out += "<h2>Certificates</h2>\n" + certificate_svg(p) + certificate_table(p);
   out += "<h2>Classified lines per pod over time</h2>\n" + heat_svg(p);

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -110,6 +111,8 @@ TEST(Report, ChromiumShowsTheDaprRootCauseAndItsFix) {
   for (const char* chart : {"<svg class=\"timeline\"", "<svg class=\"certificates\"", "<svg class=\"heat\""})
     EXPECT_NE(dom.find(chart), std::string::npos) << chart;
   EXPECT_NE(dom.find("expired at 2023-06-16T11:49:06Z"), std::string::npos);
+  // A month of warnings, then minutes of outage: the outage is drawn again, zoomed in.
+  EXPECT_NE(dom.find("when the symptoms came</h3>"), std::string::npos);
 }
 
 TEST(Report, ScreenshotOfTheDaprReportIsNotBlank) {
@@ -363,6 +366,9 @@ TEST(Report, ALiveRunWritesItsReportAtShutdown) {
     std::this_thread::sleep_for(100ms);
   }
   ASSERT_NE(api.find(kRootTitle), std::string::npos) << api;
+  // The page says when the source last sent a line ("all quiet" is not "no input").
+  const std::string page = get(at, "/").second;
+  EXPECT_TRUE(std::regex_search(page, std::regex("<td>[0-9]+s ago</td>"))) << page;
   EXPECT_FALSE(fs::exists(report));  // written when the run ends, not before
   EXPECT_EQ(k.stop(), 0) << k.err();
   ASSERT_TRUE(fs::exists(report)) << k.err();
