@@ -31,7 +31,7 @@ h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.4em 0 .4em;border-b
 a{color:#0b57d0}small,.mute{color:var(--mute)}
 .banner{background:var(--crit);color:#fff;padding:10px 14px;font-size:1.2em;font-weight:bold;border-radius:4px}
 .banner.ok{background:var(--ok)}
-.sev{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-size:.8em;font-weight:bold;text-transform:uppercase}
+.sev{display:inline-block;white-space:nowrap;padding:0 6px;border-radius:3px;color:#fff;font-size:.8em;font-weight:bold;text-transform:uppercase}
 .sev.critical{background:var(--crit)}.sev.warning{background:var(--warn)}.sev.info{background:var(--info)}
 .sev.resolved{background:var(--mute)}.sev.expired{background:#000}.sev.valid{background:var(--ok)}
 .root{border:1px solid var(--line);border-left:6px solid var(--mute);border-radius:4px;padding:8px 12px;margin:8px 0}
@@ -41,7 +41,7 @@ a{color:#0b57d0}small,.mute{color:var(--mute)}
 .fix b{display:block}
 table{border-collapse:collapse;width:100%;margin:6px 0}
 th,td{text-align:left;padding:3px 6px;border-bottom:1px solid #eee;vertical-align:top;word-break:break-word}
-th{font-weight:600;background:#fafafa}
+th{font-weight:600;background:#fafafa;white-space:nowrap;word-break:normal}
 td.n{text-align:right;white-space:nowrap}
 details>summary{cursor:pointer}
 svg{width:100%;height:auto;display:block;margin:6px 0}
