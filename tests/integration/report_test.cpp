@@ -48,10 +48,9 @@ std::string need_chromium() {
 
 // The report of the Dapr timeline, written once for the tests of this file.
 const std::string& dapr_report() {
+  static const test::TempDir dir;  // removed at exit
   static const std::string path = [] {
-    const fs::path dir = fs::temp_directory_path() / ("klaxon-report-test-" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    const std::string p = (dir / "dapr.html").string();
+    const std::string p = (dir.path() / "dapr.html").string();
     const auto r = test::run_command("timeout 120 " + kBin + " --report " + p + " " + kTimeline + " >/dev/null");
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.err.find("report written to " + p), std::string::npos) << r.err;
