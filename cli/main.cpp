@@ -145,6 +145,10 @@ int run_main(int argc, char** argv) {
   app.add_option("--listen", run.listen, "Serve /metrics, /healthz, /readyz and a status page")
       ->type_name("HOST:PORT")
       ->group(kAlerts);
+  app.add_option("--report", run.report, "Write the run as one HTML page (timeline, certificates) when it ends")
+      ->type_name("FILE.html")
+      ->group(kOutput);
+  app.add_flag("--hold", run.hold, "With --listen on files: keep serving after the end until Ctrl-C")->group(kAlerts);
   ServeOptions serve_options;
   CLI::App* serve = app.add_subcommand("serve", "Receive Loki pushes (Promtail, Alloy, Vector, Fluent Bit)");
   serve->add_option("--listen", serve_options.listen, "Where to listen for POST /loki/api/v1/push")

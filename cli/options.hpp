@@ -51,6 +51,8 @@ struct RunOptions {
   unsigned threads = 1;  // --threads (replay of files)
   std::string listen;    // --listen HOST:PORT: /metrics, /healthz, /readyz, / (cli/status.hpp)
   std::shared_ptr<sinks::StatusBoard> status_board;  // shown elsewhere too (serve's push port)
+  std::string report;    // --report FILE.html: the run as one page, written when it ends (cli/status.hpp)
+  bool hold = false;     // --hold: a replay with --listen keeps serving after its end until SIGINT/SIGTERM
   std::string source_name = "live";  // live mode: the `source` label of /metrics line counts
   AlertOptions alerts;
 };

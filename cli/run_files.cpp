@@ -38,6 +38,12 @@ void install_signal_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
+// --hold: the replay is over, its pages stay up for a look until Ctrl-C or SIGTERM.
+void hold_until_signal(const std::string& address) {
+  std::fprintf(stderr, "klaxon: replay done; holding http://%s/ until Ctrl-C\n", address.c_str());
+  while (!g_stop) ::usleep(100'000);  // the handler sets g_stop (and interrupts the sleep)
+}
+
 }  // namespace
 
 std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* loaded, unsigned threads) {
@@ -95,6 +101,10 @@ int run_files(const RunOptions& options) {
   std::optional<Matcher> matcher = load_matcher(options.rules, &set, options.threads);
   if (!matcher) return kExitUsage;
 
+  if (options.hold && options.listen.empty()) {
+    std::fprintf(stderr, "klaxon: --hold keeps the --listen pages up after a replay; add --listen HOST:PORT\n");
+    return kExitUsage;
+  }
   std::unique_ptr<EventSink> sink = make_output_sink(options);
 
   std::vector<std::string> inputs = options.inputs;
@@ -174,8 +184,10 @@ int run_files(const RunOptions& options) {
   const RunSummary& summary = pipeline.finish();
   if (alerting) alerting->finish();
   status->publish();  // after the drain: /metrics shows what was not delivered
+  if (options.hold && !cut_short) hold_until_signal(status->address());
 
   if (cut_short) return 128 + g_stop;
+  if (!status->report_written()) return kExitFailure;
   if (options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on) return kExitFailOn;
   return summary.source_errors > 0 ? kExitFailure : kExitOk;
 }

@@ -121,6 +121,7 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   source.reset();
   pipeline.finish();
   if (alerting) alerting->finish();
+  if (status == kExitOk && !shown->report_written()) status = kExitFailure;
   if (status == kExitOk && options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on)
     return kExitFailOn;
   return status;

@@ -2,9 +2,14 @@
 #include "cli/status.hpp"
 
 #include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "adapters/sinks/report_html.hpp"
 #include "adapters/sources/loki_push_source.hpp"
 #include "engine/civil_time.hpp"
 
@@ -37,31 +42,61 @@ MetricLabels with_labels(MetricLabels ours, const std::vector<std::pair<std::str
   return ours;
 }
 
-std::string html_escaped(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+Nanos wall_now() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The pages of one picture, rendered when asked for (on an HTTP thread).
+class PicturePages final : public sinks::StatusPages {
+ public:
+  explicit PicturePages(sinks::RunPicture picture) : p_(std::move(picture)) {}
+  std::optional<sinks::StatusAnswer> page(std::string_view path) const override {
+    constexpr std::string_view kHtml = "text/html; charset=utf-8", kJson = "application/json";
+    if (path == "/") return sinks::StatusAnswer{200, std::string(kHtml), sinks::render_status_page(p_)};
+    if (path == "/api/incidents") return sinks::StatusAnswer{200, std::string(kJson), sinks::incidents_json(p_)};
+    if (path == "/api/certificates") return sinks::StatusAnswer{200, std::string(kJson), sinks::certificates_json(p_)};
+    if (path.starts_with("/incident/")) {
+      std::string html = sinks::render_incident_page(p_, path.substr(std::string_view("/incident/").size()));
+      if (html.empty())
+        return sinks::StatusAnswer{404, "text/plain; charset=utf-8",
+                                   "klaxon: no such incident now (resolved long ago, or evicted); see /\n"};
+      return sinks::StatusAnswer{200, std::string(kHtml), std::move(html)};
     }
+    return std::nullopt;
   }
-  return out;
+
+ private:
+  sinks::RunPicture p_;
+};
+
+// --report FILE must be writable before a long replay starts, not found out at its end.
+void check_report_path(const std::string& path) {
+  if (path.empty()) return;
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    throw std::runtime_error(fmt::format("--report {}: no directory {} (create it, or pick another FILE)", path, dir.string()));
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw std::runtime_error(fmt::format("--report {}: cannot write in {} (pick another FILE)", path, dir.string()));
+  if (std::filesystem::is_directory(path, ec))
+    throw std::runtime_error(fmt::format("--report {}: is a directory; give a file name such as report.html", path));
 }
 
 }  // namespace
 
 StatusService::StatusService(const RunOptions& options, Pipeline& pipeline, bool live)
     : pipeline_(pipeline), live_(live) {
+  check_report_path(options.report);
+  report_path_ = options.report;
   add_pipeline_metrics();
+  if (options.status_board || !options.listen.empty() || !report_path_.empty()) pipeline_.add_sink(recorder_);
   pipeline_.add_sink(*this);
   board_ = options.status_board;
   if (!options.listen.empty()) {
     if (!board_) board_ = std::make_shared<sinks::StatusBoard>();
     server_ = std::make_unique<sinks::StatusServer>(board_, sources::parse_listen_address(options.listen, "--listen"));
-    std::fprintf(stderr, "klaxon: status on http://%s/ (/metrics /healthz /readyz)\n", server_->address().c_str());
+    std::fprintf(stderr, "klaxon: status on http://%s/ (/api/incidents /metrics /healthz /readyz)\n", server_->address().c_str());
   }
 }
 
@@ -84,7 +119,20 @@ void StatusService::publish() {
   if (!board_) return;
   dirty_ = false;
   last_publish_ = std::chrono::steady_clock::now();
-  board_->publish(sinks::render_prometheus(registry_.collect()), render_page(), not_ready());
+  recorder_.note_arrivals(pipeline_.stats_by_source(), wall_now());
+  board_->publish(sinks::render_prometheus(registry_.collect()), std::make_shared<PicturePages>(picture()), not_ready());
+}
+
+sinks::RunPicture StatusService::picture() const {
+  return recorder_.take_picture(pipeline_, wall_now(), live_, not_ready());
+}
+
+void StatusService::summary(const RunSummary&) {
+  if (report_path_.empty()) return;
+  const std::string error = sinks::write_file_atomically(report_path_, sinks::render_report(picture()));
+  report_ok_ = error.empty();
+  if (!report_ok_) std::fprintf(stderr, "klaxon: error: --report: %s\n", error.c_str());
+  else std::fprintf(stderr, "klaxon: report written to %s\n", report_path_.c_str());
 }
 
 std::string StatusService::not_ready() const {
@@ -156,32 +204,6 @@ void StatusService::add_pipeline_metrics() {
     for (auto* f : {&lines, &bytes, &dropped, &events, &connected, &errors, &matches, &open, &expiry, &lifecycle, &start})
       out.push_back(std::move(*f));
   });
-}
-
-std::string StatusService::render_page() const {
-  std::string rows;
-  std::size_t open = 0;
-  for (const IncidentSnapshot& i : pipeline_.tracker().incidents()) {
-    if (!i.open) continue;
-    ++open;
-    std::string labels;
-    for (const auto& [k, v] : i.labels) labels += (labels.empty() ? "" : ", ") + k + "=" + v;
-    rows += fmt::format(
-        "<tr class=\"{0}\"><td>{0}</td><td>{1}</td><td>{2}<br><small>{3}</small></td><td>{4}</td><td>{5}</td>"
-        "<td>{6}</td><td>{7}</td><td>{8}</td></tr>\n",
-        to_string(i.severity), html_escaped(i.klass), html_escaped(i.title), html_escaped(i.summary),
-        html_escaped(labels), i.count, format_rfc3339(i.first_seen), format_rfc3339(i.last_seen),
-        i.expires_at ? format_rfc3339(i.expires_at) : "");
-  }
-  const std::string why = not_ready();
-  return fmt::format(
-      "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"10\">"
-      "<title>klaxon: {0} open</title><style>body{{font-family:sans-serif}}td,th{{padding:2px 8px;text-align:left}}"
-      "tr.critical td:first-child{{color:#b00;font-weight:bold}}tr.warning td:first-child{{color:#a60}}</style>"
-      "</head><body><h1>klaxon: {0} open incident{1}</h1><p>{2} &middot; <a href=\"/metrics\">/metrics</a></p>"
-      "<table><tr><th>severity</th><th>class</th><th>what</th><th>where</th><th>lines</th><th>first seen</th>"
-      "<th>last seen</th><th>expires</th></tr>\n{3}</table></body></html>\n",
-      open, open == 1 ? "" : "s", why.empty() ? "ready" : "not ready: " + html_escaped(why), rows);
 }
 
 }  // namespace klaxon::cli

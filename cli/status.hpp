@@ -7,6 +7,12 @@
 // producers: the pipeline's own (lines, bytes, matches, incidents, certificates, source events,
 // dropped lines) are registered here; alerting sinks register theirs with metrics().add(...).
 // It is one of the pipeline's EventSinks: an incident event marks the page out of date.
+//
+// The pages (`/`, `/incident/ID`, `/api/incidents`, `/api/certificates`) and the --report file
+// show one model, a RunPicture (adapters/sinks/run_picture.hpp): a RunRecorder keeps the
+// history the tracker forgets, and each publish hands the HTTP threads a fresh picture to render
+// from. The report is written when the run ends (the pipeline's summary): at the end of a
+// replay, at the shutdown of a live run.
 #pragma once
 
 #include <chrono>
@@ -15,6 +21,7 @@
 #include <string>
 
 #include "adapters/sinks/metrics.hpp"
+#include "adapters/sinks/run_picture.hpp"
 #include "adapters/sinks/status_server.hpp"
 #include "cli/options.hpp"
 #include "engine/event_sink.hpp"
@@ -32,6 +39,10 @@ class StatusService final : public EventSink {
 
   /// An incident event: publish soon (tick() does), and call the `wake` given, if any.
   void incident(const IncidentEvent& event) override;
+  /// The run ended: writes --report, if asked for.
+  void summary(const RunSummary& summary) override;
+  /// False when --report was asked for and could not be written (said on stderr).
+  bool report_written() const { return report_ok_; }
   /// Called after each incident event, for a loop to schedule a tick() soon (not from inside
   /// the pipeline's call).
   void wake_with(std::function<void()> wake) { wake_ = std::move(wake); }
@@ -51,14 +62,17 @@ class StatusService final : public EventSink {
 
  private:
   void add_pipeline_metrics();
-  std::string render_page() const;
   std::string not_ready() const;
+  sinks::RunPicture picture() const;
 
   Pipeline& pipeline_;
   bool live_;
   sinks::MetricsRegistry registry_;
   std::shared_ptr<sinks::StatusBoard> board_;
   std::unique_ptr<sinks::StatusServer> server_;
+  sinks::RunRecorder recorder_;
+  std::string report_path_;
+  bool report_ok_ = true;
   bool dirty_ = false;
   std::function<void()> wake_;
   std::chrono::steady_clock::time_point last_publish_{};

@@ -614,6 +614,7 @@ struct IncidentTracker::Impl {
     if (fresh || imprecision(r) <= c.imprecision || c.c.expires_at != known) c.imprecision = imprecision(r);
     c.rule = &r;
     c.threshold = threshold_of(r, options.expiry_threshold);
+    c.c.threshold = c.threshold;
     c.c.identity = r.certificate;
     c.c.rule = r.id;
     c.c.labels = labels;

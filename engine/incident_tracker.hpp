@@ -154,6 +154,7 @@ class IncidentTracker {
     Nanos expires_at = 0;
     Nanos stated_at = 0;
     std::string source;
+    Nanos threshold = 0;   // critical from expires_at - threshold on (the rule's, else the default)
   };
   std::vector<Certificate> certificates() const;
 

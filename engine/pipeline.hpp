@@ -101,6 +101,7 @@ class Pipeline {
   /// The most severe incident opened or escalated so far (for --fail-on).
   std::optional<Severity> worst() const { return worst_; }
   const IncidentTracker& tracker() const { return tracker_; }
+  const Matcher& matcher() const { return matcher_; }
   const RunSummary& summary() const { return summary_; }
 
   /// Lines and bytes read so far per source (/metrics): each stream under its own key (a file's

@@ -27,23 +27,48 @@ constexpr auto kIdleTimeout = std::chrono::seconds(30);
 
 }  // namespace
 
-void StatusBoard::publish(std::string metrics, std::string page, std::string not_ready) {
+namespace {
+
+class FixedPage final : public StatusPages {
+ public:
+  explicit FixedPage(std::string html) : html_(std::move(html)) {}
+  std::optional<StatusAnswer> page(std::string_view path) const override {
+    if (path != "/") return std::nullopt;
+    return StatusAnswer{200, "text/html; charset=utf-8", html_};
+  }
+
+ private:
+  std::string html_;
+};
+
+}  // namespace
+
+void StatusBoard::publish(std::string metrics, std::shared_ptr<const StatusPages> pages, std::string not_ready) {
   std::lock_guard lock(mutex_);
   metrics_ = std::move(metrics);
-  page_ = std::move(page);
+  pages_ = std::move(pages);
   not_ready_ = std::move(not_ready);
+}
+
+void StatusBoard::publish(std::string metrics, std::string page, std::string not_ready) {
+  publish(std::move(metrics), std::make_shared<FixedPage>(std::move(page)), std::move(not_ready));
 }
 
 std::optional<StatusAnswer> StatusBoard::answer(std::string_view target) const {
   const std::string_view path = target.substr(0, target.find('?'));
-  std::lock_guard lock(mutex_);
-  if (path == "/metrics") return StatusAnswer{200, "text/plain; version=0.0.4; charset=utf-8", metrics_};
-  if (path == "/healthz") return StatusAnswer{200, "text/plain; charset=utf-8", "ok\n"};
-  if (path == "/readyz") {
-    if (not_ready_.empty()) return StatusAnswer{200, "text/plain; charset=utf-8", "ready\n"};
-    return StatusAnswer{503, "text/plain; charset=utf-8", "not ready: " + not_ready_ + "\n"};
+  std::shared_ptr<const StatusPages> pages;
+  {
+    std::lock_guard lock(mutex_);
+    if (path == "/metrics") return StatusAnswer{200, "text/plain; version=0.0.4; charset=utf-8", metrics_};
+    if (path == "/healthz") return StatusAnswer{200, "text/plain; charset=utf-8", "ok\n"};
+    if (path == "/readyz") {
+      if (not_ready_.empty()) return StatusAnswer{200, "text/plain; charset=utf-8", "ready\n"};
+      return StatusAnswer{503, "text/plain; charset=utf-8", "not ready: " + not_ready_ + "\n"};
+    }
+    pages = pages_;
   }
-  if (path == "/") return StatusAnswer{200, "text/html; charset=utf-8", page_};
+  // Rendered outside the lock: a slow page never holds up /metrics.
+  if (pages) return pages->page(path);
   return std::nullopt;
 }
 
@@ -69,7 +94,7 @@ struct StatusServer::Impl {
       if (req.method() == http::verb::get || req.method() == http::verb::head) a = board->answer(std::string_view(req.target().data(), req.target().size()));
       if (!a)
         a = StatusAnswer{404, "text/plain; charset=utf-8",
-                         "klaxon: nothing here; try /metrics, /healthz, /readyz or /\n"};
+                         "klaxon: nothing here; try /, /api/incidents, /metrics, /healthz or /readyz\n"};
       res.result(a->status);
       res.set(http::field::content_type, a->content_type);
       res.body() = std::move(a->body);

@@ -7,7 +7,11 @@
 // /metrics is on Loki's port too.
 //
 //   /metrics  Prometheus text (render_prometheus)     /healthz  200 while the process runs
-//   /readyz   200 when every source is connected, else 503 and why     /  open incidents (HTML)
+//   /readyz   200 when every source is connected, else 503 and why
+//   /  /incident/ID  /api/incidents  /api/certificates   pages of the published StatusPages
+//
+// Pages are rendered on the HTTP thread from what was published last (an immutable picture,
+// adapters/sinks/run_picture.hpp), so a page per incident costs nothing until someone asks.
 //
 // Thread safety: StatusBoard is safe from any thread; StatusServer owns its thread and stops
 // and joins it in its destructor.
@@ -30,16 +34,27 @@ struct StatusAnswer {
   std::string body;
 };
 
+/// The pages beyond /metrics, /healthz and /readyz; immutable once published.
+class StatusPages {
+ public:
+  virtual ~StatusPages() = default;
+  /// The answer for `path` (query string removed), or nullopt when there is no such page.
+  virtual std::optional<StatusAnswer> page(std::string_view path) const = 0;
+};
+
 class StatusBoard {
  public:
   /// What the pipeline shows now. `not_ready` empty means ready.
+  void publish(std::string metrics, std::shared_ptr<const StatusPages> pages, std::string not_ready);
+  /// The same with one fixed page at `/`.
   void publish(std::string metrics, std::string page, std::string not_ready);
   /// The answer for a GET of `target`, or nullopt when the path is not ours.
   std::optional<StatusAnswer> answer(std::string_view target) const;
 
  private:
   mutable std::mutex mutex_;
-  std::string metrics_, page_;
+  std::string metrics_;
+  std::shared_ptr<const StatusPages> pages_;
   std::string not_ready_ = "starting";
 };
 
