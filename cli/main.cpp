@@ -25,6 +25,7 @@
 #include "cli/version.hpp"
 #include "engine/civil_time.hpp"
 #include "engine/duration.hpp"
+#include "engine/printable.hpp"
 
 namespace {
 
@@ -288,7 +289,7 @@ int run_main(int argc, char** argv) {
     }
     return run_files(run);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "klaxon: internal error: %s\n", e.what());
+    std::fprintf(stderr, "klaxon: internal error: %s\n", klaxon::printable(e.what()).c_str());
     return kExitFailure;
   }
 }

@@ -19,6 +19,7 @@
 #include "cli/alerting.hpp"
 #include "cli/options.hpp"
 #include "cli/status.hpp"
+#include "engine/printable.hpp"
 
 namespace klaxon::cli {
 namespace {
@@ -108,7 +109,7 @@ int run_files(const RunOptions& options) {
   try {
     status = std::make_unique<StatusService>(options, pipeline, /*live=*/false);
   } catch (const std::runtime_error& e) {
-    std::fprintf(stderr, "klaxon: %s\n", e.what());
+    std::fprintf(stderr, "klaxon: %s\n", printable(e.what()).c_str());
     return kExitUsage;
   }
   status->publish();
@@ -126,7 +127,7 @@ int run_files(const RunOptions& options) {
     std::string error;
     auto source = sources::open_file_source(path, error);
     if (!source) {
-      std::fprintf(stderr, "klaxon: error: %s\n", error.c_str());
+      std::fprintf(stderr, "klaxon: error: %s\n", printable(error).c_str());
       pipeline.count_source_error();
       continue;
     }
@@ -141,7 +142,7 @@ int run_files(const RunOptions& options) {
       status->tick();
     };
     auto failed = [&](const std::string& why) {
-      std::fprintf(stderr, "klaxon: error: %s: %s\n", source->name().c_str(), why.c_str());
+      std::fprintf(stderr, "klaxon: error: %s: %s\n", printable(source->name()).c_str(), printable(why).c_str());
       pipeline.count_source_error();
     };
     if (auto file = source->regular_file(); file && pipeline.threaded()) {

@@ -8,6 +8,7 @@
 
 #include "cli/flags.hpp"
 #include "cli/run_live.hpp"
+#include "engine/printable.hpp"
 
 namespace klaxon::cli {
 
@@ -81,7 +82,7 @@ int run_kubectl(const RunOptions& options, const KubectlCommand& command) {
   try {
     kubectl = kubectl_options(command);
   } catch (const sources::FatalSourceError& e) {
-    std::fprintf(stderr, "klaxon kubectl: %s\n", e.what());
+    std::fprintf(stderr, "klaxon kubectl: %s\n", printable(e.what()).c_str());
     return kExitUsage;
   }
   return run_live(options, [&](boost::asio::any_io_executor executor) {

@@ -23,6 +23,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "engine/printable.hpp"
+
 namespace klaxon::sinks {
 
 namespace asio = boost::asio;
@@ -32,7 +34,7 @@ using tcp = asio::ip::tcp;
 
 std::optional<Endpoint> parse_endpoint(std::string_view url, std::string& error) {
   Endpoint e;
-  e.url = std::string(url);
+  e.url = redact_url(url);
   std::string_view rest;
   if (url.starts_with("http://")) {
     rest = url.substr(7);
@@ -137,7 +139,7 @@ Outcome judge(const http::response<http::string_body>& res) {
   if (code >= 200 && code < 300) return {true, false, {}};
   std::string body = res.body().substr(0, 200);
   while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
-  std::string error = "answered HTTP " + std::to_string(code) + (body.empty() ? "" : ": " + body);
+  std::string error = "answered HTTP " + std::to_string(code) + (body.empty() ? "" : ": " + printable(body));
   const bool permanent = code >= 400 && code < 500 && code != 408 && code != 429;
   return {false, permanent, std::move(error)};
 }
