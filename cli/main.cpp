@@ -198,6 +198,7 @@ int run_main(int argc, char** argv) {
       ->group(kAlerts);
 
   app.add_option("--max-line-bytes", run.max_line_bytes, "Cut longer lines (counted; the head is matched) [1 MiB]")
+      ->check(count_check(1, std::uint64_t{1} << 30))
       ->type_name("N")
       ->group(kTuning);
   run.threads = std::max(1u, std::thread::hardware_concurrency());
@@ -211,6 +212,7 @@ int run_main(int argc, char** argv) {
       ->type_name("DUR")
       ->group(kTuning);
   app.add_option("--max-incidents", run.tracker.max_incidents, "Incidents held at most; the oldest are dropped [10000]")
+      ->check(count_check(1, 100'000'000))
       ->type_name("N")
       ->group(kTuning);
 
@@ -277,6 +279,10 @@ int run_main(int argc, char** argv) {
     if (serve->parsed()) return run_serve(run, serve_options);
     if (!follow.paths.empty()) {
       follow.rotate_wait = duration_ms(rotate_wait);
+      if (std::find(follow.paths.begin(), follow.paths.end(), "") != follow.paths.end()) {
+        std::fprintf(stderr, "klaxon: --follow '': give a file, a glob or a directory\n");
+        return kExitUsage;
+      }
       if (!run.inputs.empty()) {
         std::fprintf(stderr, "klaxon: give files either to --follow or as FILE arguments, not both\n");
         return kExitUsage;

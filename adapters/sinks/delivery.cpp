@@ -1,7 +1,9 @@
 #include "adapters/sinks/delivery.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -292,6 +294,9 @@ DeliveryWorker::DeliveryWorker(const TlsOptions& tls) : impl_(std::make_unique<I
   impl_->tls = tls;
   boost::system::error_code ec;
   if (!tls.ca_file.empty()) {
+    // OpenSSL says only "asio.ssl error" for a file it cannot open: ask the file system first.
+    if (std::FILE* f = std::fopen(tls.ca_file.c_str(), "rb")) std::fclose(f);
+    else throw std::runtime_error("--ca-file " + printable(tls.ca_file) + ": cannot be read (" + std::strerror(errno) + ")");
     impl_->ssl.load_verify_file(tls.ca_file, ec);
     if (ec) throw std::runtime_error("--ca-file " + tls.ca_file + ": cannot load CA certificates (" + ec.message() + ")");
   } else {

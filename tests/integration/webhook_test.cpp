@@ -171,5 +171,15 @@ TEST(Webhook, ARefusedUrlWithCredentialsIsNotEchoed) {
   EXPECT_EQ(header.err.find("s3cr3t"), std::string::npos) << header.err;
 }
 
+TEST(Webhook, AMissingCaFileIsNamedAndSaidUnreadable) {
+  test::TempDir dir;
+  const std::string missing = (dir.path() / "missing.pem").string();
+  auto r = test::run_command("echo x | " + kBin + " --webhook https://127.0.0.1:9/ --ca-file " + missing);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--ca-file " + missing + ": cannot be read (No such file or directory)"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("asio.ssl"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace klaxon
