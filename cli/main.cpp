@@ -56,7 +56,8 @@ constexpr const char* kFooter = R"(Examples:
   klaxon loki --url http://loki:3100 --query '{namespace="dapr-system"}'
   klaxon rules test                                       the built-in packs' own test lines
 
-Exit status: 0 ok, 1 an input failed, 2 usage or rule errors, 3 --fail-on was met.)";
+Exit status: 0 ok, 1 an input failed or alerts were not delivered, 2 usage or rule errors,
+3 --fail-on was met, 130/143 a replay cut short by Ctrl-C/SIGTERM.)";
 
 // Start-up allocates tens of MB in small pieces (YAML nodes, RE2 programs, Hyperscan's
 // compiler), and the first touch of each 4 KiB page is a fault: 13,000 of them, a fifth of the

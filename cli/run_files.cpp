@@ -173,12 +173,14 @@ int run_files(const RunOptions& options) {
   const bool cut_short = g_stop != 0 && !std::all_of(inputs.begin(), inputs.end(), is_live_input);
   if (cut_short) pipeline.cut_short(g_stop);
   const RunSummary& summary = pipeline.finish();
-  if (alerting) alerting->finish();
+  // Alerts that never reached their receiver are a failed run: a script must not take the replay
+  // for delivered (what was lost is said above).
+  const bool delivered = !alerting || alerting->finish();
   status->publish();  // after the drain: /metrics shows what was not delivered
 
   if (cut_short) return 128 + g_stop;
   if (options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on) return kExitFailOn;
-  return summary.source_errors > 0 ? kExitFailure : kExitOk;
+  return summary.source_errors > 0 || !delivered ? kExitFailure : kExitOk;
 }
 
 }  // namespace klaxon::cli

@@ -286,6 +286,30 @@ TEST(Serve, HandMadeProtobufPushIsClassifiedAndBadBodiesAreRefusedWithoutLoss) {
   EXPECT_NE(k.err().find("refused a request (415)"), std::string::npos) << k.err();
 }
 
+// A client that sends string fields that are not UTF-8 gets a 400 saying so each time; the
+// terminal hears of it ten times, however many requests come (protobuf's own log line per
+// request was a flood).
+TEST(Serve, BadProtobufBodiesAreSaidAtMostTenTimes) {
+  Klaxon k({"serve", "--listen", "127.0.0.1:0"});
+  const std::string at = k.address("pushes on http://");
+  const std::string bad = protobuf_push("{app=\"web-\xff\xfe\"}", {kExpiredLine});
+  for (int i = 0; i < 25; ++i) {
+    const HttpReply r = http(at, "POST", "/loki/api/v1/push", bad, {"Content-Type: application/x-protobuf"});
+    ASSERT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("invalid UTF-8"), std::string::npos) << r.body;
+  }
+  const auto m = scrape_until(at, [](const auto& m) {
+    return metric(m, R"(klaxon_source_events_total{event="loki_push_rejected"})") >= 25;
+  });
+  EXPECT_EQ(metric(m, R"(klaxon_source_events_total{event="loki_push_rejected"})"), 25);
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  const std::string err = k.err();
+  EXPECT_EQ(err.find("libprotobuf"), std::string::npos) << err;
+  std::size_t lines = 0;
+  for (char c : err) lines += c == '\n';
+  EXPECT_LE(lines, 16u) << err;
+}
+
 TEST(Serve, TakenPortIsAClearStartupError) {
   Klaxon first({"serve", "--listen", "127.0.0.1:0"});
   const std::string at = first.address("pushes on http://");

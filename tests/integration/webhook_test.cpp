@@ -2,6 +2,8 @@
 // Slack messages, an auth header, and a receiver that fails twice before it takes the post.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <simdjson.h>
 
 #include "tests/integration/alert_test_support.hpp"
@@ -110,8 +112,20 @@ TEST(Webhook, WhatCouldNotBeDeliveredIsSaid) {
       dir.path(), "klaxon");
   klaxon->write(kLine);
   klaxon->close_stdin();
-  EXPECT_EQ(klaxon->wait(30s), 0) << klaxon->err();  // the bounded drain ends the run
+  // The bounded drain ends the run, which failed: a script must not take it for delivered.
+  EXPECT_EQ(klaxon->wait(30s), 1) << klaxon->err();
   EXPECT_NE(klaxon->err().find("posts not delivered"), std::string::npos) << klaxon->err();
+}
+
+TEST(Webhook, AReplayWhoseAlertsWereNotDeliveredExitsOne) {
+  test::TempDir dir;
+  const std::string file = (dir.path() / "replay.log").string();
+  std::ofstream(file) << kLine;
+  const unsigned short dead = test::free_port();
+  auto r = test::run_command(kBin + " --no-default-rules --rules " + kSource + "/tests/integration/short_rules.yaml" +
+                             " --send-replayed --webhook http://127.0.0.1:" + std::to_string(dead) + "/ " + file);
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("posts not delivered"), std::string::npos) << r.err;
 }
 
 TEST(Webhook, TlsOptionsAreCheckedAndTheUnsafeOneWarns) {
