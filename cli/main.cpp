@@ -155,6 +155,17 @@ int run_main(int argc, char** argv) {
   serve->add_option("--max-body-mib", serve_options.max_body_mib, "Largest push body, after decompression")
       ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
       ->default_str("64");
+  serve->add_option("--max-connections", serve_options.max_connections, "Connections served at once; more get 503")
+      ->check(count_check(1, 100000))
+      ->default_str("256");
+  serve->add_option("--max-inflight-mib", serve_options.max_inflight_mib,
+                    "Push bodies being received, all connections together; more get 429")
+      ->check(count_check(1, 65536))
+      ->default_str("256");
+  serve->add_option("--max-label-sets", serve_options.max_label_sets,
+                    "Streams held; past it the least recently seen end (idle ones end after 15m)")
+      ->check(count_check(10, 10'000'000))
+      ->default_str("10000");
   // --follow: files followed like tail -F (adapters/sources/follow_source.hpp).
   klaxon::sources::FollowOptions follow;
   app.add_option("--follow", follow.paths, "Files, globs or directories (their *.log); runs until Ctrl-C")
