@@ -10,6 +10,7 @@
 #include "cli/flags.hpp"
 #include "cli/status.hpp"
 #include "engine/pipeline.hpp"
+#include "engine/printable.hpp"
 
 namespace klaxon::cli {
 namespace {
@@ -65,7 +66,7 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
     for (const std::string& url : urls) {
       auto e = sinks::parse_endpoint(url, error);
       if (!e) {
-        error = fmt::format("{} {}: {} (write {})", flag, url, error, example);
+        error = fmt::format("{} {}: {} (write {})", flag, redact_url(url), error, example);
         return false;
       }
       into.push_back(std::move(*e));
@@ -80,7 +81,9 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
     const std::size_t colon = h.find(':');
     std::string name = colon == std::string::npos ? "" : trim(std::string_view(h).substr(0, colon));
     if (name.empty() || name.find_first_of(" \t\r\n") != std::string::npos || h.find_first_of("\r\n") != std::string::npos) {
-      error = "--webhook-header '" + h + "': write 'Name: value' (e.g. 'Authorization: Bearer TOKEN')";
+      // The value is not repeated: it is often a token.
+      error = "--webhook-header '" + printable(name.empty() ? std::string("?") : name) +
+              ": …': write 'Name: value' (e.g. 'Authorization: Bearer TOKEN')";
       return nullptr;
     }
     headers.emplace_back(std::move(name), trim(std::string_view(h).substr(colon + 1)));
@@ -111,8 +114,9 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
     if (am.generator_url.empty() && status) am.generator_url = status_page_url(status->address());
     a->alertmanager_ = std::make_unique<sinks::AlertmanagerSink>(*a->worker_, alertmanagers, rules, am);
   }
+  // Numbered: two webhooks on one host (two Slack channels) are two sinks.
   for (sinks::Endpoint& e : webhooks) {
-    std::string name = "webhook " + e.url;
+    std::string name = fmt::format("webhook-{} {}", a->webhooks_.size() + 1, e.url);
     sinks::DeliveryQueue& q = a->worker_->add_queue(std::move(name), std::move(e), headers, "application/json");
     a->webhooks_.push_back(std::make_unique<sinks::WebhookSink>(q, format));
   }
@@ -127,7 +131,7 @@ bool Alerting::start(const AlertOptions& options, const std::vector<RuleSpec>& r
   std::string error;
   out = create(options, rules, error, status);
   if (!out) {
-    std::fprintf(stderr, "klaxon: %s\n", error.c_str());
+    std::fprintf(stderr, "klaxon: %s\n", printable(error).c_str());
     return false;
   }
   out->attach(pipeline);

@@ -1,6 +1,7 @@
 #include "cli/flags.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <optional>
 
@@ -73,6 +74,19 @@ CLI::Validator duration_check(bool positive) {
         const auto ms = parse_ms(text);
         if (!ms || ms->count() < 0) return text + " is not a duration (write 30s, 5m, 2h, 7d)";
         if (positive && ms->count() == 0) return text + " is too short: give a duration above zero (30s, 5m)";
+        return {};
+      },
+      "");
+}
+
+CLI::Validator count_check(std::uint64_t min, std::uint64_t max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        std::uint64_t n = 0;
+        const char* end = text.data() + text.size();
+        const auto [at, ec] = std::from_chars(text.data(), end, n);
+        if (text.empty() || text[0] < '0' || text[0] > '9' || ec != std::errc() || at != end || n < min || n > max)
+          return fmt::format("{} is not a whole number from {} to {}", text, min, max);
         return {};
       },
       "");

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ namespace klaxon::cli {
 /// The check of a duration flag: 30s, 15m, 2h, 7d, Go's 1h30m0s, or 500ms. `positive`: zero is
 /// refused too.
 CLI::Validator duration_check(bool positive = true);
+/// The check of a count flag (--max-streams, --max-line-bytes, ...): digits only, from `min` to
+/// `max`. Refuses a sign ("-5" would wrap around to a huge count) and numbers that do not fit.
+CLI::Validator count_check(std::uint64_t min, std::uint64_t max);
 /// A duration that passed duration_check().
 std::chrono::milliseconds duration_ms(const std::string& text);
 

@@ -25,6 +25,7 @@
 #include "cli/version.hpp"
 #include "engine/civil_time.hpp"
 #include "engine/duration.hpp"
+#include "engine/printable.hpp"
 
 namespace {
 
@@ -55,7 +56,8 @@ constexpr const char* kFooter = R"(Examples:
   klaxon loki --url http://loki:3100 --query '{namespace="dapr-system"}'
   klaxon rules test                                       the built-in packs' own test lines
 
-Exit status: 0 ok, 1 an input failed, 2 usage or rule errors, 3 --fail-on was met.)";
+Exit status: 0 ok, 1 an input failed or alerts were not delivered, 2 usage or rule errors,
+3 --fail-on was met, 130/143 a replay cut short by Ctrl-C/SIGTERM.)";
 
 // Start-up allocates tens of MB in small pieces (YAML nodes, RE2 programs, Hyperscan's
 // compiler), and the first touch of each 4 KiB page is a fault: 13,000 of them, a fifth of the
@@ -157,6 +159,17 @@ int run_main(int argc, char** argv) {
   serve->add_option("--max-body-mib", serve_options.max_body_mib, "Largest push body, after decompression")
       ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
       ->default_str("64");
+  serve->add_option("--max-connections", serve_options.max_connections, "Connections served at once; more get 503")
+      ->check(count_check(1, 100000))
+      ->default_str("256");
+  serve->add_option("--max-inflight-mib", serve_options.max_inflight_mib,
+                    "Push bodies being received, all connections together; more get 429")
+      ->check(count_check(1, 65536))
+      ->default_str("256");
+  serve->add_option("--max-label-sets", serve_options.max_label_sets,
+                    "Streams held; past it the least recently seen end (idle ones end after 15m)")
+      ->check(count_check(10, 10'000'000))
+      ->default_str("10000");
   // --follow: files followed like tail -F (adapters/sources/follow_source.hpp).
   klaxon::sources::FollowOptions follow;
   app.add_option("--follow", follow.paths, "Files, globs or directories (their *.log); runs until Ctrl-C")
@@ -201,6 +214,7 @@ int run_main(int argc, char** argv) {
       ->group(kAlerts);
 
   app.add_option("--max-line-bytes", run.max_line_bytes, "Cut longer lines (counted; the head is matched) [1 MiB]")
+      ->check(count_check(1, std::uint64_t{1} << 30))
       ->type_name("N")
       ->group(kTuning);
   run.threads = std::max(1u, std::thread::hardware_concurrency());
@@ -214,6 +228,7 @@ int run_main(int argc, char** argv) {
       ->type_name("DUR")
       ->group(kTuning);
   app.add_option("--max-incidents", run.tracker.max_incidents, "Incidents held at most; the oldest are dropped [10000]")
+      ->check(count_check(1, 100'000'000))
       ->type_name("N")
       ->group(kTuning);
 
@@ -280,6 +295,10 @@ int run_main(int argc, char** argv) {
     if (serve->parsed()) return run_serve(run, serve_options);
     if (!follow.paths.empty()) {
       follow.rotate_wait = duration_ms(rotate_wait);
+      if (std::find(follow.paths.begin(), follow.paths.end(), "") != follow.paths.end()) {
+        std::fprintf(stderr, "klaxon: --follow '': give a file, a glob or a directory\n");
+        return kExitUsage;
+      }
       if (!run.inputs.empty()) {
         std::fprintf(stderr, "klaxon: give files either to --follow or as FILE arguments, not both\n");
         return kExitUsage;
@@ -292,7 +311,7 @@ int run_main(int argc, char** argv) {
     }
     return run_files(run);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "klaxon: internal error: %s\n", e.what());
+    std::fprintf(stderr, "klaxon: internal error: %s\n", klaxon::printable(e.what()).c_str());
     return kExitFailure;
   }
 }

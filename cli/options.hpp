@@ -78,6 +78,9 @@ int run_files(const RunOptions& options);
 struct ServeOptions {
   std::string listen = "127.0.0.1:3100";
   std::size_t max_body_mib = 64;
+  std::size_t max_connections = 256;
+  std::size_t max_inflight_mib = 256;
+  std::size_t max_label_sets = 10000;
 };
 int run_serve(RunOptions options, const ServeOptions& serve);
 

@@ -19,6 +19,7 @@
 #include "cli/alerting.hpp"
 #include "cli/options.hpp"
 #include "cli/status.hpp"
+#include "engine/printable.hpp"
 
 namespace klaxon::cli {
 namespace {
@@ -118,7 +119,7 @@ int run_files(const RunOptions& options) {
   try {
     status = std::make_unique<StatusService>(options, pipeline, /*live=*/false);
   } catch (const std::runtime_error& e) {
-    std::fprintf(stderr, "klaxon: %s\n", e.what());
+    std::fprintf(stderr, "klaxon: %s\n", printable(e.what()).c_str());
     return kExitUsage;
   }
   status->publish();
@@ -136,7 +137,7 @@ int run_files(const RunOptions& options) {
     std::string error;
     auto source = sources::open_file_source(path, error);
     if (!source) {
-      std::fprintf(stderr, "klaxon: error: %s\n", error.c_str());
+      std::fprintf(stderr, "klaxon: error: %s\n", printable(error).c_str());
       pipeline.count_source_error();
       continue;
     }
@@ -151,7 +152,7 @@ int run_files(const RunOptions& options) {
       status->tick();
     };
     auto failed = [&](const std::string& why) {
-      std::fprintf(stderr, "klaxon: error: %s: %s\n", source->name().c_str(), why.c_str());
+      std::fprintf(stderr, "klaxon: error: %s: %s\n", printable(source->name()).c_str(), printable(why).c_str());
       pipeline.count_source_error();
     };
     if (auto file = source->regular_file(); file && pipeline.threaded()) {
@@ -182,14 +183,16 @@ int run_files(const RunOptions& options) {
   const bool cut_short = g_stop != 0 && !std::all_of(inputs.begin(), inputs.end(), is_live_input);
   if (cut_short) pipeline.cut_short(g_stop);
   const RunSummary& summary = pipeline.finish();
-  if (alerting) alerting->finish();
+  // Alerts that never reached their receiver are a failed run: a script must not take the replay
+  // for delivered (what was lost is said above).
+  const bool delivered = !alerting || alerting->finish();
   status->publish();  // after the drain: /metrics shows what was not delivered
   if (options.hold && !cut_short) hold_until_signal(status->address());
 
   if (cut_short) return 128 + g_stop;
   if (!status->report_written()) return kExitFailure;
   if (options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on) return kExitFailOn;
-  return summary.source_errors > 0 ? kExitFailure : kExitOk;
+  return summary.source_errors > 0 || !delivered ? kExitFailure : kExitOk;
 }
 
 }  // namespace klaxon::cli

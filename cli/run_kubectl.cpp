@@ -8,6 +8,7 @@
 
 #include "cli/flags.hpp"
 #include "cli/run_live.hpp"
+#include "engine/printable.hpp"
 
 namespace klaxon::cli {
 
@@ -50,7 +51,7 @@ void add_kubectl_command(CLI::App& app, KubectlCommand& c) {
   cmd.add_flag("-f,--follow,--prefix,--timestamps", always_on, "Always on (accepted for kubectl's sake)")
       ->group(kKubectl);
   cmd.add_option("--max-streams", o.max_streams, "Follow at most N containers [50]")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}).description(""))
+      ->check(count_check(1, 100000))
       ->type_name("N")
       ->group(kOwn);
   cmd.add_option("--poll-interval", c.poll_interval, "How often pods are listed [5s]")
@@ -81,7 +82,7 @@ int run_kubectl(const RunOptions& options, const KubectlCommand& command) {
   try {
     kubectl = kubectl_options(command);
   } catch (const sources::FatalSourceError& e) {
-    std::fprintf(stderr, "klaxon kubectl: %s\n", e.what());
+    std::fprintf(stderr, "klaxon kubectl: %s\n", printable(e.what()).c_str());
     return kExitUsage;
   }
   return run_live(options, [&](boost::asio::any_io_executor executor) {

@@ -23,6 +23,7 @@
 #include "cli/options.hpp"
 #include "cli/run_live.hpp"
 #include "cli/status.hpp"
+#include "engine/printable.hpp"
 
 namespace klaxon::cli {
 namespace {
@@ -42,7 +43,7 @@ class PipelineIntake final : public sources::Intake {
   void end(const std::string& stream) override { p_.end_stream(stream); }
   void notice(std::string_view counter, std::string_view message, std::uint64_t count) override {
     p_.count(counter, count);
-    if (!message.empty()) std::fprintf(stderr, "klaxon: %.*s\n", int(message.size()), message.data());
+    if (!message.empty()) std::fprintf(stderr, "klaxon: %s\n", printable(message).c_str());
   }
   void connected(std::string_view source, bool up) override { p_.set_connected(source, up); }
   void flush() override { p_.flush(); }
@@ -79,7 +80,7 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   try {
     shown = std::make_unique<StatusService>(options, pipeline, /*live=*/true);
   } catch (const std::runtime_error& e) {  // --listen address bad or taken
-    std::fprintf(stderr, "klaxon: %s\n", e.what());
+    std::fprintf(stderr, "klaxon: %s\n", printable(e.what()).c_str());
     return kExitUsage;
   }
   std::unique_ptr<Alerting> alerting;
@@ -88,7 +89,7 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   try {
     source = make_source(io.get_executor());
   } catch (const sources::FatalSourceError& e) {
-    std::fprintf(stderr, "klaxon: %s\n", e.what());
+    std::fprintf(stderr, "klaxon: %s\n", printable(e.what()).c_str());
     return kExitUsage;
   }
   // Incident events show on /metrics and / soon, not only at the next second.
@@ -108,10 +109,10 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
       try {
         std::rethrow_exception(error);
       } catch (const sources::FatalSourceError& e) {
-        std::fprintf(stderr, "klaxon: %s\n", e.what());
+        std::fprintf(stderr, "klaxon: %s\n", printable(e.what()).c_str());
         status = kExitUsage;
       } catch (const std::exception& e) {
-        std::fprintf(stderr, "klaxon: error: %s\n", e.what());
+        std::fprintf(stderr, "klaxon: error: %s\n", printable(e.what()).c_str());
         status = kExitFailure;
       }
     }

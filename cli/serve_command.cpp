@@ -17,6 +17,9 @@ int run_serve(RunOptions options, const ServeOptions& serve) {
     sources::LokiPushOptions push;
     push.listen = serve.listen;
     push.max_body_bytes = serve.max_body_mib << 20;
+    push.max_connections = serve.max_connections;
+    push.max_inflight_bytes = serve.max_inflight_mib << 20;
+    push.max_label_sets = serve.max_label_sets;
     push.other_gets = [board](std::string_view target) -> std::optional<sources::HttpAnswer> {
       auto a = board->answer(target);
       if (!a) return std::nullopt;

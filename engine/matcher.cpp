@@ -1,6 +1,7 @@
 #include "engine/matcher.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 #include <fmt/format.h>
@@ -144,6 +145,11 @@ std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector
         error(r, fmt::format("severity condition names '{}', which the rule neither captures nor extracts",
                              s.when.name));
     }
+    // A `{name}` the rule neither captures nor extracts would reach the alert as it is written.
+    for (const auto& [key, text] : r.annotations)
+      for (const std::string& name : placeholders(text))
+        if (std::find(known.begin(), known.end(), name) == known.end())
+          error(r, fmt::format("annotation {}: {{{}}} names no capture or extracted value of the rule", key, name));
     impl->compiled.push_back(std::move(c));
   }
   if (failed) return std::nullopt;
@@ -340,6 +346,19 @@ void Matcher::match_candidates(const Record& record, Scratch& scratch, const std
 
 const std::vector<RuleSpec>& Matcher::rules() const { return impl_->rules; }
 const Prefilter& Matcher::prefilter() const { return *impl_->prefilter; }
+
+std::vector<std::string> placeholders(std::string_view text) {
+  std::vector<std::string> out;
+  for (std::size_t open = text.find('{'); open != std::string_view::npos; open = text.find('{', open + 1)) {
+    const std::size_t close = text.find('}', open);
+    if (close == std::string_view::npos) break;
+    const std::string_view name = text.substr(open + 1, close - open - 1);
+    const bool identifier = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
+                            std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+    if (identifier) out.emplace_back(name);
+  }
+  return out;
+}
 
 std::string value_to_string(const Value& v) {
   switch (v.kind) {

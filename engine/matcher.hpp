@@ -122,6 +122,8 @@ class Matcher {
 /// Renders `{name}` placeholders of an annotation with the match's values (durations as
 /// `2d15h`, instants as RFC3339); unknown names are left as they are.
 std::string render_template(std::string_view tmpl, const RuleMatch& match);
+/// The names of the `{name}` placeholders in an annotation template (other braces are text).
+std::vector<std::string> placeholders(std::string_view text);
 
 /// A value as text: seconds as an integer, instants as RFC3339, numbers as written.
 std::string value_to_string(const Value& v);

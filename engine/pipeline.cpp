@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "engine/printable.hpp"
+
 namespace klaxon {
 namespace {
 
@@ -41,7 +43,7 @@ Pipeline::Pipeline(const Matcher& matcher, std::vector<CorrelationSpec> correlat
 
 void Pipeline::warn(const std::string& message) const {
   if (options_.warn) options_.warn(message);
-  else std::fprintf(stderr, "klaxon: warning: %s\n", message.c_str());
+  else std::fprintf(stderr, "klaxon: warning: %s\n", printable(message).c_str());
 }
 
 void Pipeline::set_replay(bool replay) {
@@ -80,14 +82,14 @@ void Pipeline::on_match(const ClassifiedLine& line) {
   const TrackerStats& after = tracker_.stats();
   if (before.future_lines == 0 && after.future_lines != 0)
     std::fprintf(stderr,
-                 "klaxon: warning: %.*s:%llu: stamped more than --max-clock-skew ahead of this machine's clock; "
+                 "klaxon: warning: %s:%llu: stamped more than --max-clock-skew ahead of this machine's clock; "
                  "taken at the wall clock's time (all are counted at the end)\n",
-                 int(line.source.size()), line.source.data(), static_cast<unsigned long long>(line.line_no));
+                 printable(line.source).c_str(), static_cast<unsigned long long>(line.line_no));
   if (before.refused_values == 0 && after.refused_values != 0)
     std::fprintf(stderr,
-                 "klaxon: warning: %.*s:%llu: a duration or instant out of range was left out; the line is still "
+                 "klaxon: warning: %s:%llu: a duration or instant out of range was left out; the line is still "
                  "classified (all are counted at the end)\n",
-                 int(line.source.size()), line.source.data(), static_cast<unsigned long long>(line.line_no));
+                 printable(line.source).c_str(), static_cast<unsigned long long>(line.line_no));
   deliver();
 }
 

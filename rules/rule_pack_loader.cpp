@@ -163,7 +163,11 @@ class PackReader {
       if (!a.is_map()) error(a, what + ": annotations must be a map");
       else
         for (const auto& [key, value] : a.pairs()) {
-          if (!value.is_scalar()) error(value, what + ": annotation values are text");
+          // A misspelt key (`sumary`) would be sent as an annotation nobody's template shows.
+          const std::string k = key.text();
+          if (k != "summary" && k != "description" && k != "runbook" && k != "runbook_url")
+            error(key, fmt::format("{}: unknown annotation '{}' (known: summary, description, runbook, runbook_url)", what, k));
+          else if (!value.is_scalar()) error(value, what + ": annotation values are text");
           else r.annotations.emplace_back(key.text(), value.text());
         }
     }

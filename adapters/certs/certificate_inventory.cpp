@@ -240,16 +240,6 @@ bool passed_over(const fs::path& p) {
 
 }  // namespace
 
-std::string printable(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) out += fmt::format("\\x{:02X}", unsigned(u));
-    else out.push_back(c);
-  }
-  return out;
-}
-
 bool holds_pem_certificate(std::string_view bytes) { return bytes.find(kBeginCertificate) != std::string_view::npos; }
 
 std::size_t read_certificates(std::string_view bytes, const std::string& source, Inventory& out) {

@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/printable.hpp"
+
 namespace klaxon::certs {
 
 /// Unix seconds, UTC. Seconds rather than klaxon's nanoseconds: a certificate may end in 9999
@@ -109,9 +111,8 @@ bool holds_pem_certificate(std::string_view bytes);
 /// Sorts soonest not_after first (then by source, so the order is stable).
 void sort_soonest_first(std::vector<Certificate>& certificates);
 
-/// Text from a certificate or a file name with its unprintable bytes as `\xNN`, so that no
-/// certificate and no file name can write to an operator's terminal.
-std::string printable(std::string_view text);
+/// Text from a certificate or a file name made safe for a terminal: klaxon's one printable().
+using klaxon::printable;
 
 /// `2026-12-07T13:06:25Z`, for any year 0-9999.
 std::string format_seconds_rfc3339(Seconds t);

@@ -1,7 +1,9 @@
 #include "adapters/sinks/delivery.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -23,6 +25,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "engine/printable.hpp"
+
 namespace klaxon::sinks {
 
 namespace asio = boost::asio;
@@ -32,7 +36,7 @@ using tcp = asio::ip::tcp;
 
 std::optional<Endpoint> parse_endpoint(std::string_view url, std::string& error) {
   Endpoint e;
-  e.url = std::string(url);
+  e.url = redact_url(url);
   std::string_view rest;
   if (url.starts_with("http://")) {
     rest = url.substr(7);
@@ -137,7 +141,7 @@ Outcome judge(const http::response<http::string_body>& res) {
   if (code >= 200 && code < 300) return {true, false, {}};
   std::string body = res.body().substr(0, 200);
   while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
-  std::string error = "answered HTTP " + std::to_string(code) + (body.empty() ? "" : ": " + body);
+  std::string error = "answered HTTP " + std::to_string(code) + (body.empty() ? "" : ": " + printable(body));
   const bool permanent = code >= 400 && code < 500 && code != 408 && code != 429;
   return {false, permanent, std::move(error)};
 }
@@ -290,6 +294,9 @@ DeliveryWorker::DeliveryWorker(const TlsOptions& tls) : impl_(std::make_unique<I
   impl_->tls = tls;
   boost::system::error_code ec;
   if (!tls.ca_file.empty()) {
+    // OpenSSL says only "asio.ssl error" for a file it cannot open: ask the file system first.
+    if (std::FILE* f = std::fopen(tls.ca_file.c_str(), "rb")) std::fclose(f);
+    else throw std::runtime_error("--ca-file " + printable(tls.ca_file) + ": cannot be read (" + std::strerror(errno) + ")");
     impl_->ssl.load_verify_file(tls.ca_file, ec);
     if (ec) throw std::runtime_error("--ca-file " + tls.ca_file + ": cannot load CA certificates (" + ec.message() + ")");
   } else {

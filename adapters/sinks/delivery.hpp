@@ -32,7 +32,7 @@ namespace klaxon::sinks {
 
 /// An http(s) URL taken apart for a client.
 struct Endpoint {
-  std::string url;  // as given, for messages
+  std::string url;  // for messages and metric labels: redact_url() of the URL given, no secret in it
   bool tls = false;
   std::string host;
   std::string port;

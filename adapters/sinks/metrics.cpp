@@ -6,11 +6,15 @@
 
 #include <fmt/format.h>
 
+#include "engine/printable.hpp"
+
 namespace klaxon::sinks {
 namespace {
 
-void append_escaped(std::string& out, std::string_view s, bool quote) {
-  for (char c : s) {
+// Label values come from log lines and peers (pod names, paths): invalid UTF-8 would make
+// Prometheus refuse the whole scrape, so it becomes U+FFFD first.
+void append_escaped(std::string& out, std::string_view text, bool quote) {
+  for (char c : valid_utf8(text)) {
     if (c == '\\') out += "\\\\";
     else if (c == '\n') out += "\\n";
     else if (c == '"' && quote) out += "\\\"";

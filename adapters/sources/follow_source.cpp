@@ -12,6 +12,7 @@
 //   - its successor at the same path: a new identity, read from its first byte.
 // Only whole lines are handed on; the partial tail of a file waits here for its newline.
 #include "adapters/sources/follow_source.hpp"
+#include "engine/printable.hpp"
 
 #include <algorithm>
 #include <array>
@@ -168,7 +169,7 @@ class FollowSource final : public LiveSource {
     // Shutdown: what was handed on is what the state says, so a restart neither repeats nor skips.
     if (!options_.state_path.empty() && started_) {
       std::string error;
-      if (!save_state(true, error)) std::fprintf(stderr, "klaxon: %s\n", error.c_str());
+      if (!save_state(true, error)) std::fprintf(stderr, "klaxon: %s\n", printable(error).c_str());
     }
   }
 

@@ -2,6 +2,9 @@
 #include "adapters/sources/kubectl_source.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <set>
 #include <system_error>
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
@@ -34,10 +37,11 @@ std::string first_line(const std::string& text) {
   return line.empty() ? "no message" : line;
 }
 
-// What kubectl's stderr says about whether trying again can help.
+// What kubectl's stderr says about whether trying again can help. An unknown --context is
+// "context was not found": not a missing namespace or pod.
 enum class Verdict { retry, not_found, fatal };
 Verdict judge(const std::string& err) {
-  for (const char* fatal : {"Forbidden", "forbidden", "Unauthorized", "does not exist", "invalid configuration",
+  for (const char* fatal : {"context was not found", "no such file or directory", "Forbidden", "forbidden", "Unauthorized", "does not exist", "invalid configuration",
                             "error loading config", "unknown flag", "unknown shorthand", "invalid argument",
                             "cannot execute the program"})
     if (err.find(fatal) != std::string::npos) return Verdict::fatal;
@@ -56,6 +60,14 @@ std::optional<std::string> workload_kind(std::string_view type) {
 }
 
 bool is_pod_type(std::string_view type) { return type == "pod" || type == "pods" || type == "po"; }
+
+// What to say when kubectl failed for good.
+std::string kubectl_failure(const std::string& err, const KubectlOptions& o) {
+  if (err.find("context was not found") != std::string::npos)
+    return fmt::format("--context {}: the kubeconfig has no such context (kubectl config get-contexts lists them)",
+                       o.context.empty() ? "(current)" : o.context);
+  return fmt::format("kubectl: {}", first_line(err));
+}
 
 struct Captured {
   int status = -1;
@@ -107,6 +119,13 @@ void check_kubectl_options(const KubectlOptions& o) {
     throw FatalSourceError("say which pods: -l SELECTOR or pod/NAME (as for kubectl logs); see klaxon kubectl --help");
   if (o.all_namespaces && !o.resource.empty()) throw FatalSourceError("-A goes with -l SELECTOR, not with a pod name");
   if (!o.container.empty() && o.all_containers) throw FatalSourceError("give either -c NAME or --all-containers");
+  // kubectl says "no such file" for a missing kubeconfig, which reads like a passing fault:
+  // without this, klaxon would try again forever.
+  if (!o.kubeconfig.empty()) {
+    std::FILE* f = std::fopen(o.kubeconfig.c_str(), "r");
+    if (!f) throw FatalSourceError(fmt::format("--kubeconfig {}: cannot be read ({})", o.kubeconfig, std::strerror(errno)));
+    std::fclose(f);
+  }
 }
 
 // ---- the source ---------------------------------------------------------------------------
@@ -175,7 +194,7 @@ asio::awaitable<void> KubectlSource::check_namespace() {
   if (v == Verdict::not_found)
     throw FatalSourceError(fmt::format("namespace \"{}\" not found ({}); check -n and --context", options_.namespace_,
                                        first_line(c.err)));
-  if (v == Verdict::fatal) throw FatalSourceError(fmt::format("kubectl: {}", first_line(c.err)));
+  if (v == Verdict::fatal) throw FatalSourceError(kubectl_failure(c.err, options_));
 }
 
 asio::awaitable<void> KubectlSource::resolve_workload() {
@@ -203,7 +222,7 @@ asio::awaitable<void> KubectlSource::resolve_workload() {
       co_return;
     }
     const Verdict v = judge(c.err);
-    if (v != Verdict::retry) throw FatalSourceError(fmt::format("kubectl: {}", first_line(c.err)));
+    if (v != Verdict::retry) throw FatalSourceError(kubectl_failure(c.err, options_));
     asio::steady_timer wait(executor_, options_.poll_interval);
     co_await wait.async_wait(asio::use_awaitable);
   }
@@ -227,7 +246,7 @@ asio::awaitable<KubectlSource::Listing> KubectlSource::list_pods() {
   Captured c = co_await capture(executor_, kubectl_args(words), lister_);
   if (c.status != 0) {
     listing.error = c.err.empty() ? fmt::format("kubectl exited with status {}", c.status) : c.err;
-    if (judge(c.err) == Verdict::fatal) fail(fmt::format("kubectl: {}", first_line(c.err)));
+    if (judge(c.err) == Verdict::fatal) fail(kubectl_failure(c.err, options_));
     co_return listing;
   }
   listing.ok = true;

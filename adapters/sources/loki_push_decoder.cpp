@@ -4,13 +4,16 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 
 #include <fmt/format.h>
 #include <simdjson.h>
 #include <snappy.h>
 #include <zlib.h>
+#include <google/protobuf/stubs/logging.h>
 
 #include "adapters/sources/loki_push.pb.h"
+#include "engine/printable.hpp"
 
 namespace klaxon::sources {
 namespace {
@@ -25,6 +28,28 @@ std::string lower_trimmed(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return char(std::tolower(c)); });
   return out;
+}
+
+// protobuf says why a body did not parse (a string field that is not UTF-8) in a log line of
+// its own on stderr: one per bad request, outside the "first ten" cap of rejections, a flood.
+// Its words go into the 400's reason instead, which is said and capped like every rejection.
+thread_local std::string* protobuf_says = nullptr;  // set while this thread parses a body
+
+void protobuf_log(google::protobuf::LogLevel level, const char*, int, const std::string& message) {
+  if (protobuf_says) {
+    if (protobuf_says->empty()) *protobuf_says = message.substr(0, message.find(". "));
+    return;
+  }
+  if (level >= google::protobuf::LOGLEVEL_ERROR) std::fprintf(stderr, "klaxon: protobuf: %s\n", printable(message).c_str());
+}
+
+bool parse_push_request(const std::string& raw, logproto::PushRequest& request, std::string& why) {
+  // Set once, before the first parse; SetLogHandler is not thread-safe, a function-local static is.
+  [[maybe_unused]] static google::protobuf::LogHandler* const previous = google::protobuf::SetLogHandler(protobuf_log);
+  protobuf_says = &why;
+  const bool parsed = request.ParseFromString(raw);
+  protobuf_says = nullptr;
+  return parsed;
 }
 
 PushError too_large(std::size_t max_bytes) {
@@ -69,7 +94,9 @@ std::variant<PushRequestBody, PushError> decode_protobuf(std::string_view body, 
   if (!snappy::Uncompress(body.data(), body.size(), &raw))
     return PushError{400, "the snappy body is corrupt or truncated"};
   logproto::PushRequest request;
-  if (!request.ParseFromString(raw)) return PushError{400, "the body is not a Loki PushRequest (protobuf did not parse)"};
+  if (std::string why; !parse_push_request(raw, request, why))
+    return PushError{400, fmt::format("the body is not a Loki PushRequest (protobuf did not parse{}{})",
+                                      why.empty() ? "" : ": ", why)};
   PushRequestBody out;
   out.format = PushFormat::protobuf;
   out.streams.reserve(request.streams_size());

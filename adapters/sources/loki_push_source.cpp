@@ -1,10 +1,12 @@
 // adapters/sources/loki_push_source.cpp — Beast HTTP/1.1 server for Loki's push API.
 #include "adapters/sources/loki_push_source.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <vector>
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
 
 #include <boost/asio/co_spawn.hpp>
@@ -72,6 +74,9 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
   LokiPushOptions options;
   tcp::acceptor acceptor;
   std::uint64_t rejections = 0;
+  std::size_t connections = 0;     // sessions running
+  std::size_t inflight_bytes = 0;  // announced by the bodies being received
+  bool said_busy = false, said_full = false, said_label_sets = false;
   std::map<std::string, std::chrono::steady_clock::time_point> last_seen;  // per stream key
 
   Impl(asio::any_io_executor executor, LokiPushOptions o) : options(std::move(o)), acceptor(executor) {}
@@ -107,6 +112,7 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
       for (const PushEntry& e : stream.entries) out.line(key, e.line, e.time_ns, stream.labels);
       entries += stream.entries.size();
     }
+    if (last_seen.size() > options.max_label_sets) end_least_recent(out);
     out.notice(body.format == PushFormat::json ? "loki_push_requests_json" : "loki_push_requests_protobuf", "");
     out.notice("loki_push_entries", "", entries);
     return answer(http::status::no_content, "");
@@ -142,6 +148,25 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
       drained += co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
   }
 
+  // Past max_label_sets: the least recently seen tenth end now (one pass for many requests).
+  void end_least_recent(Intake& out) {
+    out.notice("loki_push_label_sets_ended", std::exchange(said_label_sets, true) ? std::string() :
+               fmt::format("loki push: more than serve --max-label-sets {} label sets; the least recently seen are "
+                           "ended early (said once, counted in /metrics)", options.max_label_sets),
+               0);
+    std::vector<std::pair<std::chrono::steady_clock::time_point, std::string>> by_age;
+    by_age.reserve(last_seen.size());
+    for (const auto& [key, seen] : last_seen) by_age.emplace_back(seen, key);
+    const std::size_t keep = options.max_label_sets - options.max_label_sets / 10;
+    const std::size_t end = by_age.size() - keep;
+    std::nth_element(by_age.begin(), by_age.begin() + std::ptrdiff_t(end), by_age.end());
+    for (std::size_t i = 0; i < end; ++i) {
+      out.end(by_age[i].second);
+      last_seen.erase(by_age[i].second);
+    }
+    out.notice("loki_push_label_sets_ended", "", end);
+  }
+
   // Ends streams that fell silent (see kStreamIdle).
   asio::awaitable<void> sweep_idle_streams(Intake& out) {
     auto self = shared_from_this();
@@ -163,8 +188,30 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  // Past --max-connections: a 503 and the door closed, before anything is read.
+  asio::awaitable<void> turn_away(tcp::socket socket, Intake& out) {
+    auto self = shared_from_this();
+    beast::tcp_stream stream(std::move(socket));
+    out.notice("loki_push_busy", std::exchange(said_busy, true) ? std::string() :
+               fmt::format("loki push: {} connections are open, the most serve --max-connections allows; further "
+                           "ones are answered 503 (said once, counted in /metrics)", options.max_connections));
+    auto res = answer(http::status::service_unavailable,
+                      fmt::format("klaxon: {} connections already; retry later\n", options.max_connections));
+    res.set(http::field::retry_after, "1");
+    res.keep_alive(false);
+    res.prepare_payload();
+    boost::system::error_code ec;
+    stream.expires_after(std::chrono::seconds(5));
+    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
   asio::awaitable<void> session(tcp::socket socket, Intake& out) {
     auto self = shared_from_this();  // the acceptor's owner may go first at shutdown
+    struct Leave {  // counted in by the accept loop, before this coroutine first runs
+      Impl& impl;
+      ~Leave() { --impl.connections; }
+    } leave{*this};
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
@@ -172,7 +219,29 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
       parser.body_limit(options.max_body_bytes);
       stream.expires_after(std::chrono::seconds(options.idle_timeout_seconds));
       boost::system::error_code ec;
-      co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      // The body is held only within the in-flight budget: what it announces (Content-Length),
+      // or the most a body may be when it does not say.
+      const std::size_t announced =
+          ec ? 0 : std::min<std::uint64_t>(parser.content_length().value_or(options.max_body_bytes), options.max_body_bytes);
+      if (!ec && inflight_bytes + announced > options.max_inflight_bytes) {
+        out.notice("loki_push_over_inflight", std::exchange(said_full, true) ? std::string() :
+                   fmt::format("loki push: more than serve --max-inflight-mib {} of push bodies at once; further "
+                               "requests are answered 429 until some are done (said once, counted in /metrics)",
+                               options.max_inflight_bytes >> 20));
+        auto res = answer(http::status::too_many_requests, "klaxon: too many push bodies in flight; retry later\n");
+        res.set(http::field::retry_after, "1");
+        co_await refuse_and_drain(stream, res);
+        break;
+      }
+      inflight_bytes += announced;
+      struct Release {
+        Impl& impl;
+        std::size_t bytes;
+        ~Release() { impl.inflight_bytes -= bytes; }
+      } release{*this, announced};
+      if (!ec && !parser.is_done())
+        co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
       if (ec == http::error::body_limit) {
         auto res = reject(out, 413,
                           fmt::format("the push body is larger than {} MiB; send smaller batches", options.max_body_bytes >> 20));
@@ -234,7 +303,12 @@ asio::awaitable<void> LokiPushSource::run(Intake& out) {
       co_await pause.async_wait(asio::use_awaitable);
       continue;
     }
-    asio::co_spawn(impl->acceptor.get_executor(), impl->session(std::move(socket), out), asio::detached);
+    if (impl->connections >= impl->options.max_connections)
+      asio::co_spawn(impl->acceptor.get_executor(), impl->turn_away(std::move(socket), out), asio::detached);
+    else {
+      ++impl->connections;
+      asio::co_spawn(impl->acceptor.get_executor(), impl->session(std::move(socket), out), asio::detached);
+    }
   }
 }
 

@@ -12,6 +12,14 @@
 // are bounded (64 MiB by default, after decompression); lines longer than --max-line-bytes are
 // cut by the pipeline and counted. Each connection is a coroutine on the run's event loop with
 // an idle timeout, so a hung client holds one socket and nothing else.
+//
+// Memory is bounded as a whole, not only per request: at most `max_connections` connections
+// are served (more are answered 503 and closed), and the bodies being received, all connections
+// together, may announce at most `max_inflight_bytes` (a request beyond is answered 429, which
+// Promtail, Alloy and Vector retry with backoff). A body without a length counts as
+// `max_body_bytes`. Both refusals are said once on stderr and counted in /metrics. A label set
+// (stream) that sent nothing for 15 minutes is ended; past `max_label_sets` streams, the least
+// recently seen tenth are ended at once (a client that sends a fresh label set per request).
 #pragma once
 
 #include <cstddef>
@@ -40,6 +48,9 @@ struct LokiPushOptions {
   std::string listen = "127.0.0.1:3100";     // host:port; port 0 picks a free one
   std::size_t max_body_bytes = 64u << 20;    // after decompression; larger bodies get 413
   std::size_t idle_timeout_seconds = 60;     // a silent keep-alive connection is closed
+  std::size_t max_connections = 256;         // served at once; more get 503
+  std::size_t max_inflight_bytes = 256u << 20;  // bodies being received, together; more get 429
+  std::size_t max_label_sets = 10000;        // streams held; past it the least recently seen end
   HttpResponder other_gets;                  // GETs other than /ready; empty = 404
 };
 

@@ -286,6 +286,130 @@ TEST(Serve, HandMadeProtobufPushIsClassifiedAndBadBodiesAreRefusedWithoutLoss) {
   EXPECT_NE(k.err().find("refused a request (415)"), std::string::npos) << k.err();
 }
 
+// A client that sends string fields that are not UTF-8 gets a 400 saying so each time; the
+// terminal hears of it ten times, however many requests come (protobuf's own log line per
+// request was a flood).
+TEST(Serve, BadProtobufBodiesAreSaidAtMostTenTimes) {
+  Klaxon k({"serve", "--listen", "127.0.0.1:0"});
+  const std::string at = k.address("pushes on http://");
+  const std::string bad = protobuf_push("{app=\"web-\xff\xfe\"}", {kExpiredLine});
+  for (int i = 0; i < 25; ++i) {
+    const HttpReply r = http(at, "POST", "/loki/api/v1/push", bad, {"Content-Type: application/x-protobuf"});
+    ASSERT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("invalid UTF-8"), std::string::npos) << r.body;
+  }
+  const auto m = scrape_until(at, [](const auto& m) {
+    return metric(m, R"(klaxon_source_events_total{event="loki_push_rejected"})") >= 25;
+  });
+  EXPECT_EQ(metric(m, R"(klaxon_source_events_total{event="loki_push_rejected"})"), 25);
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  const std::string err = k.err();
+  EXPECT_EQ(err.find("libprotobuf"), std::string::npos) << err;
+  std::size_t lines = 0;
+  for (char c : err) lines += c == '\n';
+  EXPECT_LE(lines, 16u) << err;
+}
+
+// True once `done()` holds, polling until kWait has passed.
+template <typename Done>
+bool eventually(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+// A connected socket to klaxon, for a client that holds its connection open.
+int connect_to(const std::string& address) {
+  const std::size_t colon = address.rfind(':');
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(std::uint16_t(std::stoi(address.substr(colon + 1))));
+  ::inet_pton(AF_INET, address.substr(0, colon).c_str(), &sa.sin_addr);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) throw std::runtime_error("connect");
+  return fd;
+}
+
+// Memory is bounded as a whole: connections past --max-connections get 503, bodies past
+// --max-inflight-mib (all connections together) get 429; both are said once; neither stops
+// klaxon serving the others.
+TEST(Serve, ConnectionsAndBodiesInFlightAreBounded) {
+  Klaxon k({"serve", "--listen", "127.0.0.1:0", "--max-connections", "2", "--max-body-mib", "4",
+            "--max-inflight-mib", "5"});
+  const std::string at = k.address("pushes on http://");
+  const std::string path = "/loki/api/v1/push";
+  const std::vector<std::string> json{"Content-Type: application/json"};
+
+  // Two clients hold their connections: a third is turned away, whatever it asks.
+  int a = connect_to(at), b = connect_to(at);
+  const HttpReply turned = http(at, "GET", "/ready");
+  EXPECT_EQ(turned.status, 503) << turned.body;
+  EXPECT_NE(turned.body.find("retry later"), std::string::npos) << turned.body;
+  EXPECT_EQ(http(at, "GET", "/ready").status, 503);
+  ::close(a);
+  ::close(b);
+  ASSERT_TRUE(eventually([&] { return http(at, "GET", "/ready").status == 200; }));
+
+  // A client sends 3 MiB slowly: while it does, another 3 MiB body is over the 5 MiB in flight.
+  const int slow = connect_to(at);
+  const std::string head = "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           "Content-Length: " + std::to_string(3u << 20) + "\r\n\r\n{";
+  ASSERT_EQ(::send(slow, head.data(), head.size(), MSG_NOSIGNAL), ssize_t(head.size()));
+  const std::string big(3u << 20, ' ');
+  HttpReply r;
+  ASSERT_TRUE(eventually([&] { return (r = http(at, "POST", path, big, json)).status == 429; })) << r.body;
+  EXPECT_NE(r.body.find("retry later"), std::string::npos) << r.body;
+  EXPECT_EQ(http(at, "POST", path, R"({"streams":[]})", json).status, 204) << "a small body still fits";
+  // When the slow body is done, the budget is free again.
+  const std::string rest((3u << 20) - 1, ' ');
+  for (std::size_t sent = 0; sent < rest.size();) {
+    const ssize_t n = ::send(slow, rest.data() + sent, rest.size() - sent, MSG_NOSIGNAL);
+    ASSERT_GT(n, 0);
+    sent += std::size_t(n);
+  }
+  char answer[256] = {};
+  ASSERT_GT(::recv(slow, answer, sizeof answer - 1, 0), 0);
+  EXPECT_EQ(std::string(answer).rfind("HTTP/1.1 400", 0), 0u) << answer;  // "{" and spaces: not a push
+  ::close(slow);
+  EXPECT_EQ(http(at, "POST", path, big, json).status, 400) << "decoded, not refused for room";
+
+  const auto m = scrape_until(at, [](const auto& m) {
+    return metric(m, R"(klaxon_source_events_total{event="loki_push_over_inflight"})") >= 1;
+  });
+  EXPECT_GE(metric(m, R"(klaxon_source_events_total{event="loki_push_busy"})"), 2);
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  const std::string err = k.err();
+  const auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t i = err.find(what); i != std::string::npos; i = err.find(what, i + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("the most serve --max-connections allows"), 1u) << err;
+  EXPECT_EQ(count("of push bodies at once"), 1u) << err;
+}
+
+// A client that sends a fresh label set with every request (a request id as a label) must not
+// hold memory for each until they fall idle: past --max-label-sets the least recently seen end.
+TEST(Serve, LabelSetsAreBounded) {
+  Klaxon k({"serve", "--listen", "127.0.0.1:0", "--max-label-sets", "10"});
+  const std::string at = k.address("pushes on http://");
+  for (int i = 0; i < 30; ++i) {
+    const std::string body = R"({"streams":[{"stream":{"app":"x","request":")" + std::to_string(i) +
+                             R"("},"values":[["1687180791000000000","hello"]]}]})";
+    ASSERT_EQ(http(at, "POST", "/loki/api/v1/push", body, {"Content-Type: application/json"}).status, 204);
+  }
+  const auto m = scrape_until(at, [](const auto& m) { return metric(m, kLinesKey) >= 30; });
+  EXPECT_GE(metric(m, R"(klaxon_source_events_total{event="loki_push_label_sets_ended"})"), 20);
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  const std::string err = k.err();
+  const std::string said = "more than serve --max-label-sets 10 label sets";
+  ASSERT_NE(err.find(said), std::string::npos) << err;
+  EXPECT_EQ(err.find(said, err.find(said) + 1), std::string::npos) << "said once: " << err;
+}
+
 TEST(Serve, TakenPortIsAClearStartupError) {
   Klaxon first({"serve", "--listen", "127.0.0.1:0"});
   const std::string at = first.address("pushes on http://");

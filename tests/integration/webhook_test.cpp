@@ -2,6 +2,8 @@
 // Slack messages, an auth header, and a receiver that fails twice before it takes the post.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <simdjson.h>
 
 #include "tests/integration/alert_test_support.hpp"
@@ -110,8 +112,20 @@ TEST(Webhook, WhatCouldNotBeDeliveredIsSaid) {
       dir.path(), "klaxon");
   klaxon->write(kLine);
   klaxon->close_stdin();
-  EXPECT_EQ(klaxon->wait(30s), 0) << klaxon->err();  // the bounded drain ends the run
+  // The bounded drain ends the run, which failed: a script must not take it for delivered.
+  EXPECT_EQ(klaxon->wait(30s), 1) << klaxon->err();
   EXPECT_NE(klaxon->err().find("posts not delivered"), std::string::npos) << klaxon->err();
+}
+
+TEST(Webhook, AReplayWhoseAlertsWereNotDeliveredExitsOne) {
+  test::TempDir dir;
+  const std::string file = (dir.path() / "replay.log").string();
+  std::ofstream(file) << kLine;
+  const unsigned short dead = test::free_port();
+  auto r = test::run_command(kBin + " --no-default-rules --rules " + kSource + "/tests/integration/short_rules.yaml" +
+                             " --send-replayed --webhook http://127.0.0.1:" + std::to_string(dead) + "/ " + file);
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("posts not delivered"), std::string::npos) << r.err;
 }
 
 TEST(Webhook, TlsOptionsAreCheckedAndTheUnsafeOneWarns) {
@@ -129,6 +143,56 @@ TEST(Webhook, ABadHeaderIsAUsageError) {
   auto r = test::run_command("echo x | " + kBin + " --webhook http://127.0.0.1:9/ --webhook-header NoColon");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("'Name: value'"), std::string::npos) << r.err;
+}
+
+// For Slack (and many receivers) the URL *is* the secret: whoever reads it can post. stderr,
+// the summary and /metrics name the sink by number and host only.
+TEST(Webhook, TheUrlIsASecretNeitherPrintedNorExported) {
+  test::TempDir dir;
+  HttpReceiver receiver({500});  // one failure: the warning names the sink
+  const unsigned short status_port = test::free_port();
+  const std::string secret = "T0001/B0002/XXXXsecretXXXX";
+  std::vector<std::string> argv = {kBin, "--format", "jsonl", "--no-default-rules", "--rules",
+                                   kSource + "/tests/integration/short_rules.yaml", "--allowed-lateness", "0s",
+                                   "--webhook", "http://127.0.0.1:" + std::to_string(receiver.port()) + "/services/" + secret + "?token=" + secret,
+                                   "--webhook-header", "X-Api-Key: " + secret,
+                                   "--listen", "127.0.0.1:" + std::to_string(status_port)};
+  Child klaxon(argv, dir.path(), "klaxon");
+  klaxon.write(kLine);
+  ASSERT_TRUE(wait_until([&] { return receiver.count() >= 2; }, 20s)) << klaxon.err();
+  const std::string metrics = test::http_get(status_port, "/metrics").body;
+  EXPECT_NE(metrics.find("klaxon_alert_posts_total{sink=\"webhook-1 http://127.0.0.1:" +
+                         std::to_string(receiver.port()) + "/…\",result=\"sent\"}"),
+            std::string::npos)
+      << metrics;
+  klaxon.close_stdin();
+  EXPECT_EQ(klaxon.wait(20s), 0) << klaxon.err();
+  EXPECT_NE(klaxon.err().find("webhook-1 http://127.0.0.1:"), std::string::npos) << klaxon.err();
+  for (const std::string& said : {klaxon.err(), klaxon.out(), metrics}) {
+    EXPECT_EQ(said.find("XXXXsecretXXXX"), std::string::npos) << said;
+    EXPECT_EQ(said.find("/services"), std::string::npos) << said;
+  }
+}
+
+TEST(Webhook, ARefusedUrlWithCredentialsIsNotEchoed) {
+  auto r = test::run_command("echo x | " + kBin + " --webhook https://bot:hunter2@hooks.example.com/T1/B2/sEcReT");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("credentials in the URL"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("https://hooks.example.com/…"), std::string::npos) << r.err;
+  for (const char* secret : {"hunter2", "bot:", "sEcReT"}) EXPECT_EQ(r.err.find(secret), std::string::npos) << r.err;
+  auto header = test::run_command("echo x | " + kBin + " --webhook http://127.0.0.1:9/ --webhook-header 'X-Token s3cr3t'");
+  EXPECT_EQ(header.status, 2);
+  EXPECT_EQ(header.err.find("s3cr3t"), std::string::npos) << header.err;
+}
+
+TEST(Webhook, AMissingCaFileIsNamedAndSaidUnreadable) {
+  test::TempDir dir;
+  const std::string missing = (dir.path() / "missing.pem").string();
+  auto r = test::run_command("echo x | " + kBin + " --webhook https://127.0.0.1:9/ --ca-file " + missing);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--ca-file " + missing + ": cannot be read (No such file or directory)"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("asio.ssl"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -23,6 +23,15 @@ TEST(Metrics, RendersHelpTypeAndEscapedLabels) {
             "klaxon_certificate_expiry_timestamp_seconds{x=\"y\"} 0.5\n");
 }
 
+// A pod name that is not UTF-8 must not make Prometheus refuse the whole scrape.
+TEST(Metrics, LabelValuesAreValidUtf8) {
+  MetricFamily c{"klaxon_matches_total", "Classified lines.", MetricFamily::Type::counter, {}};
+  c.add({{"pod", "web-\xff\xfe-1"}, {"ns", "caf\xc3\xa9"}, {"cut", "\xe2\x82"}}, 1);
+  EXPECT_EQ(render_prometheus({c}),
+            "# HELP klaxon_matches_total Classified lines.\n# TYPE klaxon_matches_total counter\n"
+            "klaxon_matches_total{pod=\"web-\xef\xbf\xbd\xef\xbf\xbd-1\",ns=\"caf\xc3\xa9\",cut=\"\xef\xbf\xbd\"} 1\n");
+}
+
 TEST(Metrics, RegistryMergesFamiliesOfOneNameFromSeveralProducers) {
   MetricsRegistry registry;
   for (const char* sink : {"alertmanager", "webhook"})
