@@ -39,6 +39,17 @@ struct AlertOptions {
   bool any() const { return !alertmanagers.empty() || !webhooks.empty(); }
 };
 
+/// Certificate sources beside the log source (cli/certificate_sources.hpp).
+struct CertificateSourceOptions {
+  std::vector<std::string> paths;      // --certs PATH (repeatable)
+  bool kubernetes = false;             // --certs-kubernetes
+  std::vector<std::string> probes;     // --probe HOST:PORT[@SNI] (repeatable)
+  std::string probe_interval = "5m";   // --probe-interval
+  std::string namespace_, context, kubeconfig;  // klaxon kubectl's -n, --context, --kubeconfig
+  bool all_namespaces = false;                   // klaxon kubectl's -A
+  bool any() const { return !paths.empty() || kubernetes || !probes.empty(); }
+};
+
 struct RunOptions {
   RuleOptions rules;
   std::vector<std::string> inputs;  // files; empty or "-" = stdin
@@ -53,6 +64,7 @@ struct RunOptions {
   std::shared_ptr<sinks::StatusBoard> status_board;  // shown elsewhere too (serve's push port)
   std::string source_name = "live";  // live mode: the `source` label of /metrics line counts
   AlertOptions alerts;
+  CertificateSourceOptions certs;
 };
 
 /// Exit statuses (DESIGN.md).
