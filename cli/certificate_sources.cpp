@@ -23,7 +23,7 @@ void add_certificate_source_flags(CLI::App& app, CertificateSourceOptions& o, co
       ->type_name("HOST:PORT")
       ->allow_extra_args(false)
       ->group(group);
-  app.add_option("--probe-interval", o.probe_interval, "How often --probe and --certs-kubernetes read again [5m]")
+  app.add_option("--probe-interval", o.probe_interval, "How often --probe shakes hands again (and a cluster list that failed is retried) [5m]")
       ->check(duration_check())
       ->type_name("DUR")
       ->group("");  // README; --help stays one screen

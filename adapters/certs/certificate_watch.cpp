@@ -69,6 +69,18 @@ void read_all_once(const WatchOptions& o, const ReadingHandler& handle) {
 CertificateWatch::CertificateWatch(WatchOptions options, boost::asio::any_io_executor executor, ReadingHandler handle)
     : options_(std::move(options)), executor_(std::move(executor)), handle_(std::move(handle)) {
   thread_ = std::thread([this] { run(); });
+  if (options_.kubernetes)
+    kubernetes_thread_ = std::thread([this] {
+      watch_kubernetes(
+          *options_.kubernetes, options_.kubernetes_interval,
+          [this] {
+            std::lock_guard lock(mutex_);
+            return stopping_;
+          },
+          [this](Inventory reading) {
+            boost::asio::post(executor_, [handle = handle_, reading = std::move(reading)] { handle("kubernetes", reading); });
+          });
+    });
 }
 
 CertificateWatch::~CertificateWatch() {
@@ -78,6 +90,7 @@ CertificateWatch::~CertificateWatch() {
   }
   wake_.notify_all();
   thread_.join();
+  if (kubernetes_thread_.joinable()) kubernetes_thread_.join();
 }
 
 bool CertificateWatch::sleep_until(Clock::time_point when) {
@@ -95,7 +108,6 @@ void CertificateWatch::run() {
   const auto never = Clock::time_point::max();
   auto next_files = options_.paths.empty() ? never : Clock::now();
   auto next_probe = options_.probes.empty() ? never : Clock::now();
-  auto next_kubernetes = options_.kubernetes ? Clock::now() : never;
   std::string signature;
   bool files_read = false;
   for (;;) {
@@ -114,13 +126,7 @@ void CertificateWatch::run() {
       deliver("probes", read_probes(options_));
       next_probe = Clock::now() + options_.probe_interval;
     }
-    if (Clock::now() >= next_kubernetes) {
-      Inventory reading;
-      read_kubernetes(*options_.kubernetes, reading);
-      deliver("kubernetes", std::move(reading));
-      next_kubernetes = Clock::now() + options_.kubernetes_interval;
-    }
-    if (!sleep_until(std::min({next_files, next_probe, next_kubernetes}))) return;
+    if (!sleep_until(std::min(next_files, next_probe))) return;
   }
 }
 

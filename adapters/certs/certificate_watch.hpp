@@ -3,8 +3,8 @@
 // In the streaming modes (`--certs PATH`, `--certs-kubernetes`, `--probe HOST:PORT`) the
 // inventory is not read once: files are looked at every few seconds and read again when a
 // name, size or modification time under them changed (a Kubernetes volume's `..data` swap
-// included); endpoints are probed again every probe interval; the cluster is listed again
-// every cluster interval. The readers block (a handshake waits for its timeout, kubectl for
+// included); endpoints are probed again every probe interval; the cluster is listed once and
+// then watched (adapters/certs/kubernetes_certificates.hpp). The readers block (a handshake waits for its timeout, kubectl for
 // the API server), so they run on a thread of their own and hand each whole reading, as one
 // Inventory per group ("files", "probes", "kubernetes"), to the pipeline's loop; the
 // CertificateLedger there turns readings into changes. Nothing is shared but the posted value.
@@ -34,7 +34,7 @@ struct WatchOptions {
   std::chrono::milliseconds file_poll{5000};       // how often files are looked at
   std::chrono::milliseconds probe_interval{300'000};
   std::chrono::milliseconds probe_timeout{10'000};
-  std::chrono::milliseconds kubernetes_interval{300'000};
+  std::chrono::milliseconds kubernetes_interval{300'000};  // after a list that failed, the next
   bool any() const { return !paths.empty() || !probes.empty() || kubernetes.has_value(); }
 };
 
@@ -65,7 +65,8 @@ class CertificateWatch {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
-  std::thread thread_;
+  std::thread thread_;             // files and probes
+  std::thread kubernetes_thread_;  // the cluster: list, then watch (watch_kubernetes)
 };
 
 /// What a reading of `paths` depends on: every name, size and modification time under them.

@@ -404,6 +404,27 @@ TEST_F(KubectlSourceTest, TheTrustBundleSecretPredictsAndTheSidecarLinesJoinIt) 
   })) << k->out << k->err;
   EXPECT_NE(k->out.find("now holds a later certificate"), std::string::npos) << k->out;
 
+  // Watched, not listed again: one list of the Secrets, then a watch from its resourceVersion.
+  auto requests_of = [&](const std::string& prefix) {
+    int n = 0;
+    for (const std::string& r : api_.requests()) n += r.starts_with(prefix);
+    return n;
+  };
+  const std::string list = "GET /api/v1/namespaces/dapr-system/secrets?limit=";
+  EXPECT_EQ(requests_of(list), 1);
+  EXPECT_GE(requests_of("GET /api/v1/namespaces/dapr-system/secrets?allowWatchBookmarks=true&resourceVersion="), 1)
+      << ::testing::PrintToString(api_.requests());
+  // 410 Gone (etcd compacted the version): listed again, and what changed meanwhile is seen.
+  api_.expire_watches();
+  const auto web = test::make_certificate({.common_name = "web", .not_after = now + 3 * 86400});
+  api_.put_object("v1", "secrets", "dapr-system", "web-tls",
+                  fmt::format(R"({{"metadata":{{"name":"web-tls","namespace":"dapr-system"}},"type":"kubernetes.io/tls",)"
+                              R"("data":{{"tls.crt":"{}"}}}})",
+                              test::base64(web.pem())));
+  ASSERT_TRUE(k->wait_for([&] {
+    return std::regex_search(k->out, std::regex(R"re("event":"opened".*"severity":"critical".*"source":"secret:dapr-system/web-tls/tls.crt")re"));
+  })) << k->out << k->err;
+  EXPECT_EQ(requests_of(list), 2);
   EXPECT_EQ(k->terminate(), 0) << k->err;
   for (const auto& key : {root.key_pem(), renewed.key_pem()}) {
     const std::string body = key.substr(key.find('\n') + 1, 40);
