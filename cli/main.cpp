@@ -22,6 +22,7 @@
 #include "cli/loki_command.hpp"
 #include "cli/options.hpp"
 #include "cli/run_live.hpp"
+#include "cli/certificate_sources.hpp"
 #include "cli/version.hpp"
 #include "engine/civil_time.hpp"
 #include "engine/duration.hpp"
@@ -212,6 +213,8 @@ int run_main(int argc, char** argv) {
       ->group(kAlerts);
   app.add_flag("--send-replayed", alerts.send_replayed, "Alert on replayed files too (default: live input only)")
       ->group(kAlerts);
+
+  add_certificate_source_flags(app, run.certs, "Certificates beside the logs");
 
   app.add_option("--max-line-bytes", run.max_line_bytes, "Cut longer lines (counted; the head is matched) [1 MiB]")
       ->check(count_check(1, std::uint64_t{1} << 30))

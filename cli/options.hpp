@@ -39,6 +39,17 @@ struct AlertOptions {
   bool any() const { return !alertmanagers.empty() || !webhooks.empty(); }
 };
 
+/// Certificate sources beside the log source (cli/certificate_sources.hpp).
+struct CertificateSourceOptions {
+  std::vector<std::string> paths;      // --certs PATH (repeatable)
+  bool kubernetes = false;             // --certs-kubernetes
+  std::vector<std::string> probes;     // --probe HOST:PORT[@SNI] (repeatable)
+  std::string probe_interval = "5m";   // --probe-interval
+  std::string namespace_, context, kubeconfig;  // klaxon kubectl's -n, --context, --kubeconfig
+  bool all_namespaces = false;                   // klaxon kubectl's -A
+  bool any() const { return !paths.empty() || kubernetes || !probes.empty(); }
+};
+
 struct RunOptions {
   RuleOptions rules;
   std::vector<std::string> inputs;  // files; empty or "-" = stdin
@@ -55,6 +66,7 @@ struct RunOptions {
   bool hold = false;     // --hold: a replay with --listen keeps serving after its end until SIGINT/SIGTERM
   std::string source_name = "live";  // live mode: the `source` label of /metrics line counts
   AlertOptions alerts;
+  CertificateSourceOptions certs;
 };
 
 /// Exit statuses (DESIGN.md).

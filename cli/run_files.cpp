@@ -16,7 +16,9 @@
 #include "adapters/sinks/console_sink.hpp"
 #include "adapters/sinks/json_lines_sink.hpp"
 #include "adapters/sources/file_source.hpp"
+#include "adapters/sources/live_source.hpp"
 #include "cli/alerting.hpp"
+#include "cli/certificate_sources.hpp"
 #include "cli/options.hpp"
 #include "cli/status.hpp"
 #include "engine/printable.hpp"
@@ -129,6 +131,17 @@ int run_files(const RunOptions& options) {
   if (options.alerts.any() && !only_stdin && !options.alerts.send_replayed) {
     std::fprintf(stderr, "klaxon: replaying files: no alerts or webhooks are sent (add --send-replayed to send them)\n");
   } else if (!Alerting::start(options.alerts, matcher->rules(), pipeline, status.get(), alerting)) {
+    return kExitUsage;
+  }
+  // --certs, --probe, --certs-kubernetes: read once, before the first line, judged on the
+  // clock of the lines (a pipe: the wall clock).
+  try {
+    if (auto certificates = CertificateSources::create(options.certs, pipeline, status->metrics())) {
+      pipeline.set_replay(!is_live_input(inputs.front()));
+      certificates->read_once();
+    }
+  } catch (const sources::FatalSourceError& e) {
+    std::fprintf(stderr, "klaxon: %s\n", e.what());
     return kExitUsage;
   }
   for (const std::string& path : inputs) {

@@ -19,7 +19,9 @@ void add_kubectl_command(CLI::App& app, KubectlCommand& c) {
   cmd.footer(
       "Follows pods' logs with the real kubectl (on PATH): one `kubectl logs -f` per container, restarted\n"
       "with --since-time when it ends or stalls (no gap, no duplicate), new pods of a rollout followed,\n"
-      "pods that are gone let go. Runs until Ctrl-C; then prints the summary.\n\n"
+      "pods that are gone let go. Runs until Ctrl-C; then prints the summary.\n"
+      "--certs-kubernetes also watches the certificates in the same namespaces' Secrets, ConfigMaps and\n"
+      "caBundles (RBAC: samples/kubernetes/klaxon-certs-rbac.yaml); each is an incident before it expires.\n\n"
       "Example: klaxon kubectl -n dapr-system -l app=dapr-sidecar-injector --format jsonl --matches");
   const char* kKubectl = "kubectl's words";
   const char* kOwn = "klaxon's own";
@@ -85,7 +87,12 @@ int run_kubectl(const RunOptions& options, const KubectlCommand& command) {
     std::fprintf(stderr, "klaxon kubectl: %s\n", printable(e.what()).c_str());
     return kExitUsage;
   }
-  return run_live(options, [&](boost::asio::any_io_executor executor) {
+  RunOptions with_cluster = options;  // --certs-kubernetes reads the cluster kubectl follows
+  with_cluster.certs.namespace_ = kubectl.namespace_;
+  with_cluster.certs.all_namespaces = kubectl.all_namespaces;
+  with_cluster.certs.context = kubectl.context;
+  with_cluster.certs.kubeconfig = kubectl.kubeconfig;
+  return run_live(with_cluster, [&](boost::asio::any_io_executor executor) {
     return std::make_unique<sources::KubectlSource>(std::move(executor), kubectl);
   });
 }

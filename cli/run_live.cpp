@@ -20,6 +20,7 @@
 #include "adapters/sinks/console_sink.hpp"
 #include "adapters/sinks/json_lines_sink.hpp"
 #include "cli/alerting.hpp"
+#include "cli/certificate_sources.hpp"
 #include "cli/options.hpp"
 #include "cli/run_live.hpp"
 #include "cli/status.hpp"
@@ -86,8 +87,10 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   std::unique_ptr<Alerting> alerting;
   if (!Alerting::start(options.alerts, matcher->rules(), pipeline, shown.get(), alerting)) return kExitUsage;
   std::unique_ptr<sources::LiveSource> source;
+  std::unique_ptr<CertificateSources> certificates;  // --certs, --certs-kubernetes, --probe
   try {
     source = make_source(io.get_executor());
+    certificates = CertificateSources::create(options.certs, pipeline, shown->metrics());
   } catch (const sources::FatalSourceError& e) {
     std::fprintf(stderr, "klaxon: %s\n", printable(e.what()).c_str());
     return kExitUsage;
@@ -103,6 +106,7 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
     if (!ec) io.stop();
   });
   shown->publish();
+  if (certificates) certificates->follow(io.get_executor());
   asio::co_spawn(io, tick_every_second(pipeline, *shown), asio::detached);
   asio::co_spawn(io, source->run(bridge), [&](std::exception_ptr error) {
     if (error) {

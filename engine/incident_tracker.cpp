@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <limits>
+#include <map>
 #include <queue>
 #include <set>
 #include <unordered_set>
@@ -17,6 +18,10 @@ namespace {
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
 constexpr Nanos kNever = std::numeric_limits<Nanos>::max();
+
+// Keys of inventoried certificates (certificate_read): the source after a byte no rule id or
+// certificate name starts with.
+constexpr char kInventoryMark = '\x1d';
 
 // How far a stated expiry may move without being a new certificate. An instant the line states
 // is exact; one derived from "expires in 2 days and 15 hours" is a lower bound that each hourly
@@ -129,6 +134,16 @@ struct IncidentTracker::Impl {
   std::unordered_map<std::string, Cert> certs;  // by identity key (the incident's key)
   std::list<std::string> cert_lru;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines;
+  // The certificate inventory: one entry per source, by key (kInventoryMark + source), and the
+  // keys by not_after second for the join with lines.
+  struct Kept {
+    InventoryCertificate c;
+    Nanos read_at = 0;
+    Nanos scheduled = kNever;
+  };
+  std::map<std::string, Kept> kept;
+  std::map<std::int64_t, std::set<std::string>> kept_by_end;
+  RuleSpec inventory_rule;  // what inventory incidents are filed under
 
   Impl(const std::vector<RuleSpec>& r, std::vector<CorrelationSpec> c, TrackerOptions o)
       : rules(r), correlations(std::move(c)), options(o) {
@@ -136,6 +151,11 @@ struct IncidentTracker::Impl {
       rule_by_id[rule.id] = &rule;
       if (rule.lifecycle == Lifecycle::certificate) rules_of_certificate[rule.certificate].push_back(rule.id);
     }
+    inventory_rule.id = "certificate.inventory";
+    inventory_rule.klass = "cert_expiring_soon";
+    inventory_rule.title = "Certificate expires soon";
+    inventory_rule.lifecycle = Lifecycle::certificate;
+    inventory_rule.group_by.clear();
   }
 
   IncidentEvent event(IncidentEvent::Kind kind, Nanos time, const Incident& i) { return {kind, time, i.s}; }
@@ -415,6 +435,10 @@ struct IncidentTracker::Impl {
     watermark = std::max(watermark, latest - options.allowed_lateness);
     run_deadlines(out);
 
+    if (const std::string* key = joined(line)) {
+      observe_joined(line, *key, t, out);
+      return;
+    }
     Labels labels = group_labels(line, r);
     for (const std::string& target : r.resolves) resolve_renewed(target, labels, line, t, out);
     if (r.lifecycle == Lifecycle::certificate) {
@@ -669,6 +693,157 @@ struct IncidentTracker::Impl {
     schedule_certificate(key, c);
   }
 
+  // ---- the certificate inventory -----------------------------------------------------------
+
+  void certificate_read(const InventoryCertificate& c, Nanos read_at, std::vector<IncidentEvent>& out) {
+    const std::string key = kInventoryMark + c.source;
+    const Nanos t = std::max(read_at, watermark);
+    auto [it, fresh] = kept.try_emplace(key);
+    Kept& k = it->second;
+    if (!fresh) {
+      const InventoryCertificate& old = k.c;
+      if (old.serial == c.serial && old.not_after_seconds == c.not_after_seconds && old.subject == c.subject) return;
+      unindex(key, old);
+      // Replaced. A later certificate ends the old one's incident; an earlier or equal one (a
+      // restore from a backup) does not, and the clock judges it as it is.
+      if (c.not_after_seconds > old.not_after_seconds)
+        if (auto inc = incidents.find(key); inc != incidents.end() && inc->second->s.open) {
+          Incident& i = *inc->second;
+          i.s.resolved_by = c.source;
+          i.s.summary = fmt::format("renewed: {} now holds a later certificate (serial {}, not after {})", c.source,
+                                    c.serial, c.not_after_text);
+          resolve(i, t, "renewed", out);
+        }
+    }
+    k.c = c;
+    k.read_at = read_at;
+    k.scheduled = kNever;
+    kept_by_end[c.not_after_seconds].insert(key);
+    if (auto inc = incidents.find(key); inc != incidents.end() && inc->second->s.open) {
+      // Still open: an earlier or equal certificate took the place of the one it was about.
+      Incident& i = *inc->second;
+      i.s.inventory = c;
+      i.s.expires_at = c.not_after;
+      schedule(i);
+      run_deadlines(out);
+    }
+    kept_due(key, k, out);
+  }
+
+  void certificate_gone(const std::string& source, Nanos read_at, std::vector<IncidentEvent>& out) {
+    const std::string key = kInventoryMark + source;
+    auto it = kept.find(key);
+    if (it == kept.end()) return;
+    unindex(key, it->second.c);
+    kept.erase(it);
+    if (auto inc = incidents.find(key); inc != incidents.end() && inc->second->s.open) {
+      Incident& i = *inc->second;
+      i.s.resolved_by = source;
+      i.s.summary = fmt::format("{} holds no certificate any more (removed)", source);
+      resolve(i, std::max(read_at, watermark), "removed", out);
+    }
+  }
+
+  void unindex(const std::string& key, const InventoryCertificate& c) {
+    auto end = kept_by_end.find(c.not_after_seconds);
+    if (end == kept_by_end.end()) return;
+    end->second.erase(key);
+    if (end->second.empty()) kept_by_end.erase(end);
+  }
+
+  // The clock reached an inventoried certificate's warning threshold (or the reading found it
+  // there): its incident opens, as loud as the clock says. Once open, the incident's own
+  // deadlines take it to critical and expired.
+  void kept_due(const std::string& key, Kept& k, std::vector<IncidentEvent>& out) {
+    const Nanos open_at = std::max<Nanos>(1, k.c.not_after - options.certificate_warning);
+    if (watermark < open_at || watermark == 0) {
+      k.scheduled = open_at;
+      push({open_at, true, key});
+      return;
+    }
+    unsigned generation = 1;
+    if (auto it = incidents.find(key); it != incidents.end()) {
+      // Open, or closed with this very certificate (evicted and read again): nothing to say.
+      if (it->second->s.open || it->second->s.inventory.serial == k.c.serial) return;
+      generation = it->second->generation + 1;
+    }
+    open_kept(key, k, std::max(open_at, k.read_at), generation, out);
+  }
+
+  Incident& open_kept(const std::string& key, const Kept& k, Nanos t, unsigned generation, std::vector<IncidentEvent>& out,
+                      bool announce = true) {
+    erase(key);
+    Incident& i = create(key, inventory_rule, k.c.labels, t, generation);
+    i.s.inventory = k.c;
+    i.s.certificate = k.c.source;
+    i.s.runbook = k.c.runbook;
+    i.s.expires_at = k.c.not_after;
+    i.threshold = options.expiry_threshold;
+    i.s.count = 0;
+    i.s.title = fmt::format("Certificate expires soon: {}", k.c.source);
+    i.s.summary = fmt::format("{} ({}) expires at {}", k.c.source, k.c.subject, k.c.not_after_text);
+    i.s.severity = watermark >= k.c.not_after - i.threshold ? Severity::critical : Severity::warning;
+    if (watermark >= k.c.not_after && watermark != 0) {
+      i.expired = true;
+      i.s.klass = "cert_expired";
+      i.s.title = fmt::format("Certificate has expired: {}", k.c.source);
+      i.s.summary = fmt::format("{} ({}) expired at {}; renew it", k.c.source, k.c.subject, k.c.not_after_text);
+      i.class_since = std::max(k.c.not_after, t);
+    }
+    if (announce) open(i, t, out);
+    evict_if_full();
+    return i;
+  }
+
+  // The join: a line stating (to the second) the end of an inventoried certificate speaks of
+  // that certificate. Several sources holding one certificate: the first by name.
+  const std::string* joined(const ClassifiedLine& line) const {
+    if (kept_by_end.empty()) return nullptr;
+    for (const char* name : {"expired_at", "expires_at"}) {
+      const Value* v = line.primary.find(name);
+      if (!v || v->kind != Value::Kind::instant) continue;
+      const std::int64_t second = v->integer / kNanosPerSecond - (v->integer % kNanosPerSecond < 0 ? 1 : 0);
+      if (auto it = kept_by_end.find(second); it != kept_by_end.end() && !it->second.empty()) return &*it->second.begin();
+    }
+    return nullptr;
+  }
+
+  // Folds a joined line into its certificate's incident (opened now if the clock had not yet):
+  // counted, its pod named, its class taken when more specific (the emitter saw it expire).
+  void observe_joined(const ClassifiedLine& line, const std::string& key, Nanos t, std::vector<IncidentEvent>& out) {
+    const Kept& k = kept.at(key);
+    Incident* i = nullptr;
+    unsigned generation = 1;
+    if (auto it = incidents.find(key); it != incidents.end()) {
+      if (it->second->s.open) i = it->second.get();
+      else generation = it->second->generation + 1;
+    }
+    const bool fresh = i == nullptr;
+    if (fresh) i = &open_kept(key, k, t, generation, out, /*announce=*/false);
+    else touch(*i);
+    const std::string summary = i->s.summary;
+    const Severity before = fold(*i, line, t, /*fresh=*/false);
+    i->s.summary = summary;  // ours names the object to renew; the rule's would not
+    const std::string klass_before = i->s.klass;
+    if (class_rank(line.rule.klass) < class_rank(i->s.klass)) {
+      i->s.klass = line.rule.klass;
+      i->class_since = t;
+      if (class_rank(line.rule.klass) == 0) {  // cert_expired: the emitter saw it end
+        i->expired = true;
+        i->s.title = fmt::format("Certificate has expired: {}", k.c.source);
+        i->s.summary = fmt::format("{} ({}) expired at {}; renew it", k.c.source, k.c.subject, k.c.not_after_text);
+      }
+    }
+    i->s.severity = std::max(i->s.severity, line.primary.severity);
+    if (fresh) {
+      open(*i, t, out);
+    } else if (i->s.severity > before || i->s.klass != klass_before) {
+      escalate(*i, t, out);
+    } else {
+      note_change(*i, t, out);
+    }
+  }
+
   // ---- the clock ---------------------------------------------------------------------------
 
   Nanos next_deadline(const Incident& i) const {
@@ -706,7 +881,7 @@ struct IncidentTracker::Impl {
     deadlines.push(std::move(d));
     // Entries of evicted or rescheduled holders stay until they come due; when they are most
     // of the heap, it is built anew from what is held (amortised O(1) a push).
-    if (deadlines.size() > 2 * (incidents.size() + certs.size()) + 1024) rebuild_deadlines();
+    if (deadlines.size() > 2 * (incidents.size() + certs.size() + kept.size()) + 1024) rebuild_deadlines();
   }
 
   void rebuild_deadlines() {
@@ -715,6 +890,8 @@ struct IncidentTracker::Impl {
       if (i->scheduled != kNever) live.push_back({i->scheduled, false, key});
     for (auto& [key, c] : certs)
       if (c.scheduled != kNever) live.push_back({c.scheduled, true, key});
+    for (auto& [key, k] : kept)
+      if (k.scheduled != kNever) live.push_back({k.scheduled, true, key});
     deadlines = decltype(deadlines)(std::greater<>(), std::move(live));
   }
 
@@ -722,7 +899,12 @@ struct IncidentTracker::Impl {
     while (!deadlines.empty() && deadlines.top().at <= watermark) {
       const Deadline d = deadlines.top();
       deadlines.pop();
-      if (d.certificate) {
+      if (d.certificate && !d.key.empty() && d.key[0] == kInventoryMark) {
+        auto it = kept.find(d.key);
+        if (it == kept.end() || it->second.scheduled != d.at) continue;
+        it->second.scheduled = kNever;
+        kept_due(d.key, it->second, out);
+      } else if (d.certificate) {
         auto it = certs.find(d.key);
         if (it == certs.end() || it->second.scheduled != d.at) continue;
         it->second.scheduled = kNever;
@@ -760,6 +942,11 @@ struct IncidentTracker::Impl {
           i.s.severity = Severity::critical;
           i.s.summary = fmt::format("expired at {}{}; no renewal seen", format_rfc3339(i.s.expires_at),
                                     ending ? ", during the window" : "");
+          if (!i.s.inventory.source.empty()) {
+            i.s.title = "Certificate has expired: " + i.s.inventory.source;
+            i.s.summary = fmt::format("{} ({}) expired at {}; renew it", i.s.inventory.source, i.s.inventory.subject,
+                                      i.s.inventory.not_after_text);
+          }
           escalate(i, std::max(i.s.expires_at, i.s.first_seen), out);
           adopt_earlier_symptoms(i, std::max(i.s.expires_at, i.s.first_seen), out);
           return;
@@ -804,6 +991,13 @@ void IncidentTracker::set_wall_clock(std::function<Nanos()> wall_clock) { impl_-
 Nanos IncidentTracker::watermark() const { return impl_->watermark; }
 Nanos IncidentTracker::latest_event_time() const { return impl_->latest; }
 const TrackerStats& IncidentTracker::stats() const { return impl_->stats; }
+void IncidentTracker::certificate_read(const InventoryCertificate& certificate, Nanos read_at,
+                                       std::vector<IncidentEvent>& out) {
+  impl_->certificate_read(certificate, read_at, out);
+}
+void IncidentTracker::certificate_gone(const std::string& source, Nanos read_at, std::vector<IncidentEvent>& out) {
+  impl_->certificate_gone(source, read_at, out);
+}
 
 std::vector<IncidentSnapshot> IncidentTracker::incidents() const {
   std::vector<IncidentSnapshot> out;

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "engine/civil_time.hpp"
+#include "engine/inventory_certificate.hpp"
 #include "engine/matcher.hpp"
 #include "engine/rule.hpp"
 
@@ -73,9 +74,10 @@ struct IncidentSnapshot {
   std::uint64_t symptoms = 0;        // for a root: incidents it explains
   std::vector<std::string> symptom_pods;  // for a root: distinct pods of its symptoms (capped)
   bool open = true;
-  std::string resolved_because;      // quiet | renewed | superseded | evicted | shutdown
+  std::string resolved_because;      // quiet | renewed | superseded | evicted | shutdown | removed
   std::string resolved_by;           // for `renewed`: the line that showed it (`source:line`)
   std::string certificate;           // `lifecycle: certificate`: the certificate's name; else empty
+  InventoryCertificate inventory;    // a certificate read where it is kept (source empty: none)
 };
 
 struct IncidentEvent {
@@ -101,6 +103,9 @@ struct TrackerOptions {
   /// in at the wall clock's time, but moves no clock (one pod printing the year 2100, or a
   /// node whose clock jumped, would otherwise resolve every incident at once).
   Nanos max_clock_skew = 5 * 60 * kNanosPerSecond;
+  /// An inventoried certificate (certificate_read) opens cert_expiring_soon this long before
+  /// its end; it turns critical at expiry_threshold.
+  Nanos certificate_warning = 30 * 86400 * kNanosPerSecond;
 };
 
 struct TrackerStats {
@@ -159,6 +164,14 @@ class IncidentTracker {
   std::vector<Certificate> certificates() const;
 
   const TrackerStats& stats() const;
+
+  /// The certificate inventory (engine/inventory_certificate.hpp): `certificate` was read (again)
+  /// at `read_at` (0 in a replay: the reading has no place on the event clock). Unchanged, it
+  /// says nothing; a later not_after at the same source resolves the open incident (renewed);
+  /// the clock opens, escalates and expires it. A line stating its not_after folds into it.
+  void certificate_read(const InventoryCertificate& certificate, Nanos read_at, std::vector<IncidentEvent>& out);
+  /// The source holds no certificate any more: its open incident resolves (removed).
+  void certificate_gone(const std::string& source, Nanos read_at, std::vector<IncidentEvent>& out);
 
  private:
   struct Impl;

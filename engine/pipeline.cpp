@@ -168,8 +168,23 @@ std::map<std::string, StreamStats> Pipeline::stats_by_source() const {
 }
 
 void Pipeline::tick_wall() {
-  if (latest_seen_ == 0) return;
-  tracker_.advance(latest_seen_ + (wall_now() - latest_seen_wall_), events_);
+  if (latest_seen_ == 0 && !inventory_) return;
+  tracker_.advance(latest_seen_ == 0 ? wall_now() : latest_seen_ + (wall_now() - latest_seen_wall_), events_);
+  deliver();
+}
+
+void Pipeline::certificate_read(const InventoryCertificate& certificate) {
+  const Nanos now = replay_ ? 0 : wall_now();
+  tracker_.certificate_read(certificate, now, events_);
+  if (!replay_) {
+    inventory_ = true;
+    tracker_.advance(now, events_);
+  }
+  deliver();
+}
+
+void Pipeline::certificate_gone(const std::string& source) {
+  tracker_.certificate_gone(source, replay_ ? 0 : wall_now(), events_);
   deliver();
 }
 

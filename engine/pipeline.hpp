@@ -73,6 +73,12 @@ class Pipeline {
   /// Live mode: the event clock moves on by the wall time passed since the newest line.
   void tick_wall();
 
+  /// The certificate inventory (adapters/certs feeds it; IncidentTracker::certificate_read):
+  /// live, the reading is at the wall clock and moves the clock there (a certificate is judged
+  /// with no log line at all); in a replay it has no event time.
+  void certificate_read(const InventoryCertificate& certificate);
+  void certificate_gone(const std::string& source);
+
   /// What time a line without one of its own gets. Live (the default): its arrival, the wall
   /// clock. Replay: the newest event time the run has seen (the wall clock only before any),
   /// so that an archive replayed today or next year, on any number of threads, gives the same
@@ -130,6 +136,7 @@ class Pipeline {
   std::optional<Severity> worst_;
   Nanos latest_seen_ = 0, latest_seen_wall_ = 0;
   bool replay_ = false;
+  bool inventory_ = false;  // certificate_read was called: the wall clock moves the tracker
   std::string streams_as_;
   std::map<std::string, StreamStats> ended_by_source_;
 };

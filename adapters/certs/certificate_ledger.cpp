@@ -5,22 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "engine/duration.hpp"
-
 namespace klaxon::certs {
 namespace {
-
-const char* class_of(Status status) {
-  switch (status) {
-    case Status::expiring_soon: return "cert_expiring_soon";
-    case Status::expired: return "cert_expired";
-    case Status::not_yet_valid: return "cert_not_yet_valid";
-    case Status::ok: return "";
-  }
-  return "";
-}
-
-CertificateRef ref_of(const Certificate& c) { return {c.source, c.subject, c.serial, c.not_after}; }
 
 // The sources a ReadError leaves unknown: itself, or every object of a kind that could not be
 // listed (`kubernetes:secrets` -> `secret:`), or everything for a cluster that could not be reached.
@@ -52,93 +38,116 @@ bool covered(const std::string& source, const std::vector<std::string>& prefixes
   return false;
 }
 
-std::string describe(const Certificate& c, Status status, Seconds now) {
-  switch (status) {
-    case Status::expired: return fmt::format("{} ({}) expired {} ago", c.source, c.subject, format_duration(now - c.not_after));
-    case Status::not_yet_valid:
-      return fmt::format("{} ({}) is not valid for another {}", c.source, c.subject, format_duration(c.not_before - now));
-    default: return fmt::format("{} ({}) expires in {}", c.source, c.subject, format_duration(c.not_after - now));
+Nanos to_nanos(Seconds s) {
+  if (s <= 0) return 0;
+  if (s >= kLatestInstant / kNanosPerSecond) return kLatestInstant;
+  return s * kNanosPerSecond;
+}
+
+// `CN=dapr-trust-domain,O=dapr` -> `dapr-trust-domain` (RFC 2253 as the inventory prints it).
+std::string common_name(const std::string& name) {
+  std::size_t at = 0;
+  while (at < name.size()) {
+    const std::size_t end = name.find(',', at);
+    const std::string_view part = std::string_view(name).substr(at, end == std::string::npos ? std::string::npos : end - at);
+    if (part.starts_with("CN=")) return std::string(part.substr(3));
+    if (end == std::string::npos) break;
+    at = end + 1;
   }
+  return "";
 }
 
 }  // namespace
 
-void CertificateLedger::reconcile(const Inventory& snapshot, const std::vector<Prediction>& predictions, Seconds now,
-                                  std::vector<CertificateEvent>& out) {
-  using Kind = CertificateEvent::Kind;
+std::string source_kind(const std::string& source) { return source.substr(0, source.find(':')); }
+
+InventoryCertificate to_inventory(const Certificate& c) {
+  InventoryCertificate out;
+  out.source = c.source;
+  out.subject = c.subject;
+  out.issuer = c.issuer;
+  out.serial = c.serial;
+  out.not_after_seconds = c.not_after;
+  out.not_after_text = format_seconds_rfc3339(c.not_after);
+  out.not_before = to_nanos(c.not_before);
+  out.not_after = to_nanos(c.not_after);
+  const std::string kind = source_kind(c.source);
+  const std::string rest = c.source.substr(std::min(c.source.size(), kind.size() + 1));
+  auto& l = out.labels;
+  l.emplace_back("source_kind", kind);
+  if (kind == "secret" || kind == "configmap") {
+    // NS/NAME/KEY: namespaces and names hold no '/', keys neither ([-._a-zA-Z0-9]).
+    const std::size_t a = rest.find('/'), b = rest.find('/', a + 1);
+    const std::string ns = rest.substr(0, a), name = rest.substr(a + 1, b - a - 1), key = rest.substr(b + 1);
+    l.emplace_back("namespace", ns);
+    l.emplace_back("name", name);
+    l.emplace_back("key", key);
+    out.runbook = fmt::format(
+        "renew the certificate in key {} of {} {}/{} (the tool that issued it: cert-manager, dapr mtls renew-certificate, "
+        "linkerd/step ...), then restart the pods that load it",
+        key, kind == "secret" ? "Secret" : "ConfigMap", ns, name);
+  } else if (kind == "file") {
+    l.emplace_back("path", rest);
+    out.runbook = fmt::format("replace {} with a renewed certificate, then reload the program that reads it", rest);
+  } else if (kind == "kubeconfig") {
+    const std::size_t colon = rest.rfind(':');
+    l.emplace_back("path", rest.substr(0, colon));
+    l.emplace_back("name", colon == std::string::npos ? "" : rest.substr(colon + 1));
+    out.runbook = fmt::format("renew the credentials of {} in kubeconfig {}",
+                              colon == std::string::npos ? "" : rest.substr(colon + 1), rest.substr(0, colon));
+  } else if (kind == "endpoint") {
+    l.emplace_back("endpoint", rest);
+    out.runbook = fmt::format("{} serves this certificate: renew it there and reload the server (a renewed file that "
+                              "is still served old was never reloaded)",
+                              rest);
+  } else {
+    l.emplace_back("name", rest);
+    out.runbook = fmt::format("renew the serving certificate behind {} {} and update its caBundle", kind, rest);
+  }
+  if (const std::string cn = common_name(c.subject); !cn.empty()) l.emplace_back("subject_cn", cn);
+  return out;
+}
+
+void CertificateLedger::reconcile(const std::string& group, const Inventory& snapshot, const CertificateReceiver& to) {
+  // Errors are remembered per group and source ("GROUP\nSOURCE"): one group's reading says
+  // nothing about another's.
+  const std::string mine = group + '\n';
+  std::set<std::string> failing;
+  for (const ReadError& e : snapshot.errors) {
+    ++read_errors_[source_kind(e.source)];
+    failing.insert(mine + e.source);
+    auto [it, fresh] = last_error_.try_emplace(mine + e.source, e.message);
+    if (fresh || it->second != e.message) {
+      it->second = e.message;
+      if (to.error) to.error(e);
+    }
+  }
   const std::vector<std::string> unknown = unknown_prefixes(snapshot.errors);
   std::set<std::string> seen;
   for (const Certificate& c : snapshot.certificates) {
     seen.insert(c.source);
-    const Assessment a = assess(c, now, thresholds_);
-    const std::string cls = class_of(a.status);
-    const std::string key = "certificate:" + c.source;
-    auto it = by_source_.find(c.source);
-    if (it != by_source_.end() && it->second.sha256 != c.sha256) {
-      // Replaced. A later certificate ends the old incident; an earlier or equal one does not
-      // (a restore from backup is not a renewal), and is judged on its own below.
-      Entry& old = it->second;
-      if (!old.incident_class.empty() && c.not_after > old.ref.not_after) {
-        out.push_back({Kind::resolved, old.incident_class, old.level, key, old.ref,
-                       fmt::format("replaced by a later certificate (serial {}, not after {})", c.serial,
-                                   format_seconds_rfc3339(c.not_after))});
-        old.incident_class.clear();
-        old.level = Level::none;
-      }
-      old.ref = ref_of(c);
-      old.sha256 = c.sha256;
-    }
-    if (it == by_source_.end()) it = by_source_.emplace(c.source, Entry{ref_of(c), c.sha256, "", Level::none}).first;
-    Entry& e = it->second;
-    if (cls.empty() || (cls == e.incident_class && a.level == e.level)) continue;
-    const Kind kind = e.incident_class.empty() ? Kind::opened : Kind::escalated;
-    if (kind == Kind::escalated && a.level < e.level && cls == e.incident_class) continue;  // never quieter by time
-    e.incident_class = cls;
-    e.level = std::max(e.level, a.level);
-    out.push_back({kind, cls, e.level, key, e.ref, describe(c, a.status, now)});
+    group_of_[c.source] = group;
+    auto [it, fresh] = by_source_.try_emplace(c.source);
+    if (!fresh && it->second.sha256 == c.sha256) continue;
+    it->second = c;
+    it->second.der.clear();  // the ledger keeps what /metrics shows, not the DER
+    if (to.read) to.read(to_inventory(c));
   }
-  // Gone from a reading that covered them: removed.
+  // Gone from a reading of their group that covered them: removed.
   for (auto it = by_source_.begin(); it != by_source_.end();) {
-    if (seen.contains(it->first) || covered(it->first, unknown)) {
+    const std::string& source = it->first;
+    if (group_of_[source] != group || seen.contains(source) || covered(source, unknown)) {
       ++it;
       continue;
     }
-    if (!it->second.incident_class.empty())
-      out.push_back({Kind::resolved, it->second.incident_class, it->second.level, "certificate:" + it->first, it->second.ref,
-                     "removed"});
+    const std::string gone = source;
+    group_of_.erase(source);
     it = by_source_.erase(it);
+    if (to.gone) to.gone(gone);
   }
-  // Predictions: open while predicted; resolved when both objects were read and it is no more.
-  std::set<std::string> predicted_now;
-  for (const Prediction& p : predictions) {
-    const std::string key = fmt::format("prediction:{}|{}", p.certificate->source, p.bundle);
-    predicted_now.insert(key);
-    if (predicted_.emplace(key, ref_of(*p.certificate)).second)
-      out.push_back({Kind::opened, p.incident_class, Level::critical, key, ref_of(*p.certificate), p.message});
-  }
-  for (auto it = predicted_.begin(); it != predicted_.end();) {
-    const std::string bundle = it->first.substr(it->first.find('|') + 1);
-    if (predicted_now.contains(it->first) || covered(it->second.source, unknown) || covered(bundle, unknown)) {
-      ++it;
-      continue;
-    }
-    out.push_back({Kind::resolved, "cert_bad_signature", Level::critical, it->first, it->second,
-                   "the issuer now chains to its trust bundle"});
-    it = predicted_.erase(it);
-  }
-}
-
-std::vector<CertificateRef> CertificateLedger::ending_at(Seconds not_after) const {
-  std::vector<CertificateRef> out;
-  for (const auto& [source, e] : by_source_)
-    if (e.ref.not_after == not_after) out.push_back(e.ref);
-  return out;
-}
-
-std::size_t CertificateLedger::open_count() const {
-  std::size_t n = predicted_.size();
-  for (const auto& [source, e] : by_source_) n += e.incident_class.empty() ? 0 : 1;
-  return n;
+  // A source that reads again (or is gone) has no error to remember.
+  for (auto it = last_error_.lower_bound(mine); it != last_error_.end() && it->first.starts_with(mine);)
+    it = failing.contains(it->first) ? std::next(it) : last_error_.erase(it);
 }
 
 }  // namespace klaxon::certs

@@ -1,71 +1,66 @@
 // adapters/certs/certificate_ledger.hpp — what the certificate inventory hands the incident engine.
 //
-// The inventory is read again and again (a file changed, a Secret watch event, the probe
-// interval, the clock moving a certificate from warning to critical). The engine does not want
-// inventories; it wants incidents: "secret:dapr-system/dapr-trust-bundle/ca.crt expires in 20
-// days" opened once, escalated when it reaches --critical-before, turned into cert_expired at
-// not_after, and resolved only when that source's certificate is replaced by a later one or the
-// source is removed, never because a read failed or went quiet. The ledger keeps one entry per
-// source and turns each new snapshot into those events, keyed so the tracker can fold them:
-// grouping key `certificate:SOURCE`. It also answers the join: which certificates end at the
-// instant a log line states (Go's `is after T`, Java's `NotAfter:`, OpenSSL's notAfter), so the
-// log's incident can carry the certificate and fold under its incident.
+// The inventory is read again and again (a file changed, the Secrets listed again, the probe
+// interval). The engine does not want inventories; it wants changes: this certificate is new
+// or different at that source, that source holds none any more. The IncidentTracker then keeps
+// one certificate-lifecycle incident per source on its own clock (expiring, critical, expired)
+// and ends it only when the source shows a later certificate or is removed
+// (engine/inventory_certificate.hpp). The ledger keeps the last reading of each group of
+// sources (files, probes, the cluster) and turns each new one into those calls. A source whose
+// read failed this time keeps its state: a failed read is not a removal.
 //
-// Pure and synchronous, like engine/: no I/O, no clock of its own (`now` is passed in).
+// It also holds what /metrics shows (adapters/certs/certificate_metrics.hpp): the certificates
+// as last read, and the read errors counted by kind of source.
+//
+// Pure and synchronous, like engine/: no I/O, no clock. Thread safety: none (the pipeline's thread).
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "adapters/certs/certificate_inventory.hpp"
-#include "adapters/certs/trust_checks.hpp"
+#include "engine/inventory_certificate.hpp"
 
 namespace klaxon::certs {
 
-/// The `certificate` object incidents gain: {"source","subject","serial","not_after"}.
-struct CertificateRef {
-  std::string source, subject, serial;
-  Seconds not_after = 0;
+/// Where the changes go: the pipeline in the streaming modes, a recorder in tests.
+struct CertificateReceiver {
+  std::function<void(const InventoryCertificate&)> read;
+  std::function<void(const std::string& source)> gone;
+  /// A source that could not be read, said once until its message changes (never quoting input).
+  std::function<void(const ReadError&)> error;
 };
 
-struct CertificateEvent {
-  enum class Kind { opened, escalated, resolved };
-  Kind kind = Kind::opened;
-  std::string incident_class;  // cert_expiring_soon, cert_expired, cert_not_yet_valid, cert_bad_signature
-  Level level = Level::warning;
-  std::string grouping_key;  // certificate:SOURCE, or prediction:ISSUER|BUNDLE
-  CertificateRef certificate;
-  std::string reason;  // resolved: "replaced by a later certificate" / "removed"; otherwise what is wrong
-};
+/// The kind of a source string: `secret`, `configmap`, `file`, `kubeconfig`, `webhook`, `crd`,
+/// `apiservice`, `endpoint`; for a read error also `kubernetes`.
+std::string source_kind(const std::string& source);
+
+/// The tracker's view of a certificate: labels (source_kind, namespace, name, key, path,
+/// endpoint, as the source has them), not_after clamped to the engine's range, a runbook
+/// naming the object to renew.
+InventoryCertificate to_inventory(const Certificate& certificate);
 
 class CertificateLedger {
  public:
-  explicit CertificateLedger(Thresholds thresholds) : thresholds_(thresholds) {}
+  /// A full new reading of one `group` of sources (e.g. "files", "probes", "kubernetes"),
+  /// compared with that group's last: each certificate new or changed at its source is passed
+  /// to `to.read`, each source of the group gone from a reading that covered it to `to.gone`.
+  /// Read errors are counted and the new ones passed to `to.error`.
+  void reconcile(const std::string& group, const Inventory& snapshot, const CertificateReceiver& to);
 
-  /// Compares a full new reading with the last one and appends the events. A source whose read
-  /// failed this time (its ReadError, or the kind it belongs to: `kubernetes:secrets` covers
-  /// every `secret:`) keeps its state: a failed read is not a removal.
-  void reconcile(const Inventory& snapshot, const std::vector<Prediction>& predictions, Seconds now,
-                 std::vector<CertificateEvent>& out);
-
-  /// The certificates that end at `not_after` (to the second): the join with log lines.
-  std::vector<CertificateRef> ending_at(Seconds not_after) const;
-
-  /// Open incidents, for the status page and tests.
-  std::size_t open_count() const;
+  /// The certificates as last read, by source.
+  const std::map<std::string, Certificate>& certificates() const { return by_source_; }
+  /// Failed reads since the start, by source_kind().
+  const std::map<std::string, std::uint64_t>& read_errors() const { return read_errors_; }
 
  private:
-  struct Entry {
-    CertificateRef ref;
-    std::string sha256;
-    std::string incident_class;  // "" when nothing is wrong
-    Level level = Level::none;
-  };
-  Thresholds thresholds_;
-  std::map<std::string, Entry> by_source_;
-  std::map<std::string, CertificateRef> predicted_;  // grouping key -> the issuer
+  std::map<std::string, Certificate> by_source_;
+  std::map<std::string, std::string> group_of_;             // source -> its group
+  std::map<std::string, std::string> last_error_;           // GROUP\nSOURCE -> message, while it fails
+  std::map<std::string, std::uint64_t> read_errors_;
 };
 
 }  // namespace klaxon::certs

@@ -1,13 +1,18 @@
 // adapters/certs/kubernetes_certificates.cpp — see the header.
 #include "adapters/certs/kubernetes_certificates.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <map>
+#include <optional>
 #include <utility>  // Boost 1.74's Asio uses std::exchange without including it
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <openssl/crypto.h>
@@ -227,54 +232,76 @@ std::string read_apiservice_page(std::string_view page, Inventory& out) {
   return read_bundle_per_object(page, "apiservice", "/spec/caBundle", out);
 }
 
-void read_kubernetes(const KubernetesOptions& options, Inventory& out) {
+namespace {
+
+struct Kind {
+  std::string resource;
+  std::string path;  // without the query
+  std::string (*read)(std::string_view, Inventory&);
+  std::string object_word;  // how its objects' sources begin: secret, webhook:MutatingWebhookConfiguration, crd
+  bool namespaced;
+};
+
+// kubectl with the user's kubeconfig and context, the namespace to read, and the kinds.
+struct Cluster {
+  std::vector<std::string> base;
+  std::vector<Kind> kinds;
+  std::vector<std::string> with(const std::vector<std::string>& words) const {
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), words.begin(), words.end());
+    return argv;
+  }
+};
+
+std::optional<Cluster> cluster_of(const KubernetesOptions& options, Inventory& out) {
   const std::string kubectl = sources::find_on_path(options.kubectl);
   if (kubectl.empty()) {
     out.errors.push_back({"kubernetes", fmt::format("{} is not on PATH: install kubectl, or add its directory to PATH",
                                                     options.kubectl)});
-    return;
+    return std::nullopt;
   }
-  std::vector<std::string> base{kubectl};
-  if (!options.kubeconfig.empty()) base.push_back("--kubeconfig=" + options.kubeconfig);
-  if (!options.context.empty()) base.push_back("--context=" + options.context);
-  auto with = [&](std::vector<std::string> words) {
-    std::vector<std::string> argv = base;
-    argv.insert(argv.end(), words.begin(), words.end());
-    return argv;
-  };
+  Cluster cluster;
+  cluster.base = {kubectl};
+  if (!options.kubeconfig.empty()) cluster.base.push_back("--kubeconfig=" + options.kubeconfig);
+  if (!options.context.empty()) cluster.base.push_back("--context=" + options.context);
 
   std::string ns = options.namespace_;
   if (ns.empty() && !options.all_namespaces) {
-    const Captured c = run_kubectl(with({"config", "view", "--minify", "-o", "jsonpath={..namespace}"}));
+    const Captured c = run_kubectl(cluster.with({"config", "view", "--minify", "-o", "jsonpath={..namespace}"}));
     ns = c.status == 0 && !c.out.empty() ? c.out.substr(0, c.out.find_first_of(" \n")) : "default";
   }
   const std::string scope = options.all_namespaces ? "" : "/namespaces/" + ns;
-
-  struct Kind {
-    std::string resource;
-    std::string path;  // without the query
-    std::string (*read)(std::string_view, Inventory&);
-  };
-  const std::vector<Kind> kinds{
-      {"secrets", "/api/v1" + scope + "/secrets", &read_secret_page},
-      {"configmaps", "/api/v1" + scope + "/configmaps", &read_configmap_page},
+  cluster.kinds = {
+      {"secrets", "/api/v1" + scope + "/secrets", &read_secret_page, "secret", true},
+      {"configmaps", "/api/v1" + scope + "/configmaps", &read_configmap_page, "configmap", true},
       {"mutatingwebhookconfigurations", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
        [](std::string_view page, Inventory& inventory) {
          return read_webhook_page(page, "MutatingWebhookConfiguration", inventory);
-       }},
+       },
+       "webhook:MutatingWebhookConfiguration", false},
       {"validatingwebhookconfigurations", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
        [](std::string_view page, Inventory& inventory) {
          return read_webhook_page(page, "ValidatingWebhookConfiguration", inventory);
-       }},
-      {"customresourcedefinitions", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", &read_crd_page},
-      {"apiservices", "/apis/apiregistration.k8s.io/v1/apiservices", &read_apiservice_page},
+       },
+       "webhook:ValidatingWebhookConfiguration", false},
+      {"customresourcedefinitions", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", &read_crd_page, "crd",
+       false},
+      {"apiservices", "/apis/apiregistration.k8s.io/v1/apiservices", &read_apiservice_page, "apiservice", false},
   };
-  for (const Kind& kind : kinds) {
+  return cluster;
+}
+
+}  // namespace
+
+void read_kubernetes(const KubernetesOptions& options, Inventory& out) {
+  const std::optional<Cluster> cluster = cluster_of(options, out);
+  if (!cluster) return;
+  for (const Kind& kind : cluster->kinds) {
     std::string token;
     do {
       std::string path = fmt::format("{}?limit={}", kind.path, options.page_size);
       if (!token.empty()) path += "&continue=" + token;  // opaque base64url: no escaping needed
-      Captured c = run_kubectl(with({"get", "--raw", path, "--request-timeout=60s"}));
+      Captured c = run_kubectl(cluster->with({"get", "--raw", path, "--request-timeout=60s"}));
       if (c.status != 0) {
         out.errors.push_back({"kubernetes:" + kind.resource, list_error(kind.resource, c.err)});
         wipe(c.out);
@@ -284,6 +311,210 @@ void read_kubernetes(const KubernetesOptions& options, Inventory& out) {
       wipe(c.out);  // Secret values that are not certificates leave memory with their page
     } while (!token.empty());
   }
+}
+
+}  // namespace klaxon::certs
+
+// ---- list, then watch ----------------------------------------------------------------------------------
+
+namespace klaxon::certs {
+namespace {
+
+// What one object holds.
+struct ObjectReading {
+  std::vector<Certificate> certificates;
+  std::vector<ReadError> errors;
+};
+
+// One kind followed: its objects as last listed or watched, and why its list failed, if it did.
+struct Followed {
+  std::map<std::string, ObjectReading> objects;
+  std::optional<ReadError> error;
+  bool listed = false;
+};
+
+// The object a certificate's source belongs to: `secret:NS/NAME/KEY#2` -> `secret:NS/NAME`,
+// `webhook:KIND/NAME/0` -> `webhook:KIND/NAME`; `crd:NAME` stays.
+std::string object_of(std::string source) {
+  if (const auto hash = source.rfind('#'); hash != std::string::npos) source.resize(hash);
+  if (source.starts_with("secret:") || source.starts_with("configmap:") || source.starts_with("webhook:"))
+    source.resize(source.rfind('/'));
+  return source;
+}
+
+// The same name for an object of a watch event.
+std::string object_key(const Kind& kind, std::string_view ns, std::string_view name) {
+  if (kind.namespaced) return fmt::format("{}:{}/{}", kind.object_word, ns, name);
+  if (kind.object_word.starts_with("webhook:")) return fmt::format("{}/{}", kind.object_word, name);
+  return fmt::format("{}:{}", kind.object_word, name);
+}
+
+void add_reading(std::map<std::string, ObjectReading>& objects, Inventory&& reading) {
+  for (Certificate& c : reading.certificates) objects[object_of(c.source)].certificates.push_back(std::move(c));
+  for (ReadError& e : reading.errors) objects[object_of(e.source)].errors.push_back(std::move(e));
+}
+
+asio::awaitable<Captured> run_async(const std::vector<std::string>& argv) {
+  Captured c;
+  const auto executor = co_await asio::this_coro::executor;
+  std::unique_ptr<sources::ChildProcess> child;
+  try {
+    child = std::make_unique<sources::ChildProcess>(executor, argv);
+  } catch (const std::system_error& e) {
+    c.err = fmt::format("cannot run {}: {}", argv[0], e.what());
+    co_return c;
+  }
+  std::vector<char> buf(65536);
+  for (;;) {
+    boost::system::error_code ec;
+    const std::size_t n =
+        co_await child->out().async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+    c.out.append(buf.data(), n);
+  }
+  c.status = co_await child->wait(std::chrono::milliseconds(5000));
+  c.err = child->error_text();
+  co_return c;
+}
+
+// Lists the kind (a page at a time), then watches from the list's resourceVersion until the
+// watch ends or says 410 Gone, then lists again. `state` holds what it knows; `dirty` says it changed.
+asio::awaitable<void> follow_kind(const Cluster& cluster, const Kind& kind, std::size_t page_size,
+                                  std::chrono::milliseconds retry, Followed& state, bool& dirty) {
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  simdjson::dom::parser parser;
+  for (;;) {
+    std::map<std::string, ObjectReading> objects;
+    std::string version, token;
+    std::optional<ReadError> error;
+    do {
+      std::string path = fmt::format("{}?limit={}", kind.path, page_size);
+      if (!token.empty()) path += "&continue=" + token;
+      // (argv apart from the co_await: GCC 12 cannot keep an initializer list of literals across one)
+      const std::vector<std::string> argv = cluster.with({"get", "--raw", path, "--request-timeout=60s"});
+      Captured c = co_await run_async(argv);
+      if (c.status != 0) {
+        error = ReadError{"kubernetes:" + kind.resource, list_error(kind.resource, c.err)};
+        wipe(c.out);
+        break;
+      }
+      Inventory page;
+      token = kind.read(c.out, page);
+      if (element root; parser.parse(c.out.data(), c.out.size()).get(root) == simdjson::SUCCESS)
+        version = std::string(text_at(root, "/metadata/resourceVersion"));
+      wipe(c.out);
+      add_reading(objects, std::move(page));
+    } while (!token.empty());
+    state.listed = true;
+    dirty = true;
+    if (error) {  // what was known stays known: a failed list is not a removal
+      state.error = std::move(error);
+      pause.expires_after(retry);
+      co_await pause.async_wait(asio::use_awaitable);
+      continue;
+    }
+    state.objects = std::move(objects);
+    state.error.reset();
+
+    // Watch: one JSON event a line. Only what changed is read; memory holds certificates only.
+    const std::vector<std::string> argv = cluster.with(
+        {"get", "--raw", fmt::format("{}?watch=1&allowWatchBookmarks=true&resourceVersion={}", kind.path, version),
+         "--request-timeout=0"});
+    const auto executor = co_await asio::this_coro::executor;
+    std::unique_ptr<sources::ChildProcess> child;
+    try {
+      child = std::make_unique<sources::ChildProcess>(executor, argv);
+    } catch (const std::system_error&) {
+      continue;
+    }
+    std::string pending;
+    std::vector<char> buf(65536);
+    bool gone = false;
+    while (!gone) {
+      boost::system::error_code ec;
+      const std::size_t n =
+          co_await child->out().async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      pending.append(buf.data(), n);
+      OPENSSL_cleanse(buf.data(), n);
+      std::size_t at = 0;
+      for (std::size_t end; !gone && (end = pending.find('\n', at)) != std::string::npos; at = end + 1) {
+        element event;
+        if (parser.parse(pending.data() + at, end - at).get(event) != simdjson::SUCCESS) continue;
+        const std::string_view type = text_at(event, "/type");
+        if (type == "ERROR") {  // 410 Gone (too old a version) or another failure: list again
+          gone = true;
+          break;
+        }
+        if (type == "BOOKMARK") continue;
+        element object;
+        if (event["object"].get(object) != simdjson::SUCCESS) continue;
+        const std::string key = object_key(kind, text_at(object, "/metadata/namespace"), text_at(object, "/metadata/name"));
+        state.objects.erase(key);
+        if (type != "DELETED") {
+          std::string one = "{\"items\":[" + simdjson::minify(object) + "]}";
+          Inventory reading;
+          kind.read(one, reading);
+          wipe(one);
+          add_reading(state.objects, std::move(reading));
+        }
+        dirty = true;
+      }
+      OPENSSL_cleanse(pending.data(), at);
+      pending.erase(0, at);
+    }
+    wipe(pending);
+    child->terminate();
+    if (!gone) {  // the watch ended (a timeout, the server went away): not at once again
+      pause.expires_after(std::chrono::seconds(1));
+      co_await pause.async_wait(asio::use_awaitable);
+    }
+  }
+}
+
+}  // namespace
+
+void watch_kubernetes(const KubernetesOptions& options, std::chrono::milliseconds retry,
+                      const std::function<bool()>& stopping, const std::function<void(Inventory)>& reading) {
+  Inventory none;
+  const std::optional<Cluster> cluster = cluster_of(options, none);
+  if (!cluster) {
+    reading(std::move(none));
+    return;
+  }
+  asio::io_context io;
+  std::vector<Followed> states(cluster->kinds.size());
+  bool dirty = false;
+  for (std::size_t k = 0; k < cluster->kinds.size(); ++k)
+    asio::co_spawn(io, follow_kind(*cluster, cluster->kinds[k], options.page_size, retry, states[k], dirty), asio::detached);
+  // Every 200 ms: stop when asked; hand on the whole inventory when something changed, once
+  // every kind was listed (a kind not yet listed is not a kind without certificates).
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer tick(co_await asio::this_coro::executor);
+        for (;;) {
+          tick.expires_after(std::chrono::milliseconds(200));
+          co_await tick.async_wait(asio::use_awaitable);
+          if (stopping()) {
+            io.stop();
+            co_return;
+          }
+          if (!dirty || !std::all_of(states.begin(), states.end(), [](const Followed& f) { return f.listed; })) continue;
+          dirty = false;
+          Inventory inventory;
+          for (const Followed& f : states) {
+            for (const auto& [key, o] : f.objects) {
+              inventory.certificates.insert(inventory.certificates.end(), o.certificates.begin(), o.certificates.end());
+              inventory.errors.insert(inventory.errors.end(), o.errors.begin(), o.errors.end());
+            }
+            if (f.error) inventory.errors.push_back(*f.error);
+          }
+          reading(std::move(inventory));
+        }
+      },
+      asio::detached);
+  io.run();
 }
 
 }  // namespace klaxon::certs

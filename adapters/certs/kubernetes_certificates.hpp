@@ -19,7 +19,9 @@
 // other kinds are still read.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -34,6 +36,15 @@ struct KubernetesOptions {
   bool all_namespaces = false;      // -A
   std::size_t page_size = 200;      // objects per list request
 };
+
+/// Follows the cluster: lists every kind once, then watches each from the list's
+/// resourceVersion (`kubectl get --raw PATH?watch=1&resourceVersion=V`), reading only the
+/// objects that change; a watch that ends or says 410 Gone is followed by a new list. After the
+/// first lists, and at most every 200 ms after a change, `reading` gets the whole inventory
+/// (certificates only: memory holds no Secret values). A kind that cannot be listed is a
+/// ReadError and is listed again after `retry`. Blocks until `stopping()` (asked every 200 ms).
+void watch_kubernetes(const KubernetesOptions& options, std::chrono::milliseconds retry,
+                      const std::function<bool()>& stopping, const std::function<void(Inventory)>& reading);
 
 /// Lists every kind above once and adds what it holds to `out`. A missing kubectl, an
 /// unreachable cluster or a forbidden kind are ReadErrors (`kubernetes:secrets`, ...).

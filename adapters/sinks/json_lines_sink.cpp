@@ -101,6 +101,17 @@ void append_incident_json(std::string& b, const IncidentSnapshot& i) {
     b += R"(,"runbook":)";
     append_json_string(b, i.runbook);
   }
+  if (!i.inventory.source.empty()) {  // the certificate read where it is kept: what to renew
+    b += R"(,"certificate":{"source":)";
+    append_json_string(b, i.inventory.source);
+    b += R"(,"subject":)";
+    append_json_string(b, i.inventory.subject);
+    b += R"(,"serial":)";
+    append_json_string(b, i.inventory.serial);
+    b += R"(,"not_after":)";
+    append_json_string(b, i.inventory.not_after_text);
+    b += '}';
+  }
 }
 
 void append_incident_event_json(std::string& b, const IncidentEvent& e) {

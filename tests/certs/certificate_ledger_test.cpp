@@ -1,5 +1,6 @@
-// tests/certs/certificate_ledger_test.cpp — inventories in, incident events out: opened once,
-// escalated by time, resolved only by a later certificate or removal, never by a failed read.
+// tests/certs/certificate_ledger_test.cpp — readings in, changes out: a certificate new or
+// different at its source is passed on once, a source gone from a reading that covered it is
+// gone, a failed read changes nothing, one group's reading says nothing of another's.
 #include "adapters/certs/certificate_ledger.hpp"
 
 #include <fmt/format.h>
@@ -10,11 +11,13 @@ namespace {
 
 constexpr Seconds kDay = 86400;
 constexpr Seconds kNow = 2'000'000'000;
+constexpr const char* kRoot = "secret:dapr-system/dapr-trust-bundle/ca.crt";
 
 Certificate cert(const std::string& source, Seconds not_after, const std::string& sha) {
   Certificate c;
   c.source = source;
-  c.subject = "CN=cluster.local";
+  c.subject = "CN=cluster.local,O=dapr";
+  c.issuer = "CN=cluster.local,O=dapr";
   c.serial = sha;
   c.sha256 = sha;
   c.not_before = kNow - 300 * kDay;
@@ -22,101 +25,67 @@ Certificate cert(const std::string& source, Seconds not_after, const std::string
   return c;
 }
 
-std::string said(const std::vector<CertificateEvent>& events) {
-  std::string out;
-  for (const auto& e : events) {
-    const char* kind = e.kind == CertificateEvent::Kind::opened ? "opened" : e.kind == CertificateEvent::Kind::escalated ? "escalated" : "resolved";
-    out += fmt::format("{} {} {} {}\n", kind, e.incident_class, level_name(e.level), e.grouping_key);
+Inventory of(std::vector<Certificate> certificates, std::vector<ReadError> errors = {}) {
+  return Inventory{std::move(certificates), std::move(errors)};
+}
+
+struct Recorder {
+  std::string said;
+  CertificateReceiver receiver() {
+    return {[this](const InventoryCertificate& c) { said += fmt::format("read {} {}\n", c.source, c.serial); },
+            [this](const std::string& source) { said += fmt::format("gone {}\n", source); },
+            [this](const ReadError& e) { said += fmt::format("error {}: {}\n", e.source, e.message); }};
   }
-  return out;
+};
+
+TEST(CertificateLedger, ChangesArePassedOnOnce) {
+  CertificateLedger ledger;
+  Recorder r;
+  ledger.reconcile("kubernetes", of({cert(kRoot, kNow + 20 * kDay, "a")}), r.receiver());
+  ledger.reconcile("kubernetes", of({cert(kRoot, kNow + 20 * kDay, "a")}), r.receiver());
+  EXPECT_EQ(r.said, fmt::format("read {} a\n", kRoot)) << "the same certificate read again says nothing";
+  ledger.reconcile("kubernetes", of({cert(kRoot, kNow + 400 * kDay, "b")}), r.receiver());
+  EXPECT_EQ(r.said, fmt::format("read {0} a\nread {0} b\n", kRoot));
+  ASSERT_EQ(ledger.certificates().size(), 1u);
+  EXPECT_EQ(ledger.certificates().at(kRoot).not_after, kNow + 400 * kDay);
 }
 
-constexpr const char* kRoot = "secret:dapr-system/dapr-trust-bundle/ca.crt";
-
-TEST(CertificateLedger, TheDaprRootIsOpenedOnceEscalatedByTimeThenExpired) {
-  CertificateLedger ledger{Thresholds{}};
-  Inventory inventory;
-  inventory.certificates.push_back(cert(kRoot, kNow + 20 * kDay, "a"));
-  std::vector<CertificateEvent> events;
-  ledger.reconcile(inventory, {}, kNow, events);
-  EXPECT_EQ(said(events), "opened cert_expiring_soon warning certificate:secret:dapr-system/dapr-trust-bundle/ca.crt\n");
-  ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].certificate.not_after, kNow + 20 * kDay);
-  EXPECT_EQ(events[0].reason, "secret:dapr-system/dapr-trust-bundle/ca.crt (CN=cluster.local) expires in 20d");
-  events.clear();
-  ledger.reconcile(inventory, {}, kNow + kDay, events);
-  EXPECT_EQ(said(events), "") << "the same state says nothing again";
-  ledger.reconcile(inventory, {}, kNow + 14 * kDay, events);
-  EXPECT_EQ(said(events), "escalated cert_expiring_soon critical certificate:secret:dapr-system/dapr-trust-bundle/ca.crt\n");
-  events.clear();
-  ledger.reconcile(inventory, {}, kNow + 20 * kDay, events);
-  EXPECT_EQ(said(events), "escalated cert_expired critical certificate:secret:dapr-system/dapr-trust-bundle/ca.crt\n");
-  EXPECT_EQ(ledger.open_count(), 1u);
-  ASSERT_EQ(ledger.ending_at(kNow + 20 * kDay).size(), 1u);
-  EXPECT_EQ(ledger.ending_at(kNow + 20 * kDay)[0].source, kRoot);
-  EXPECT_TRUE(ledger.ending_at(kNow + 20 * kDay + 1).empty());
+TEST(CertificateLedger, AFailedReadIsNotARemoval) {
+  CertificateLedger ledger;
+  Recorder r;
+  ledger.reconcile("kubernetes", of({cert(kRoot, kNow + 5 * kDay, "a")}), r.receiver());
+  r.said.clear();
+  ledger.reconcile("kubernetes", of({}, {{"kubernetes:secrets", "forbidden"}}), r.receiver());
+  ledger.reconcile("kubernetes", of({}, {{"kubernetes:secrets", "forbidden"}}), r.receiver());
+  EXPECT_EQ(r.said, "error kubernetes:secrets: forbidden\n") << "said once, and the Secret is not gone";
+  EXPECT_EQ(ledger.read_errors().at("kubernetes"), 2u);
+  ledger.reconcile("files", of({cert("file:certs/web.pem", kNow + 3 * kDay, "d")}), r.receiver());
+  EXPECT_EQ(r.said, "error kubernetes:secrets: forbidden\nread file:certs/web.pem d\n")
+      << "a reading of files says nothing of the cluster's sources";
+  r.said.clear();
+  ledger.reconcile("kubernetes", of({}), r.receiver());
+  EXPECT_EQ(r.said, fmt::format("gone {}\n", kRoot));
+  ledger.reconcile("files", of({}), r.receiver());
+  EXPECT_EQ(r.said, fmt::format("gone {}\ngone file:certs/web.pem\n", kRoot));
+  EXPECT_TRUE(ledger.certificates().empty());
 }
 
-TEST(CertificateLedger, OnlyALaterCertificateOrRemovalResolves) {
-  CertificateLedger ledger{Thresholds{}};
-  Inventory before;
-  before.certificates.push_back(cert(kRoot, kNow + 5 * kDay, "a"));
-  std::vector<CertificateEvent> events;
-  ledger.reconcile(before, {}, kNow, events);
-  events.clear();
-
-  Inventory failed;  // the Secret could not be listed this time: nothing changes
-  failed.errors.push_back({"kubernetes:secrets", "forbidden"});
-  ledger.reconcile(failed, {}, kNow, events);
-  EXPECT_EQ(said(events), "");
-  EXPECT_EQ(ledger.open_count(), 1u);
-
-  Inventory older;  // restored from a backup: not a renewal
-  older.certificates.push_back(cert(kRoot, kNow + 4 * kDay, "b"));
-  ledger.reconcile(older, {}, kNow, events);
-  EXPECT_EQ(said(events), "");
-
-  Inventory renewed;
-  renewed.certificates.push_back(cert(kRoot, kNow + 365 * kDay, "c"));
-  ledger.reconcile(renewed, {}, kNow, events);
-  EXPECT_EQ(said(events), "resolved cert_expiring_soon critical certificate:secret:dapr-system/dapr-trust-bundle/ca.crt\n");
-  EXPECT_NE(events[0].reason.find("replaced by a later certificate (serial c"), std::string::npos) << events[0].reason;
-  EXPECT_EQ(ledger.open_count(), 0u);
-
-  events.clear();
-  Inventory soon_again;
-  soon_again.certificates.push_back(cert("file:certs/web.pem", kNow + 3 * kDay, "d"));
-  ledger.reconcile(soon_again, {}, kNow, events);  // the Secret is gone (read fine), a file appears
-  EXPECT_EQ(said(events), "opened cert_expiring_soon critical certificate:file:certs/web.pem\n");
-  events.clear();
-  ledger.reconcile(Inventory{}, {}, kNow, events);
-  EXPECT_EQ(said(events), "resolved cert_expiring_soon critical certificate:file:certs/web.pem\n");
-  EXPECT_EQ(events[0].reason, "removed");
-}
-
-TEST(CertificateLedger, APredictionOpensAndResolvesWithTheObjects) {
-  CertificateLedger ledger{Thresholds{}};
-  Inventory inventory;
-  inventory.certificates.push_back(cert("secret:linkerd/linkerd-identity-issuer/tls.crt", kNow + 300 * kDay, "i"));
-  Prediction p;
-  p.certificate = &inventory.certificates[0];
-  p.bundle = "configmap:linkerd/linkerd-identity-trust-roots/ca-bundle.crt";
-  p.message = "not signed";
-  std::vector<CertificateEvent> events;
-  ledger.reconcile(inventory, {p}, kNow, events);
-  ledger.reconcile(inventory, {p}, kNow, events);
-  EXPECT_EQ(said(events),
-            "opened cert_bad_signature critical prediction:secret:linkerd/linkerd-identity-issuer/tls.crt|"
-            "configmap:linkerd/linkerd-identity-trust-roots/ca-bundle.crt\n");
-  events.clear();
-  Inventory unreadable = inventory;
-  unreadable.errors.push_back({"kubernetes:configmaps", "forbidden"});
-  ledger.reconcile(unreadable, {}, kNow, events);
-  EXPECT_EQ(said(events), "") << "the bundle was not read: not evidence of a fix";
-  ledger.reconcile(inventory, {}, kNow, events);
-  EXPECT_EQ(said(events),
-            "resolved cert_bad_signature critical prediction:secret:linkerd/linkerd-identity-issuer/tls.crt|"
-            "configmap:linkerd/linkerd-identity-trust-roots/ca-bundle.crt\n");
+TEST(CertificateLedger, TheTrackersViewNamesTheObjectToRenew) {
+  const InventoryCertificate c = to_inventory(cert(kRoot, kNow + 20 * kDay, "a"));
+  EXPECT_EQ(c.labels, (std::vector<std::pair<std::string, std::string>>{{"source_kind", "secret"},
+                                                                        {"namespace", "dapr-system"},
+                                                                        {"name", "dapr-trust-bundle"},
+                                                                        {"key", "ca.crt"},
+                                                                        {"subject_cn", "cluster.local"}}));
+  EXPECT_NE(c.runbook.find("key ca.crt of Secret dapr-system/dapr-trust-bundle"), std::string::npos) << c.runbook;
+  EXPECT_EQ(c.not_after_text, "2033-06-07T03:33:20Z");
+  EXPECT_EQ(c.not_after, (kNow + 20 * kDay) * kNanosPerSecond);
+  // Past what the engine's clock holds (2200): clamped there, the text stays exact.
+  const InventoryCertificate far = to_inventory(cert("file:forever.pem", 253402300799, "f"));
+  EXPECT_EQ(far.not_after, kLatestInstant);
+  EXPECT_EQ(far.not_after_text, "9999-12-31T23:59:59Z");
+  EXPECT_EQ(to_inventory(cert("endpoint:127.0.0.1:8443", kNow, "e")).labels[1],
+            (std::pair<std::string, std::string>{"endpoint", "127.0.0.1:8443"}));
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 
 #include "adapters/sources/child_process.hpp"
+#include "tests/certs/test_certificates.hpp"
 #include "tests/support/fake_kube_api.hpp"
 #include "tests/support/peer.hpp"
 
@@ -358,6 +359,81 @@ TEST_F(KubectlSourceTest, TheStreamBoundIsSaid) {
   auto k = start({"-n", "dapr-system", "-l", "app=sentry", "--max-streams", "2"});
   EXPECT_TRUE(k->saw("following 2 of 3 containers (--max-streams 2)")) << k->err;
   EXPECT_EQ(k->terminate(), 0) << k->err;
+}
+
+// --certs-kubernetes: the seeds' Dapr scenario through the real kubectl. The trust-anchor Secret
+// alone raises cert_expiring_soon (no log line says a word); the sidecar's later "certificate
+// has expired ... is after T" lines (T its not_after) fold into that incident; replacing the
+// Secret's certificate with a later one while klaxon runs resolves it. No byte of the key out.
+TEST_F(KubectlSourceTest, TheTrustBundleSecretPredictsAndTheSidecarLinesJoinIt) {
+  const std::time_t now = std::time(nullptr);
+  const auto root = test::make_certificate({.common_name = "cluster.local", .not_after = now + 20 * 86400, .ca = true});
+  auto put_bundle = [&](const test::MadeCertificate& ca) {
+    api_.put_object("v1", "secrets", "dapr-system", "dapr-trust-bundle",
+                    fmt::format(R"({{"metadata":{{"name":"dapr-trust-bundle","namespace":"dapr-system"}},"type":"Opaque",)"
+                                R"("data":{{"ca.crt":"{}","issuer.key":"{}"}}}})",
+                                test::base64(ca.pem()), test::base64(ca.key_pem())));
+  };
+  put_bundle(root);
+  api_.add_pod("dapr-system", "orders-1", {{"app", "orders"}}, {"daprd"});
+  auto k = start({"-n", "dapr-system", "-l", "app=orders", "--certs-kubernetes", "--probe-interval", "1s"});
+  const std::string source = R"("source":"secret:dapr-system/dapr-trust-bundle/ca.crt")";
+  ASSERT_TRUE(k->wait_for([&] { return k->out.find(source) != std::string::npos; })) << k->out << k->err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(k->out, m, std::regex(R"re(\{"type":"incident","event":"opened".*"id":"([0-9a-f]+)".*"class":"cert_expiring_soon","severity":"warning".*)re" + source)))
+      << k->out;
+  const std::string id = m[1];
+
+  const std::string not_after = format_rfc3339(Nanos(now + 20 * 86400) * kNanosPerSecond);
+  ASSERT_TRUE(attached(*k, "orders-1"));
+  api_.append_log("dapr-system", "orders-1", "daprd", Nanos(now) * kNanosPerSecond,
+                  R"({"app_id":"orders","instance":"orders-1","level":"fatal","msg":"Fatal error from runtime: failed to retrieve the initial identity certificate: error from sentry SignCertificate: rpc error: code = Unavailable desc = connection error: desc = \"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time )" +
+                      not_after + " is after " + not_after + R"(\"","scope":"dapr.runtime","type":"log","ver":"1.14.4"})");
+  const std::string joined = fmt::format(R"("id":"{}","rule":"certificate.inventory","class":"cert_expired")", id);
+  ASSERT_TRUE(k->wait_for([&] { return k->out.find(joined) != std::string::npos; })) << k->out << k->err;
+  EXPECT_NE(k->out.find(R"("pods":["orders-1"])"), std::string::npos) << k->out;
+  std::size_t opened = 0;
+  for (auto at = k->out.find(R"("event":"opened")"); at != std::string::npos; at = k->out.find(R"("event":"opened")", at + 1))
+    ++opened;
+  EXPECT_EQ(opened, 1u) << "the sidecar's line opened no incident of its own\n" << k->out;
+
+  const auto renewed = test::make_certificate({.common_name = "cluster.local", .not_after = now + 400 * 86400, .ca = true});
+  put_bundle(renewed);
+  ASSERT_TRUE(k->wait_for([&] {
+    return std::regex_search(k->out, std::regex(R"re("event":"resolved".*"id":")re" + id + R"re(".*"open":false)re"));
+  })) << k->out << k->err;
+  EXPECT_NE(k->out.find("now holds a later certificate"), std::string::npos) << k->out;
+
+  // Watched, not listed again: one list of the Secrets, then a watch from its resourceVersion.
+  auto requests_of = [&](const std::string& prefix) {
+    int n = 0;
+    for (const std::string& r : api_.requests()) n += r.starts_with(prefix);
+    return n;
+  };
+  const std::string list = "GET /api/v1/namespaces/dapr-system/secrets?limit=";
+  EXPECT_EQ(requests_of(list), 1);
+  EXPECT_GE(requests_of("GET /api/v1/namespaces/dapr-system/secrets?allowWatchBookmarks=true&resourceVersion="), 1)
+      << ::testing::PrintToString(api_.requests());
+  // 410 Gone (etcd compacted the version): listed again, and what changed meanwhile is seen.
+  api_.expire_watches();
+  const auto web = test::make_certificate({.common_name = "web", .not_after = now + 3 * 86400});
+  api_.put_object("v1", "secrets", "dapr-system", "web-tls",
+                  fmt::format(R"({{"metadata":{{"name":"web-tls","namespace":"dapr-system"}},"type":"kubernetes.io/tls",)"
+                              R"("data":{{"tls.crt":"{}"}}}})",
+                              test::base64(web.pem())));
+  ASSERT_TRUE(k->wait_for([&] {
+    return std::regex_search(k->out, std::regex(R"re("event":"opened".*"severity":"critical".*"source":"secret:dapr-system/web-tls/tls.crt")re"));
+  })) << k->out << k->err;
+  EXPECT_EQ(requests_of(list), 2);
+  EXPECT_EQ(k->terminate(), 0) << k->err;
+  for (const auto& key : {root.key_pem(), renewed.key_pem()}) {
+    const std::string body = key.substr(key.find('\n') + 1, 40);
+    EXPECT_EQ(k->out.find(body), std::string::npos);
+    EXPECT_EQ(k->err.find(body), std::string::npos);
+  }
+  bool listed = false;
+  for (const std::string& r : api_.requests()) listed = listed || r.starts_with("GET /api/v1/namespaces/dapr-system/secrets?limit=");
+  EXPECT_TRUE(listed) << "the Secrets of kubectl's namespace, through kubectl";
 }
 
 TEST(KubectlSource, MissingKubectlIsAClearFatalError) {

@@ -227,8 +227,78 @@ void FakeKubeApi::serve(std::shared_ptr<Socket> socket) {
 
 void FakeKubeApi::put_object(const std::string& group_version, const std::string& resource, const std::string& ns,
                              const std::string& name, const std::string& object) {
+  {
+    std::lock_guard lock(mutex_);
+    auto& slot = objects_[{group_version, resource}][{ns, name}];
+    events_.push_back({++version_, slot.empty() ? "ADDED" : "MODIFIED", group_version, resource, ns, object});
+    slot = object;
+  }
+  changed_.notify_all();
+}
+
+void FakeKubeApi::delete_object(const std::string& group_version, const std::string& resource, const std::string& ns,
+                                const std::string& name) {
+  {
+    std::lock_guard lock(mutex_);
+    auto& kind = objects_[{group_version, resource}];
+    auto it = kind.find({ns, name});
+    if (it == kind.end()) return;
+    events_.push_back({++version_, "DELETED", group_version, resource, ns, it->second});
+    kind.erase(it);
+  }
+  changed_.notify_all();
+}
+
+void FakeKubeApi::expire_watches() {
+  {
+    std::lock_guard lock(mutex_);
+    oldest_version_ = version_ + 1;
+    ++expiry_generation_;
+  }
+  changed_.notify_all();
+}
+
+int FakeKubeApi::open_watches() const {
   std::lock_guard lock(mutex_);
-  objects_[{group_version, resource}][{ns, name}] = object;
+  return watches_;
+}
+
+void FakeKubeApi::stream_watch(Socket& socket, const std::string& group_version, const std::string& resource,
+                               const std::string& ns, unsigned long from) {
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+  boost::system::error_code ec;
+  asio::write(socket, asio::buffer(head), ec);
+  if (ec) return;
+  std::unique_lock lock(mutex_);
+  ++watches_;
+  const unsigned generation = expiry_generation_;
+  std::size_t next = 0;
+  bool gone = from < oldest_version_;
+  for (;;) {
+    std::string out;
+    if (gone || expiry_generation_ != generation) {
+      out = R"({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old resource version","reason":"Expired","code":410}})"
+            "\n";
+    } else {
+      for (; next < events_.size(); ++next) {
+        const WatchEvent& e = events_[next];
+        if (e.version <= from || e.group_version != group_version || e.resource != resource || (!ns.empty() && e.ns != ns))
+          continue;
+        out += fmt::format(R"({{"type":"{}","object":{}}})", e.type, e.object) + "\n";
+      }
+    }
+    if (!out.empty()) {
+      lock.unlock();
+      asio::write(socket, asio::buffer(out), ec);
+      lock.lock();
+      if (ec) break;
+    }
+    if (gone || expiry_generation_ != generation || stopping_) break;
+    changed_.wait_for(lock, std::chrono::milliseconds(200));
+    char byte;  // the client went away: the watch is no longer open
+    if (::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) break;
+  }
+  --watches_;
 }
 
 void FakeKubeApi::forbid_resource(const std::string& resource) {
@@ -267,6 +337,11 @@ bool FakeKubeApi::list_objects(const std::vector<std::string>& parts, const std:
                                    resource, resource));
     return true;
   }
+  if (query.contains("watch") && (query.at("watch") == "1" || query.at("watch") == "true")) {
+    status = -1;  // answer(): stream_watch(group_version, resource, ns), named in the body
+    body = group_version + "\n" + resource + "\n" + ns;
+    return true;
+  }
   const std::size_t limit = query.contains("limit") ? std::stoul(query.at("limit")) : 0;
   const std::size_t from = query.contains("continue") && !query.at("continue").empty() ? std::stoul(query.at("continue")) : 0;
   std::string items;
@@ -282,8 +357,8 @@ bool FakeKubeApi::list_objects(const std::vector<std::string>& parts, const std:
     items += (listed++ == 0 ? "" : ",") + object;
   }
   status = 200;
-  body = fmt::format(R"({{"kind":"List","apiVersion":"{}","metadata":{{"resourceVersion":"7"{}}},"items":[{}]}})", group_version,
-                     more ? fmt::format(R"(,"continue":"{}")", from + listed) : "", items);
+  body = fmt::format(R"({{"kind":"List","apiVersion":"{}","metadata":{{"resourceVersion":"{}"{}}},"items":[{}]}})",
+                     group_version, version_, more ? fmt::format(R"(,"continue":"{}")", from + listed) : "", items);
   return true;
 }
 
@@ -338,7 +413,13 @@ bool FakeKubeApi::answer(Socket& socket, const std::string& method, const std::s
 
   if (int status = 0; !forbidden_) {
     std::string body;
-    if (list_objects(parts, query, status, body)) return reply(http::status(status), std::move(body));
+    if (list_objects(parts, query, status, body)) {
+      if (status != -1) return reply(http::status(status), std::move(body));
+      const auto a = body.find('\n'), b = body.find('\n', a + 1);
+      const unsigned long from = query.contains("resourceVersion") ? std::stoul("0" + query.at("resourceVersion")) : 0;
+      stream_watch(socket, body.substr(0, a), body.substr(a + 1, b - a - 1), body.substr(b + 1), from);
+      return false;
+    }
   }
 
   if (forbidden_) {

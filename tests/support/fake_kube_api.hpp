@@ -63,6 +63,16 @@ class FakeKubeApi {
   /// Adding it again replaces it. Items are listed by namespace, then name.
   void put_object(const std::string& group_version, const std::string& resource, const std::string& ns,
                   const std::string& name, const std::string& object);
+  /// Removes an object put before (watchers see DELETED).
+  void delete_object(const std::string& group_version, const std::string& resource, const std::string& ns,
+                     const std::string& name);
+  /// Watches (`?watch=1&resourceVersion=RV`) of put_object's kinds stream ADDED, MODIFIED and
+  /// DELETED events after RV, one JSON object a line, as the API server does; lists carry the
+  /// current resourceVersion. This ends every open watch with an ERROR event 410 Gone and makes
+  /// every resourceVersion so far too old, as etcd compaction does: the client must list again.
+  void expire_watches();
+  /// Watches open now.
+  int open_watches() const;
   /// Lists of `resource` are answered 403 Forbidden (an account without that RBAC).
   void forbid_resource(const std::string& resource);
   /// Requests served so far, as "GET /path?query".
@@ -108,6 +118,17 @@ class FakeKubeApi {
   // Answers a list of put_object's objects; false when `parts` name none of them.
   bool list_objects(const std::vector<std::string>& parts, const std::map<std::string, std::string>& query,
                     int& status, std::string& body);
+  struct WatchEvent {
+    unsigned long version;
+    std::string type, group_version, resource, ns, object;
+  };
+  std::vector<WatchEvent> events_;  // every change, in order
+  unsigned long version_ = 7;       // the resourceVersion of the latest change
+  unsigned long oldest_version_ = 0;  // older ones are 410 Gone
+  unsigned expiry_generation_ = 0;
+  int watches_ = 0;
+  void stream_watch(Socket& socket, const std::string& group_version, const std::string& resource, const std::string& ns,
+                    unsigned long from);
   std::vector<std::string> requests_;
   std::vector<std::thread> threads_;
   std::vector<std::weak_ptr<Socket>> sockets_;
