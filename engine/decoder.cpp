@@ -278,9 +278,12 @@ struct Decoder::Impl {
   // `[    29.380529s]  WARN ThreadId(01) span{k=v}: target: text` or `2024-...Z  WARN target: text`.
   bool decode_tracing(std::string_view p, Record& r) {
     std::string_view s = p;
+    std::string_view uptime;  // `[    29.380529s]`: seconds since the process started
     if (s.starts_with("[")) {
       const std::size_t close = s.find("s]");
       if (close == std::string_view::npos || close > 24) return false;
+      uptime = s.substr(1, close - 1);
+      while (!uptime.empty() && uptime.front() == ' ') uptime.remove_prefix(1);
       s.remove_prefix(close + 2);
     } else if (std::size_t used = 0; auto t = parse_rfc3339_prefix(s, &used)) {
       if (r.time == 0) r.time = *t;
@@ -295,6 +298,9 @@ struct Decoder::Impl {
         while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
         r.message = s;
         r.format = PayloadFormat::tracing;
+        // Kept as a field so that a rule can tell a proxy's first seconds (its control plane
+        // not reachable yet, by design) from the same line an hour later.
+        if (!uptime.empty()) r.fields.push_back({"uptime", uptime});
         return true;
       }
     }

@@ -258,7 +258,9 @@ void Matcher::match_candidates(const Record& record, Scratch& scratch, const std
     for (std::size_t w = 0; w < rule.where.size() && where_ok; ++w) {
       bool found = false;
       std::string_view value = record.get(rule.where[w].name, &found);
-      if (!found) {
+      if (rule.where[w].negated) {
+        where_ok = !found || !RE2::PartialMatch(re2::StringPiece(value.data(), value.size()), *c.where_regex[w]);
+      } else if (!found) {
         where_ok = false;
       } else if (c.where_regex[w]) {
         where_ok = RE2::PartialMatch(re2::StringPiece(value.data(), value.size()), *c.where_regex[w]);

@@ -33,11 +33,13 @@ std::string format_diagnostic(const Diagnostic& d);
 
 enum class MatchTarget { message, line, field };
 
-/// `where:` — the named label or field must equal one of `any_of`, or match `regex`.
+/// `where:` — the named label or field must equal one of `any_of`, or match `regex`; with
+/// `negated` (`'!/regex/'`), it must be absent or not match.
 struct FieldCondition {
   std::string name;
   std::vector<std::string> any_of;
   std::string regex;
+  bool negated = false;
 };
 
 enum class ExtractKind { duration, instant, number };

@@ -206,7 +206,10 @@ class PackReader {
       FieldCondition c;
       c.name = key.text();
       const std::string text = value.text();
-      if (value.is_scalar() && text.size() >= 2 && text.front() == '/' && text.back() == '/') {
+      if (value.is_scalar() && text.size() >= 4 && text.starts_with("!/") && text.back() == '/') {
+        c.regex = text.substr(2, text.size() - 3);
+        c.negated = true;
+      } else if (value.is_scalar() && text.size() >= 2 && text.front() == '/' && text.back() == '/') {
         c.regex = text.substr(1, text.size() - 2);
       } else {
         c.any_of = string_list(value, what + ": where " + c.name);

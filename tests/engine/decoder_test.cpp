@@ -113,6 +113,7 @@ TEST(Decoder, LinkerdProxyTracingText) {
   EXPECT_EQ(d.r.level, "warning");
   EXPECT_TRUE(d.r.message.starts_with("ThreadId(01) identity:identity{"));
   EXPECT_TRUE(d.r.message.ends_with("error=invalid peer certificate: BadSignature"));
+  EXPECT_EQ(d.r.get("uptime"), "29.380529");  // seconds since the proxy started
 }
 
 TEST(Decoder, PlainTextKeepsEverything) {

@@ -43,6 +43,11 @@ rules:
     title: field match
     match: { field: scope, regex: '^dapr\.sentry$' }
     where: { level: '/^err/' }
+  - id: t.not_at_start
+    class: connection_lost
+    title: negated field condition
+    match: { message: 'Failed to connect' }
+    where: { uptime: '!/^[01]\./' }
 )";
 
 struct Matched {
@@ -101,6 +106,14 @@ TEST_F(MatcherTest, FieldConditionsExcludeAndSeverity) {
   EXPECT_TRUE(match(R"({"level":"warning","scope":"dapr.sentry","msg":"test only: expires in 2 days"})").empty());
   EXPECT_EQ(match(R"({"level":"error","scope":"dapr.sentry","msg":"anything"})"),
             (std::vector<std::string>{"t.sentry_scope"}));
+}
+
+TEST_F(MatcherTest, ANegatedConditionHoldsWhenTheFieldIsAbsentOrDoesNotMatch) {
+  // A proxy's first two seconds are start-up; the same line later, or without an uptime, is not.
+  EXPECT_TRUE(match("[     0.755221s]  WARN ThreadId(01) linkerd_reconnect: Failed to connect error=refused").empty());
+  EXPECT_EQ(match("[    12.755221s]  WARN ThreadId(01) linkerd_reconnect: Failed to connect error=refused"),
+            (std::vector<std::string>{"t.not_at_start"}));
+  EXPECT_EQ(match(R"({"level":"warn","msg":"Failed to connect"})"), (std::vector<std::string>{"t.not_at_start"}));
 }
 
 TEST_F(MatcherTest, LinesWithoutAnyLiteralAreNotDecoded) {
