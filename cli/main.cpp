@@ -209,6 +209,11 @@ int run_main(int argc, char** argv) {
       ->check(duration_check(/*positive=*/false))
       ->type_name("DUR")
       ->group(kTuning);
+  std::string expiry_retention = "7d";
+  app.add_option("--expiry-retention", expiry_retention, "Keep an expired certificate's expiry on /metrics this long [7d]")
+      ->check(duration_check(/*positive=*/false))
+      ->type_name("DUR")
+      ->group(kTuning);
   app.add_option("--max-incidents", run.tracker.max_incidents, "Incidents held at most; the oldest are dropped [10000]")
       ->type_name("N")
       ->group(kTuning);
@@ -257,6 +262,7 @@ int run_main(int argc, char** argv) {
   }
   if (!fail_on.empty()) run.fail_on = klaxon::severity_from_string(fail_on);
   run.tracker.allowed_lateness = duration_ms(lateness).count() * (klaxon::kNanosPerSecond / 1000);
+  run.tracker.expiry_retention = duration_ms(expiry_retention).count() * (klaxon::kNanosPerSecond / 1000);
   // A source word reads no FILEs; a word after it that is neither its flag nor ours lands here.
   for (const CLI::App* source : {loki.app, kubectl.app, serve})
     if (source->parsed() && !run.inputs.empty()) {
