@@ -140,7 +140,13 @@ Alerting::~Alerting() {
 }
 
 void Alerting::attach(Pipeline& pipeline) {
-  if (alertmanager_) pipeline.add_sink(*alertmanager_);
+  if (alertmanager_) {
+    // Incidents restored from --state-dir are alerts Alertmanager was told of: they are posted
+    // again (the same labels, the same startsAt), or it would let them end at their endsAt.
+    for (const IncidentSnapshot& i : pipeline.tracker().incidents())
+      if (i.open) alertmanager_->incident({IncidentEvent::Kind::updated, i.last_seen, i});
+    pipeline.add_sink(*alertmanager_);
+  }
   for (auto& w : webhooks_) pipeline.add_sink(*w);
 }
 

@@ -145,6 +145,9 @@ int run_main(int argc, char** argv) {
   app.add_option("--listen", run.listen, "Serve /metrics, /healthz, /readyz and a status page")
       ->type_name("HOST:PORT")
       ->group(kAlerts);
+  app.add_option("--state-dir", run.state_dir, "Keep open incidents and certificate expiries here across restarts")
+      ->type_name("DIR")
+      ->group(kAlerts);
   ServeOptions serve_options;
   CLI::App* serve = app.add_subcommand("serve", "Receive Loki pushes (Promtail, Alloy, Vector, Fluent Bit)");
   serve->add_option("--listen", serve_options.listen, "Where to listen for POST /loki/api/v1/push")
@@ -282,6 +285,8 @@ int run_main(int argc, char** argv) {
     if (serve->parsed()) return run_serve(run, serve_options);
     if (!follow.paths.empty()) {
       follow.rotate_wait = duration_ms(rotate_wait);
+      // --state-dir keeps the read positions too (--state FILE, if given, still says where).
+      if (follow.state_path.empty() && !run.state_dir.empty()) follow.state_path = run.state_dir + "/follow.state";
       if (!run.inputs.empty()) {
         std::fprintf(stderr, "klaxon: give files either to --follow or as FILE arguments, not both\n");
         return kExitUsage;

@@ -52,6 +52,7 @@ struct RunOptions {
   std::string listen;    // --listen HOST:PORT: /metrics, /healthz, /readyz, / (cli/status.hpp)
   std::shared_ptr<sinks::StatusBoard> status_board;  // shown elsewhere too (serve's push port)
   std::string source_name = "live";  // live mode: the `source` label of /metrics line counts
+  std::string state_dir;  // --state-dir: incidents and expiries kept across restarts (cli/state_dir.hpp)
   AlertOptions alerts;
 };
 

@@ -18,6 +18,7 @@
 #include "adapters/sources/file_source.hpp"
 #include "cli/alerting.hpp"
 #include "cli/options.hpp"
+#include "cli/state_dir.hpp"
 #include "cli/status.hpp"
 
 namespace klaxon::cli {
@@ -104,6 +105,8 @@ int run_files(const RunOptions& options) {
   install_signal_handlers();
 
   Pipeline pipeline(*matcher, set.correlations, pipeline_options(options), {sink.get()});
+  std::unique_ptr<StateKeeper> state;  // --state-dir: before anything shows or sends the incidents
+  if (!keep_state(options.state_dir, pipeline, state)) return kExitUsage;
   std::unique_ptr<StatusService> status;
   try {
     status = std::make_unique<StatusService>(options, pipeline, /*live=*/false);
@@ -139,6 +142,7 @@ int run_files(const RunOptions& options) {
     auto progress = [&] {
       pipeline.flush();
       status->tick();
+      if (state) state->tick();
     };
     auto failed = [&](const std::string& why) {
       std::fprintf(stderr, "klaxon: error: %s: %s\n", source->name().c_str(), why.c_str());
@@ -172,6 +176,7 @@ int run_files(const RunOptions& options) {
   const bool cut_short = g_stop != 0 && !std::all_of(inputs.begin(), inputs.end(), is_live_input);
   if (cut_short) pipeline.cut_short(g_stop);
   const RunSummary& summary = pipeline.finish();
+  if (state) state->finish();
   if (alerting) alerting->finish();
   status->publish();  // after the drain: /metrics shows what was not delivered
 

@@ -8,6 +8,7 @@
 
 #include "cli/flags.hpp"
 #include "cli/run_live.hpp"
+#include "cli/state_dir.hpp"
 
 namespace klaxon::cli {
 
@@ -84,6 +85,12 @@ int run_kubectl(const RunOptions& options, const KubectlCommand& command) {
     std::fprintf(stderr, "klaxon kubectl: %s\n", e.what());
     return kExitUsage;
   }
+  // --state-dir: pods present at start resume from the newest line the last run handed on.
+  if (kubectl.since.empty() && kubectl.since_time.empty() && !kubectl.tail)
+    if (auto from = saved_resume_point(options.state_dir)) {
+      kubectl.since_time = format_rfc3339(*from);
+      std::fprintf(stderr, "klaxon kubectl: resuming at %s (--state-dir)\n", kubectl.since_time.c_str());
+    }
   return run_live(options, [&](boost::asio::any_io_executor executor) {
     return std::make_unique<sources::KubectlSource>(std::move(executor), kubectl);
   });

@@ -22,6 +22,7 @@
 #include "cli/alerting.hpp"
 #include "cli/options.hpp"
 #include "cli/run_live.hpp"
+#include "cli/state_dir.hpp"
 #include "cli/status.hpp"
 
 namespace klaxon::cli {
@@ -51,7 +52,7 @@ class PipelineIntake final : public sources::Intake {
   Pipeline& p_;
 };
 
-asio::awaitable<void> tick_every_second(Pipeline& pipeline, StatusService& status) {
+asio::awaitable<void> tick_every_second(Pipeline& pipeline, StatusService& status, StateKeeper* state) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
     timer.expires_after(std::chrono::seconds(1));
@@ -59,6 +60,7 @@ asio::awaitable<void> tick_every_second(Pipeline& pipeline, StatusService& statu
     pipeline.tick_wall();
     pipeline.flush();
     status.tick();
+    if (state) state->tick();
   }
 }
 
@@ -74,6 +76,8 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   Pipeline pipeline(*matcher, set.correlations, pipeline_options(options), {sink.get()});
   pipeline.count_streams_as(options.source_name);
   PipelineIntake bridge(pipeline);
+  std::unique_ptr<StateKeeper> state;  // --state-dir: before anything shows or sends the incidents
+  if (!keep_state(options.state_dir, pipeline, state)) return kExitUsage;
   asio::io_context io;
   std::unique_ptr<StatusService> shown;  // --listen and serve's /metrics
   try {
@@ -102,7 +106,7 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
     if (!ec) io.stop();
   });
   shown->publish();
-  asio::co_spawn(io, tick_every_second(pipeline, *shown), asio::detached);
+  asio::co_spawn(io, tick_every_second(pipeline, *shown, state.get()), asio::detached);
   asio::co_spawn(io, source->run(bridge), [&](std::exception_ptr error) {
     if (error) {
       try {
@@ -120,6 +124,7 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   io.run();
   source.reset();
   pipeline.finish();
+  if (state) state->finish();
   if (alerting) alerting->finish();
   if (status == kExitOk && options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on)
     return kExitFailOn;

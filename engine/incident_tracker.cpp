@@ -821,4 +821,87 @@ std::vector<IncidentTracker::Certificate> IncidentTracker::certificates() const 
   return out;
 }
 
+IncidentTracker::State IncidentTracker::state() const {
+  State out;
+  out.latest = impl_->latest;
+  out.watermark = impl_->watermark;
+  for (const auto& [key, i] : impl_->incidents) {
+    // A resolved stream incident is history; a resolved certificate one says which expiry a
+    // renewal settled (the clock must not reopen it).
+    if (i->pending || (!i->s.open && !i->certificate)) continue;
+    out.incidents.push_back({i->s, i->generation, i->expired, i->class_since, i->last_update});
+  }
+  std::sort(out.incidents.begin(), out.incidents.end(), [](const auto& a, const auto& b) {
+    return a.s.last_seen != b.s.last_seen ? a.s.last_seen < b.s.last_seen : a.s.id < b.s.id;
+  });
+  for (const auto& [key, c] : impl_->certs) out.certificates.push_back({c.c, c.imprecision});
+  std::sort(out.certificates.begin(), out.certificates.end(),
+            [](const auto& a, const auto& b) { return a.c.stated_at < b.c.stated_at; });
+  return out;
+}
+
+std::size_t IncidentTracker::restore(const State& state) {
+  Impl& m = *impl_;
+  std::size_t skipped = 0;
+  m.latest = std::max(m.latest, state.latest);
+  m.watermark = std::max(m.watermark, std::min(state.watermark, state.latest));
+  for (const State::HeldCertificate& held : state.certificates) {
+    auto r = m.rule_by_id.find(held.c.rule);
+    if (r == m.rule_by_id.end() || r->second->lifecycle != Lifecycle::certificate) {
+      ++skipped;
+      continue;
+    }
+    const std::string key = Impl::key_of(*r->second, held.c.labels);
+    auto [it, fresh] = m.certs.try_emplace(key);
+    if (!fresh) continue;
+    Impl::Cert& c = it->second;
+    c.c = held.c;
+    c.c.identity = r->second->certificate;
+    c.rule = r->second;
+    c.threshold = threshold_of(*r->second, m.options.expiry_threshold);
+    c.imprecision = held.imprecision > 0 ? held.imprecision : imprecision(*r->second);
+    m.cert_lru.push_front(key);
+    c.lru = m.cert_lru.begin();
+    m.schedule_certificate(key, c);
+  }
+  for (const State::HeldIncident& held : state.incidents) {
+    auto r = m.rule_by_id.find(held.s.rule);
+    if (r == m.rule_by_id.end() ||
+        (r->second->lifecycle == Lifecycle::certificate && r->second->certificate != held.s.certificate)) {
+      ++skipped;
+      continue;
+    }
+    const RuleSpec& rule = *r->second;
+    const std::string key = Impl::key_of(rule, held.s.labels);
+    if (m.incidents.count(key)) continue;
+    Impl::Incident& i = m.create(key, rule, held.s.labels, held.s.first_seen, std::max(1u, held.generation));
+    const std::string id = i.s.id;
+    i.s = held.s;
+    i.s.id = id;  // the id is the key's, whatever the file says
+    i.s.caused_by.clear();
+    i.expired = held.expired;
+    i.class_since = held.class_since;
+    i.last_update = held.last_update;
+    if (auto c = m.certs.find(key); c != m.certs.end()) i.threshold = c->second.threshold;
+    m.schedule(i);
+  }
+  // Symptoms find their roots again, by the ids they had.
+  for (const State::HeldIncident& held : state.incidents) {
+    if (held.s.caused_by.empty()) continue;
+    auto r = m.rule_by_id.find(held.s.rule);
+    if (r == m.rule_by_id.end()) continue;
+    auto symptom = m.incidents.find(Impl::key_of(*r->second, held.s.labels));
+    auto root = m.by_id.find(held.s.caused_by);
+    if (symptom == m.incidents.end() || root == m.by_id.end()) continue;
+    Impl::Incident& s = *symptom->second;
+    if (s.s.id != held.s.id || root->second == &s) continue;
+    s.s.caused_by = root->second->s.id;
+    root->second->children.insert(s.s.id);
+    root->second->s.symptoms = std::max<std::uint64_t>(root->second->s.symptoms, root->second->children.size());
+    m.count_symptom_pods(*root->second, s);
+  }
+  m.evict_if_full();
+  return skipped;
+}
+
 }  // namespace klaxon

@@ -157,6 +157,32 @@ class IncidentTracker {
   };
   std::vector<Certificate> certificates() const;
 
+  /// What a restart must not forget (--state-dir): the clock, the open incidents (and the
+  /// resolved certificate incidents, whose expiry a renewal settled), and the certificate
+  /// inventory. Taken and given back whole; restore() emits no event, so a restart neither
+  /// re-announces an open incident nor forgets a stated expiry.
+  struct State {
+    struct HeldIncident {
+      IncidentSnapshot s;
+      unsigned generation = 1;
+      bool expired = false;
+      Nanos class_since = 0;
+      Nanos last_update = 0;
+    };
+    struct HeldCertificate {
+      Certificate c;
+      Nanos imprecision = 0;
+    };
+    Nanos latest = 0;
+    Nanos watermark = 0;
+    std::vector<HeldIncident> incidents;  // oldest last seen first
+    std::vector<HeldCertificate> certificates;
+  };
+  State state() const;
+  /// Into a tracker that has seen no line yet. What names a rule this run does not have (a pack
+  /// was changed) is left out and counted in the result.
+  std::size_t restore(const State& state);
+
   const TrackerStats& stats() const;
 
  private:

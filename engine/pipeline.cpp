@@ -1,5 +1,6 @@
 #include "engine/pipeline.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -163,6 +164,13 @@ std::map<std::string, StreamStats> Pipeline::stats_by_source() const {
   std::map<std::string, StreamStats> out = ended_by_source_;
   for (const auto& [key, s] : streams_) out[streams_as_.empty() ? key : streams_as_] += s->stats();
   return out;
+}
+
+std::size_t Pipeline::restore(const State& state) {
+  const std::size_t skipped = tracker_.restore(state.tracker);
+  latest_seen_ = tracker_.latest_event_time();
+  latest_seen_wall_ = state.latest_wall != 0 ? std::min(state.latest_wall, wall_now()) : wall_now();
+  return skipped;
 }
 
 void Pipeline::tick_wall() {
