@@ -107,14 +107,14 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
   if (!alertmanagers.empty()) {
     sinks::AlertmanagerOptions am;
     am.resend = resend;
-    am.generator_url = options.status_url;
+    am.generator_url = options.status_url.empty() ? std::string() : options.status_url + "/";
     if (am.generator_url.empty() && status) am.generator_url = status_page_url(status->address());
     a->alertmanager_ = std::make_unique<sinks::AlertmanagerSink>(*a->worker_, alertmanagers, rules, am);
   }
   for (sinks::Endpoint& e : webhooks) {
     std::string name = "webhook " + e.url;
     sinks::DeliveryQueue& q = a->worker_->add_queue(std::move(name), std::move(e), headers, "application/json");
-    a->webhooks_.push_back(std::make_unique<sinks::WebhookSink>(q, format));
+    a->webhooks_.push_back(std::make_unique<sinks::WebhookSink>(q, format, options.status_url));
   }
   if (status) add_delivery_metrics(status->metrics(), *a->worker_);
   return a;

@@ -196,6 +196,10 @@ int run_main(int argc, char** argv) {
       ->group(kAlerts);
   app.add_flag("--insecure-skip-verify", alerts.insecure_skip_verify, "Do not check receivers' certificates (unsafe)")
       ->group(kAlerts);
+  app.add_option("--external-url", alerts.status_url, "Where people reach klaxon's status page: links in alerts start here")
+      ->check(external_url_check())
+      ->type_name("URL")
+      ->group(kAlerts);
   app.add_flag("--send-replayed", alerts.send_replayed, "Alert on replayed files too (default: live input only)")
       ->group(kAlerts);
 
@@ -266,6 +270,7 @@ int run_main(int argc, char** argv) {
   if (!fail_on.empty()) run.fail_on = klaxon::severity_from_string(fail_on);
   run.tracker.allowed_lateness = duration_ms(lateness).count() * (klaxon::kNanosPerSecond / 1000);
   run.tracker.expiry_retention = duration_ms(expiry_retention).count() * (klaxon::kNanosPerSecond / 1000);
+  while (alerts.status_url.ends_with('/')) alerts.status_url.pop_back();
   // A source word reads no FILEs; a word after it that is neither its flag nor ours lands here.
   for (const CLI::App* source : {loki.app, kubectl.app, serve})
     if (source->parsed() && !run.inputs.empty()) {

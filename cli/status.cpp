@@ -55,7 +55,8 @@ std::string html_escaped(std::string_view s) {
 }  // namespace
 
 StatusService::StatusService(const RunOptions& options, Pipeline& pipeline, bool live)
-    : pipeline_(pipeline), live_(live), expiry_retention_(options.tracker.expiry_retention) {
+    : pipeline_(pipeline), live_(live), expiry_retention_(options.tracker.expiry_retention),
+      base_url_(options.alerts.status_url) {
   add_pipeline_metrics();
   pipeline_.add_sink(*this);
   board_ = options.status_board;
@@ -179,21 +180,22 @@ std::string StatusService::render_page() const {
     std::string labels;
     for (const auto& [k, v] : i.labels) labels += (labels.empty() ? "" : ", ") + k + "=" + v;
     rows += fmt::format(
-        "<tr class=\"{0}\"><td>{0}</td><td>{1}</td><td>{2}<br><small>{3}</small></td><td>{4}</td><td>{5}</td>"
+        "<tr class=\"{0}\" id=\"{9}\"><td>{0}</td><td>{1}</td><td>{2}<br><small>{3}</small></td><td>{4}</td><td>{5}</td>"
         "<td>{6}</td><td>{7}</td><td>{8}</td></tr>\n",
         to_string(i.severity), html_escaped(i.klass), html_escaped(i.title), html_escaped(i.summary),
         html_escaped(labels), i.count, format_rfc3339(i.first_seen), format_rfc3339(i.last_seen),
-        i.expires_at ? format_rfc3339(i.expires_at) : "");
+        i.expires_at ? format_rfc3339(i.expires_at) : "", html_escaped(i.id));
   }
   const std::string why = not_ready();
   return fmt::format(
       "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"10\">"
       "<title>klaxon: {0} open</title><style>body{{font-family:sans-serif}}td,th{{padding:2px 8px;text-align:left}}"
       "tr.critical td:first-child{{color:#b00;font-weight:bold}}tr.warning td:first-child{{color:#a60}}</style>"
-      "</head><body><h1>klaxon: {0} open incident{1}</h1><p>{2} &middot; <a href=\"/metrics\">/metrics</a></p>"
+      "</head><body><h1>klaxon: {0} open incident{1}</h1><p>{2} &middot; <a href=\"{4}/metrics\">/metrics</a></p>"
       "<table><tr><th>severity</th><th>class</th><th>what</th><th>where</th><th>lines</th><th>first seen</th>"
       "<th>last seen</th><th>expires</th></tr>\n{3}</table></body></html>\n",
-      open, open == 1 ? "" : "s", why.empty() ? "ready" : "not ready: " + html_escaped(why), rows);
+      open, open == 1 ? "" : "s", why.empty() ? "ready" : "not ready: " + html_escaped(why), rows,
+      html_escaped(base_url_));
 }
 
 }  // namespace klaxon::cli
