@@ -216,6 +216,12 @@ int run_main(int argc, char** argv) {
       ->check(duration_check(/*positive=*/false))
       ->type_name("DUR")
       ->group(kTuning);
+  std::string max_clock_skew = "5m";
+  app.add_option("--max-clock-skew", max_clock_skew,
+                 "Lines this far past now or their kubelet/Loki time move no clock [5m]")
+      ->check(duration_check())
+      ->type_name("DUR")
+      ->group(kTuning);
   std::string expiry_retention = "7d";
   app.add_option("--expiry-retention", expiry_retention, "Keep an expired certificate's expiry on /metrics this long [7d]")
       ->check(duration_check(/*positive=*/false))
@@ -270,6 +276,7 @@ int run_main(int argc, char** argv) {
   if (!fail_on.empty()) run.fail_on = klaxon::severity_from_string(fail_on);
   run.tracker.allowed_lateness = duration_ms(lateness).count() * (klaxon::kNanosPerSecond / 1000);
   run.tracker.expiry_retention = duration_ms(expiry_retention).count() * (klaxon::kNanosPerSecond / 1000);
+  run.tracker.max_clock_skew = duration_ms(max_clock_skew).count() * (klaxon::kNanosPerSecond / 1000);
   while (alerts.status_url.ends_with('/')) alerts.status_url.pop_back();
   // A source word reads no FILEs; a word after it that is neither its flag nor ours lands here.
   for (const CLI::App* source : {loki.app, kubectl.app, serve})

@@ -1,6 +1,7 @@
 #include "engine/incident_tracker.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <limits>
 #include <queue>
@@ -129,6 +130,11 @@ struct IncidentTracker::Impl {
   std::unordered_map<std::string, Cert> certs;  // by identity key (the incident's key)
   std::list<std::string> cert_lru;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines;
+
+  static Nanos wall_now() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
 
   Impl(const std::vector<RuleSpec>& r, std::vector<CorrelationSpec> c, TrackerOptions o)
       : rules(r), correlations(std::move(c)), options(o) {
@@ -394,22 +400,53 @@ struct IncidentTracker::Impl {
 
   // ---- lines -------------------------------------------------------------------------------
 
-  // The time a line may claim. Live, never further ahead of the wall clock than the allowed
-  // skew: a line stamped in 2100 counts at the wall clock's time and moves no clock.
-  Nanos bounded(Nanos t) {
-    if (!wall_clock) return t;
-    const Nanos now = wall_clock();
-    if (t <= sat_add(now, options.max_clock_skew)) return t;
+  // The time a line may claim (TrackerOptions::max_clock_skew), and whether it may move the
+  // clock. A line stamped in 2100 counts at the clock's time (live, the wall clock's) and moves
+  // no clock.
+  static bool close(Nanos a, Nanos b, Nanos skew) { return a <= sat_add(b, skew) && b <= sat_add(a, skew); }
+  struct Claim {
+    Nanos time;
+    bool moves_clock;
+  };
+  // What the line claims, decided once per line (advance_to() and observe() both ask).
+  Claim claim_of(const ClassifiedLine& line) {
+    if (claimed != &line) {
+      claim = bounded(line.record);
+      claimed = &line;
+    }
+    return claim;
+  }
+  const ClassifiedLine* claimed = nullptr;
+  Claim claim{0, false};
+
+  Claim bounded(const Record& record) {
+    const Nanos skew = options.max_clock_skew;
+    Nanos t = record.time;
+    const Nanos envelope = record.envelope_time;
+    if (envelope != 0 && !close(t, envelope, skew)) {
+      ++stats.skewed_lines;
+      t = envelope;
+    }
+    if (wall_clock) {
+      const Nanos now = wall_clock();
+      if (t <= sat_add(now, skew)) return {t, true};
+      ++stats.future_lines;
+      return {now, true};
+    }
+    // A replay: logs written before now; a line claiming the wall clock's future counts at the
+    // replay's clock and moves nothing. (A quiet night, then one line, is a real jump.)
+    if (t <= sat_add(wall_now(), skew)) return {t, true};
     ++stats.future_lines;
-    return now;
+    return {latest != 0 ? latest : wall_now(), false};
   }
 
   void observe(const ClassifiedLine& line, std::vector<IncidentEvent>& out) {
     const RuleSpec& r = line.rule;
-    const Nanos t = bounded(line.record.time);
+    const auto [t, moves_clock] = claim_of(line);
+    claimed = nullptr;
     stats.refused_values += line.primary.refused;
     if (t < watermark) ++stats.late_lines;
-    latest = std::max(latest, t);
+    if (moves_clock) latest = std::max(latest, t);
     // The clock first: what happened before this line (an expiry threshold passed, a quiet
     // period ended) is decided before the line is folded in.
     watermark = std::max(watermark, latest - options.allowed_lateness);
@@ -798,6 +835,10 @@ IncidentTracker::~IncidentTracker() = default;
 
 void IncidentTracker::observe(const ClassifiedLine& line, std::vector<IncidentEvent>& out) { impl_->observe(line, out); }
 void IncidentTracker::advance(Nanos t, std::vector<IncidentEvent>& out) { impl_->advance(t, out); }
+void IncidentTracker::advance_to(const ClassifiedLine& line, std::vector<IncidentEvent>& out) {
+  const auto [t, moves_clock] = impl_->claim_of(line);
+  if (moves_clock) impl_->advance(t, out);
+}
 void IncidentTracker::finish(std::vector<IncidentEvent>& out) { impl_->finish(out); }
 void IncidentTracker::set_wall_clock(std::function<Nanos()> wall_clock) { impl_->wall_clock = std::move(wall_clock); }
 Nanos IncidentTracker::watermark() const { return impl_->watermark; }

@@ -70,7 +70,7 @@ StreamClassifier& Pipeline::stream(const std::string& key, const Labels& labels)
 void Pipeline::on_match(const ClassifiedLine& line) {
   // What the clock decides before this line (a quiet period ended, a threshold passed) is said
   // before the line itself.
-  tracker_.advance(line.record.time, events_);
+  tracker_.advance_to(line, events_);
   deliver();
   for (EventSink* s : sinks_) s->match(line);
   ++summary_.matches_by_class[line.rule.klass];
@@ -82,7 +82,12 @@ void Pipeline::on_match(const ClassifiedLine& line) {
   if (before.future_lines == 0 && after.future_lines != 0)
     std::fprintf(stderr,
                  "klaxon: warning: %.*s:%llu: stamped more than --max-clock-skew ahead of this machine's clock; "
-                 "taken at the wall clock's time (all are counted at the end)\n",
+                 "taken at the clock's time (all are counted at the end)\n",
+                 int(line.source.size()), line.source.data(), static_cast<unsigned long long>(line.line_no));
+  if (before.skewed_lines == 0 && after.skewed_lines != 0)
+    std::fprintf(stderr,
+                 "klaxon: warning: %.*s:%llu: its own time is more than --max-clock-skew from its envelope's (kubelet "
+                 "or Loki); taken at the envelope's time (all are counted at the end)\n",
                  int(line.source.size()), line.source.data(), static_cast<unsigned long long>(line.line_no));
   if (before.refused_values == 0 && after.refused_values != 0)
     std::fprintf(stderr,
@@ -193,6 +198,9 @@ const RunSummary& Pipeline::finish() {
   if (summary_.tracker.future_lines > 0)
     warn(fmt::format("{} lines were stamped more than --max-clock-skew ahead of the wall clock",
                      summary_.tracker.future_lines));
+  if (summary_.tracker.skewed_lines > 0)
+    warn(fmt::format("{} lines were stamped more than --max-clock-skew from their envelope's time",
+                     summary_.tracker.skewed_lines));
   if (summary_.tracker.refused_values > 0)
     warn(fmt::format("{} durations or instants out of range were left out", summary_.tracker.refused_values));
   if (summary_.tracker.evicted > 0)
