@@ -110,7 +110,7 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
   if (!alertmanagers.empty()) {
     sinks::AlertmanagerOptions am;
     am.resend = resend;
-    am.generator_url = options.status_url;
+    am.generator_url = options.status_url.empty() ? std::string() : options.status_url + "/";
     if (am.generator_url.empty() && status) am.generator_url = status_page_url(status->address());
     a->alertmanager_ = std::make_unique<sinks::AlertmanagerSink>(*a->worker_, alertmanagers, rules, am);
   }
@@ -118,7 +118,7 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
   for (sinks::Endpoint& e : webhooks) {
     std::string name = fmt::format("webhook-{} {}", a->webhooks_.size() + 1, e.url);
     sinks::DeliveryQueue& q = a->worker_->add_queue(std::move(name), std::move(e), headers, "application/json");
-    a->webhooks_.push_back(std::make_unique<sinks::WebhookSink>(q, format));
+    a->webhooks_.push_back(std::make_unique<sinks::WebhookSink>(q, format, options.status_url));
   }
   if (status) add_delivery_metrics(status->metrics(), *a->worker_);
   return a;
@@ -144,7 +144,13 @@ Alerting::~Alerting() {
 }
 
 void Alerting::attach(Pipeline& pipeline) {
-  if (alertmanager_) pipeline.add_sink(*alertmanager_);
+  if (alertmanager_) {
+    // Incidents restored from --state-dir are alerts Alertmanager was told of: they are posted
+    // again (the same labels, the same startsAt), or it would let them end at their endsAt.
+    for (const IncidentSnapshot& i : pipeline.tracker().incidents())
+      if (i.open) alertmanager_->incident({IncidentEvent::Kind::updated, i.last_seen, i});
+    pipeline.add_sink(*alertmanager_);
+  }
   for (auto& w : webhooks_) pipeline.add_sink(*w);
 }
 

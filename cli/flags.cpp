@@ -92,6 +92,21 @@ CLI::Validator count_check(std::uint64_t min, std::uint64_t max) {
       "");
 }
 
+CLI::Validator external_url_check() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const std::string_view t = text;
+        const std::size_t scheme = t.starts_with("https://") ? 8 : t.starts_with("http://") ? 7 : 0;
+        const bool clean = std::none_of(t.begin(), t.end(), [](char c) {
+          return static_cast<unsigned char>(c) <= ' ' || c == 0x7f || c == '"' || c == '<' || c == '>' || c == '\\';
+        });
+        if (scheme == 0 || t.size() == scheme || t[scheme] == '/' || !clean)
+          return text + " is not a URL klaxon can link to (write https://klaxon.example.com or http://host:9095/klaxon)";
+        return {};
+      },
+      "");
+}
+
 std::chrono::milliseconds duration_ms(const std::string& text) { return parse_ms(text).value_or(std::chrono::milliseconds(0)); }
 
 std::string did_you_mean(const CLI::App& app, const std::vector<std::string>& args) {

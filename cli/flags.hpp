@@ -26,6 +26,10 @@ CLI::Validator count_check(std::uint64_t min, std::uint64_t max);
 /// A duration that passed duration_check().
 std::chrono::milliseconds duration_ms(const std::string& text);
 
+/// The check of --external-url: an http(s) URL with a host and no spaces, quotes or control
+/// characters (it ends up in links, HTML and JSON).
+CLI::Validator external_url_check();
+
 /// For a command line whose words name no command where one is expected: what to say ("'rule'
 /// is not a command; did you mean `klaxon rules`?"); empty when nothing looks mistyped. A word
 /// where `app` takes FILEs is a mistake only if no such file exists and it is within two

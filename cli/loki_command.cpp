@@ -6,6 +6,7 @@
 
 #include "cli/flags.hpp"
 #include "cli/run_live.hpp"
+#include "cli/state_dir.hpp"
 
 namespace klaxon::cli {
 namespace {
@@ -85,6 +86,12 @@ int run_loki(const RunOptions& options, LokiCommand& c) {
     }
     o.to = *t;
   }
+  // --state-dir: a tail resumes (gap filled) from the newest line the last run handed on.
+  if (!replay)
+    if (auto from = saved_resume_point(options.state_dir); from && *from < now) {
+      o.from = *from;
+      std::fprintf(stderr, "klaxon: loki: resuming at %s (--state-dir)\n", format_rfc3339(*from).c_str());
+    }
   o.idle_timeout = nanos(c.idle_timeout);
   o.tail_limit = o.limit;
   RunOptions live = options;

@@ -152,6 +152,9 @@ int run_main(int argc, char** argv) {
       ->type_name("FILE.html")
       ->group(kOutput);
   app.add_flag("--hold", run.hold, "With --listen on files: keep serving after the end until Ctrl-C")->group(kAlerts);
+  app.add_option("--state-dir", run.state_dir, "Keep open incidents and certificate expiries here across restarts")
+      ->type_name("DIR")
+      ->group(kAlerts);
   ServeOptions serve_options;
   CLI::App* serve = app.add_subcommand("serve", "Receive Loki pushes (Promtail, Alloy, Vector, Fluent Bit)");
   serve->add_option("--listen", serve_options.listen, "Where to listen for POST /loki/api/v1/push")
@@ -211,6 +214,10 @@ int run_main(int argc, char** argv) {
       ->group(kAlerts);
   app.add_flag("--insecure-skip-verify", alerts.insecure_skip_verify, "Do not check receivers' certificates (unsafe)")
       ->group(kAlerts);
+  app.add_option("--external-url", alerts.status_url, "Where people reach klaxon's status page: links in alerts start here")
+      ->check(external_url_check())
+      ->type_name("URL")
+      ->group(kAlerts);
   app.add_flag("--send-replayed", alerts.send_replayed, "Alert on replayed files too (default: live input only)")
       ->group(kAlerts);
 
@@ -227,6 +234,17 @@ int run_main(int argc, char** argv) {
       ->group(kTuning);
   std::string lateness = "30s";
   app.add_option("--allowed-lateness", lateness, "How late a line may arrive and still count in order [30s]")
+      ->check(duration_check(/*positive=*/false))
+      ->type_name("DUR")
+      ->group(kTuning);
+  std::string max_clock_skew = "5m";
+  app.add_option("--max-clock-skew", max_clock_skew,
+                 "Lines this far past now or their kubelet/Loki time move no clock [5m]")
+      ->check(duration_check())
+      ->type_name("DUR")
+      ->group(kTuning);
+  std::string expiry_retention = "7d";
+  app.add_option("--expiry-retention", expiry_retention, "Keep an expired certificate's expiry on /metrics this long [7d]")
       ->check(duration_check(/*positive=*/false))
       ->type_name("DUR")
       ->group(kTuning);
@@ -279,6 +297,9 @@ int run_main(int argc, char** argv) {
   }
   if (!fail_on.empty()) run.fail_on = klaxon::severity_from_string(fail_on);
   run.tracker.allowed_lateness = duration_ms(lateness).count() * (klaxon::kNanosPerSecond / 1000);
+  run.tracker.expiry_retention = duration_ms(expiry_retention).count() * (klaxon::kNanosPerSecond / 1000);
+  run.tracker.max_clock_skew = duration_ms(max_clock_skew).count() * (klaxon::kNanosPerSecond / 1000);
+  while (alerts.status_url.ends_with('/')) alerts.status_url.pop_back();
   // A source word reads no FILEs; a word after it that is neither its flag nor ours lands here.
   for (const CLI::App* source : {loki.app, kubectl.app, serve})
     if (source->parsed() && !run.inputs.empty()) {
@@ -302,6 +323,8 @@ int run_main(int argc, char** argv) {
         std::fprintf(stderr, "klaxon: --follow '': give a file, a glob or a directory\n");
         return kExitUsage;
       }
+      // --state-dir keeps the read positions too (--state FILE, if given, still says where).
+      if (follow.state_path.empty() && !run.state_dir.empty()) follow.state_path = run.state_dir + "/follow.state";
       if (!run.inputs.empty()) {
         std::fprintf(stderr, "klaxon: give files either to --follow or as FILE arguments, not both\n");
         return kExitUsage;

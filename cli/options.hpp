@@ -35,7 +35,10 @@ struct AlertOptions {
   std::string ca_file;                       // --ca-file
   bool insecure_skip_verify = false;         // --insecure-skip-verify
   bool send_replayed = false;                // --send-replayed
-  std::string status_url;  // klaxon's own status page, when it serves one: alerts' generatorURL
+  /// --external-url: where people reach klaxon's status page (behind an ingress), no trailing
+  /// slash; the base of alerts' generatorURL, of links in webhook and Slack messages and of the
+  /// page's own links. Empty: the --listen address, and no links in messages.
+  std::string status_url;
   bool any() const { return !alertmanagers.empty() || !webhooks.empty(); }
 };
 
@@ -65,6 +68,7 @@ struct RunOptions {
   std::string report;    // --report FILE.html: the run as one page, written when it ends (cli/status.hpp)
   bool hold = false;     // --hold: a replay with --listen keeps serving after its end until SIGINT/SIGTERM
   std::string source_name = "live";  // live mode: the `source` label of /metrics line counts
+  std::string state_dir;  // --state-dir: incidents and expiries kept across restarts (cli/state_dir.hpp)
   AlertOptions alerts;
   CertificateSourceOptions certs;
 };

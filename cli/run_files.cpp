@@ -20,6 +20,7 @@
 #include "cli/alerting.hpp"
 #include "cli/certificate_sources.hpp"
 #include "cli/options.hpp"
+#include "cli/state_dir.hpp"
 #include "cli/status.hpp"
 #include "engine/printable.hpp"
 
@@ -117,6 +118,8 @@ int run_files(const RunOptions& options) {
   install_signal_handlers();
 
   Pipeline pipeline(*matcher, set.correlations, pipeline_options(options), {sink.get()});
+  std::unique_ptr<StateKeeper> state;  // --state-dir: before anything shows or sends the incidents
+  if (!keep_state(options.state_dir, pipeline, state)) return kExitUsage;
   std::unique_ptr<StatusService> status;
   try {
     status = std::make_unique<StatusService>(options, pipeline, /*live=*/false);
@@ -163,6 +166,7 @@ int run_files(const RunOptions& options) {
     auto progress = [&] {
       pipeline.flush();
       status->tick();
+      if (state) state->tick();
     };
     auto failed = [&](const std::string& why) {
       std::fprintf(stderr, "klaxon: error: %s: %s\n", printable(source->name()).c_str(), printable(why).c_str());
@@ -196,6 +200,7 @@ int run_files(const RunOptions& options) {
   const bool cut_short = g_stop != 0 && !std::all_of(inputs.begin(), inputs.end(), is_live_input);
   if (cut_short) pipeline.cut_short(g_stop);
   const RunSummary& summary = pipeline.finish();
+  if (state) state->finish();
   // Alerts that never reached their receiver are a failed run: a script must not take the replay
   // for delivered (what was lost is said above).
   const bool delivered = !alerting || alerting->finish();

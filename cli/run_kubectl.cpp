@@ -9,6 +9,7 @@
 #include "cli/flags.hpp"
 #include "cli/run_live.hpp"
 #include "engine/printable.hpp"
+#include "cli/state_dir.hpp"
 
 namespace klaxon::cli {
 
@@ -87,6 +88,12 @@ int run_kubectl(const RunOptions& options, const KubectlCommand& command) {
     std::fprintf(stderr, "klaxon kubectl: %s\n", printable(e.what()).c_str());
     return kExitUsage;
   }
+  // --state-dir: pods present at start resume from the newest line the last run handed on.
+  if (kubectl.since.empty() && kubectl.since_time.empty() && !kubectl.tail)
+    if (auto from = saved_resume_point(options.state_dir)) {
+      kubectl.since_time = format_rfc3339(*from);
+      std::fprintf(stderr, "klaxon kubectl: resuming at %s (--state-dir)\n", kubectl.since_time.c_str());
+    }
   RunOptions with_cluster = options;  // --certs-kubernetes reads the cluster kubectl follows
   with_cluster.certs.namespace_ = kubectl.namespace_;
   with_cluster.certs.all_namespaces = kubectl.all_namespaces;

@@ -23,6 +23,7 @@
 #include "cli/certificate_sources.hpp"
 #include "cli/options.hpp"
 #include "cli/run_live.hpp"
+#include "cli/state_dir.hpp"
 #include "cli/status.hpp"
 #include "engine/printable.hpp"
 
@@ -53,7 +54,7 @@ class PipelineIntake final : public sources::Intake {
   Pipeline& p_;
 };
 
-asio::awaitable<void> tick_every_second(Pipeline& pipeline, StatusService& status) {
+asio::awaitable<void> tick_every_second(Pipeline& pipeline, StatusService& status, StateKeeper* state) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
     timer.expires_after(std::chrono::seconds(1));
@@ -61,6 +62,7 @@ asio::awaitable<void> tick_every_second(Pipeline& pipeline, StatusService& statu
     pipeline.tick_wall();
     pipeline.flush();
     status.tick();
+    if (state) state->tick();
   }
 }
 
@@ -76,6 +78,8 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   Pipeline pipeline(*matcher, set.correlations, pipeline_options(options), {sink.get()});
   pipeline.count_streams_as(options.source_name);
   PipelineIntake bridge(pipeline);
+  std::unique_ptr<StateKeeper> state;  // --state-dir: before anything shows or sends the incidents
+  if (!keep_state(options.state_dir, pipeline, state)) return kExitUsage;
   asio::io_context io;
   std::unique_ptr<StatusService> shown;  // --listen and serve's /metrics
   try {
@@ -107,7 +111,7 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   });
   shown->publish();
   if (certificates) certificates->follow(io.get_executor());
-  asio::co_spawn(io, tick_every_second(pipeline, *shown), asio::detached);
+  asio::co_spawn(io, tick_every_second(pipeline, *shown, state.get()), asio::detached);
   asio::co_spawn(io, source->run(bridge), [&](std::exception_ptr error) {
     if (error) {
       try {
@@ -125,6 +129,7 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   io.run();
   source.reset();
   pipeline.finish();
+  if (state) state->finish();
   if (alerting) alerting->finish();
   if (status == kExitOk && !shown->report_written()) status = kExitFailure;
   if (status == kExitOk && options.fail_on && pipeline.worst() && *pipeline.worst() >= *options.fail_on)

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include <unistd.h>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -86,7 +87,7 @@ void check_report_path(const std::string& path) {
 }  // namespace
 
 StatusService::StatusService(const RunOptions& options, Pipeline& pipeline, bool live)
-    : pipeline_(pipeline), live_(live) {
+    : pipeline_(pipeline), live_(live), expiry_retention_(options.tracker.expiry_retention) {
   check_report_path(options.report);
   report_path_ = options.report;
   add_pipeline_metrics();
@@ -177,19 +178,30 @@ void StatusService::add_pipeline_metrics() {
       matches.add({{"rule", rule_class.first}, {"class", rule_class.second}}, double(n));
 
     auto open = gauge("klaxon_incidents_open", "Incidents open now, by class and severity.");
+    // One series per certificate identity (its name and scope), never per incident: a reopened
+    // incident or another rule stating the same expiry must not start a second series, or an
+    // alert rule on it fires twice. Kept until a renewal replaces the value or the certificate
+    // has been expired for --expiry-retention (the tracker's inventory), across restarts with
+    // --state-dir.
     auto expiry = gauge("klaxon_certificate_expiry_timestamp_seconds",
-                        "When a certificate is predicted to expire (unix seconds): stated by a line "
-                        "(cert_validity) or by an open incident. Alert on it minus time().");
+                        "When a certificate expires (unix seconds), as a log line stated it; one series per "
+                        "certificate. Alert on it minus time().");
+    std::set<MetricLabels> exported;
+    for (const IncidentTracker::Certificate& c : pipeline_.tracker().certificates()) {
+      MetricLabels labels = with_labels({{"certificate", c.identity}}, c.labels);
+      if (exported.insert(labels).second) expiry.add(std::move(labels), seconds(c.expires_at));
+    }
     std::map<std::pair<std::string, std::string>, int> open_by;
     for (const IncidentSnapshot& i : pipeline_.tracker().incidents()) {
       if (!i.open) continue;
       ++open_by[{i.klass, std::string(to_string(i.severity))}];
-      if (i.expires_at != 0)
-        expiry.add(with_labels({{"rule", i.rule}, {"incident", i.id}}, i.labels), seconds(i.expires_at));
+      // An expiry only an incident knows (a line that says when it expired, a rule that is not
+      // about one certificate): the certificate is named by the rule.
+      if (i.expires_at == 0 || pipeline_.tracker().watermark() - i.expires_at >= expiry_retention_) continue;
+      MetricLabels labels = with_labels({{"certificate", i.certificate.empty() ? i.rule : i.certificate}}, i.labels);
+      if (exported.insert(labels).second) expiry.add(std::move(labels), seconds(i.expires_at));
     }
     for (const auto& [key, n] : open_by) open.add({{"class", key.first}, {"severity", key.second}}, n);
-    for (const IncidentTracker::Certificate& c : pipeline_.tracker().certificates())
-      expiry.add(with_labels({{"rule", c.rule}, {"certificate", c.identity}}, c.labels), seconds(c.expires_at));
 
     const TrackerStats& t = pipeline_.tracker().stats();
     auto lifecycle = counter("klaxon_incident_events_total", "Incident lifecycle events.");

@@ -364,6 +364,7 @@ void Decoder::decode(std::string_view line, Record& r, int context_year) {
   }
   r.time = 0;
   impl_->decode_payload(payload, r, year, malformed_json_);
+  r.envelope_time = envelope_time;
   if (r.time == 0) r.time = envelope_time;
 }
 

@@ -1,6 +1,7 @@
 #include "engine/incident_tracker.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <limits>
 #include <map>
@@ -144,6 +145,11 @@ struct IncidentTracker::Impl {
   std::map<std::string, Kept> kept;
   std::map<std::int64_t, std::set<std::string>> kept_by_end;
   RuleSpec inventory_rule;  // what inventory incidents are filed under
+
+  static Nanos wall_now() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
 
   Impl(const std::vector<RuleSpec>& r, std::vector<CorrelationSpec> c, TrackerOptions o)
       : rules(r), correlations(std::move(c)), options(o) {
@@ -414,22 +420,53 @@ struct IncidentTracker::Impl {
 
   // ---- lines -------------------------------------------------------------------------------
 
-  // The time a line may claim. Live, never further ahead of the wall clock than the allowed
-  // skew: a line stamped in 2100 counts at the wall clock's time and moves no clock.
-  Nanos bounded(Nanos t) {
-    if (!wall_clock) return t;
-    const Nanos now = wall_clock();
-    if (t <= sat_add(now, options.max_clock_skew)) return t;
+  // The time a line may claim (TrackerOptions::max_clock_skew), and whether it may move the
+  // clock. A line stamped in 2100 counts at the clock's time (live, the wall clock's) and moves
+  // no clock.
+  static bool close(Nanos a, Nanos b, Nanos skew) { return a <= sat_add(b, skew) && b <= sat_add(a, skew); }
+  struct Claim {
+    Nanos time;
+    bool moves_clock;
+  };
+  // What the line claims, decided once per line (advance_to() and observe() both ask).
+  Claim claim_of(const ClassifiedLine& line) {
+    if (claimed != &line) {
+      claim = bounded(line.record);
+      claimed = &line;
+    }
+    return claim;
+  }
+  const ClassifiedLine* claimed = nullptr;
+  Claim claim{0, false};
+
+  Claim bounded(const Record& record) {
+    const Nanos skew = options.max_clock_skew;
+    Nanos t = record.time;
+    const Nanos envelope = record.envelope_time;
+    if (envelope != 0 && !close(t, envelope, skew)) {
+      ++stats.skewed_lines;
+      t = envelope;
+    }
+    if (wall_clock) {
+      const Nanos now = wall_clock();
+      if (t <= sat_add(now, skew)) return {t, true};
+      ++stats.future_lines;
+      return {now, true};
+    }
+    // A replay: logs written before now; a line claiming the wall clock's future counts at the
+    // replay's clock and moves nothing. (A quiet night, then one line, is a real jump.)
+    if (t <= sat_add(wall_now(), skew)) return {t, true};
     ++stats.future_lines;
-    return now;
+    return {latest != 0 ? latest : wall_now(), false};
   }
 
   void observe(const ClassifiedLine& line, std::vector<IncidentEvent>& out) {
     const RuleSpec& r = line.rule;
-    const Nanos t = bounded(line.record.time);
+    const auto [t, moves_clock] = claim_of(line);
+    claimed = nullptr;
     stats.refused_values += line.primary.refused;
     if (t < watermark) ++stats.late_lines;
-    latest = std::max(latest, t);
+    if (moves_clock) latest = std::max(latest, t);
     // The clock first: what happened before this line (an expiry threshold passed, a quiet
     // period ended) is decided before the line is folded in.
     watermark = std::max(watermark, latest - options.allowed_lateness);
@@ -986,6 +1023,10 @@ IncidentTracker::~IncidentTracker() = default;
 
 void IncidentTracker::observe(const ClassifiedLine& line, std::vector<IncidentEvent>& out) { impl_->observe(line, out); }
 void IncidentTracker::advance(Nanos t, std::vector<IncidentEvent>& out) { impl_->advance(t, out); }
+void IncidentTracker::advance_to(const ClassifiedLine& line, std::vector<IncidentEvent>& out) {
+  const auto [t, moves_clock] = impl_->claim_of(line);
+  if (moves_clock) impl_->advance(t, out);
+}
 void IncidentTracker::finish(std::vector<IncidentEvent>& out) { impl_->finish(out); }
 void IncidentTracker::set_wall_clock(std::function<Nanos()> wall_clock) { impl_->wall_clock = std::move(wall_clock); }
 Nanos IncidentTracker::watermark() const { return impl_->watermark; }
@@ -1014,6 +1055,89 @@ std::vector<IncidentTracker::Certificate> IncidentTracker::certificates() const 
   for (const auto& [key, c] : impl_->certs) out.push_back(c.c);
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.expires_at < b.expires_at; });
   return out;
+}
+
+IncidentTracker::State IncidentTracker::state() const {
+  State out;
+  out.latest = impl_->latest;
+  out.watermark = impl_->watermark;
+  for (const auto& [key, i] : impl_->incidents) {
+    // A resolved stream incident is history; a resolved certificate one says which expiry a
+    // renewal settled (the clock must not reopen it).
+    if (i->pending || (!i->s.open && !i->certificate)) continue;
+    out.incidents.push_back({i->s, i->generation, i->expired, i->class_since, i->last_update});
+  }
+  std::sort(out.incidents.begin(), out.incidents.end(), [](const auto& a, const auto& b) {
+    return a.s.last_seen != b.s.last_seen ? a.s.last_seen < b.s.last_seen : a.s.id < b.s.id;
+  });
+  for (const auto& [key, c] : impl_->certs) out.certificates.push_back({c.c, c.imprecision});
+  std::sort(out.certificates.begin(), out.certificates.end(),
+            [](const auto& a, const auto& b) { return a.c.stated_at < b.c.stated_at; });
+  return out;
+}
+
+std::size_t IncidentTracker::restore(const State& state) {
+  Impl& m = *impl_;
+  std::size_t skipped = 0;
+  m.latest = std::max(m.latest, state.latest);
+  m.watermark = std::max(m.watermark, std::min(state.watermark, state.latest));
+  for (const State::HeldCertificate& held : state.certificates) {
+    auto r = m.rule_by_id.find(held.c.rule);
+    if (r == m.rule_by_id.end() || r->second->lifecycle != Lifecycle::certificate) {
+      ++skipped;
+      continue;
+    }
+    const std::string key = Impl::key_of(*r->second, held.c.labels);
+    auto [it, fresh] = m.certs.try_emplace(key);
+    if (!fresh) continue;
+    Impl::Cert& c = it->second;
+    c.c = held.c;
+    c.c.identity = r->second->certificate;
+    c.rule = r->second;
+    c.threshold = threshold_of(*r->second, m.options.expiry_threshold);
+    c.imprecision = held.imprecision > 0 ? held.imprecision : imprecision(*r->second);
+    m.cert_lru.push_front(key);
+    c.lru = m.cert_lru.begin();
+    m.schedule_certificate(key, c);
+  }
+  for (const State::HeldIncident& held : state.incidents) {
+    auto r = m.rule_by_id.find(held.s.rule);
+    if (r == m.rule_by_id.end() ||
+        (r->second->lifecycle == Lifecycle::certificate && r->second->certificate != held.s.certificate)) {
+      ++skipped;
+      continue;
+    }
+    const RuleSpec& rule = *r->second;
+    const std::string key = Impl::key_of(rule, held.s.labels);
+    if (m.incidents.count(key)) continue;
+    Impl::Incident& i = m.create(key, rule, held.s.labels, held.s.first_seen, std::max(1u, held.generation));
+    const std::string id = i.s.id;
+    i.s = held.s;
+    i.s.id = id;  // the id is the key's, whatever the file says
+    i.s.caused_by.clear();
+    i.expired = held.expired;
+    i.class_since = held.class_since;
+    i.last_update = held.last_update;
+    if (auto c = m.certs.find(key); c != m.certs.end()) i.threshold = c->second.threshold;
+    m.schedule(i);
+  }
+  // Symptoms find their roots again, by the ids they had.
+  for (const State::HeldIncident& held : state.incidents) {
+    if (held.s.caused_by.empty()) continue;
+    auto r = m.rule_by_id.find(held.s.rule);
+    if (r == m.rule_by_id.end()) continue;
+    auto symptom = m.incidents.find(Impl::key_of(*r->second, held.s.labels));
+    auto root = m.by_id.find(held.s.caused_by);
+    if (symptom == m.incidents.end() || root == m.by_id.end()) continue;
+    Impl::Incident& s = *symptom->second;
+    if (s.s.id != held.s.id || root->second == &s) continue;
+    s.s.caused_by = root->second->s.id;
+    root->second->children.insert(s.s.id);
+    root->second->s.symptoms = std::max<std::uint64_t>(root->second->s.symptoms, root->second->children.size());
+    m.count_symptom_pods(*root->second, s);
+  }
+  m.evict_if_full();
+  return skipped;
 }
 
 }  // namespace klaxon

@@ -99,9 +99,13 @@ struct TrackerOptions {
   std::size_t max_symptom_pods = 50;
   /// How long a certificate's stated expiry is still shown (certificates()) after it passed.
   Nanos expiry_retention = 7 * 86400 * kNanosPerSecond;
-  /// Live: a line stamped further than this ahead of the wall clock is classified and folded
-  /// in at the wall clock's time, but moves no clock (one pod printing the year 2100, or a
-  /// node whose clock jumped, would otherwise resolve every incident at once).
+  /// --max-clock-skew. Live: a line stamped further than this ahead of the wall clock is
+  /// classified and folded in at the wall clock's time, but moves no clock (one pod printing
+  /// the year 2100, or a node whose clock jumped, would otherwise resolve every incident at
+  /// once). Any mode: a line whose own time is further than this from its envelope's (the
+  /// kubelet's or Loki's, which one pod cannot set) counts at the envelope's. Replay: a line
+  /// further than this ahead of the wall clock (logs are not written in the future) counts at
+  /// the replay's clock and moves nothing.
   Nanos max_clock_skew = 5 * 60 * kNanosPerSecond;
   /// An inventoried certificate (certificate_read) opens cert_expiring_soon this long before
   /// its end; it turns critical at expiry_threshold.
@@ -116,7 +120,8 @@ struct TrackerStats {
   std::uint64_t certificates_evicted = 0;
   std::uint64_t inhibited = 0;           // symptom incidents under a root
   std::uint64_t late_lines = 0;          // older than the clock when they arrived
-  std::uint64_t future_lines = 0;        // live: stamped beyond the wall clock + max_clock_skew
+  std::uint64_t future_lines = 0;        // stamped beyond the wall clock + max_clock_skew
+  std::uint64_t skewed_lines = 0;        // own time further than max_clock_skew from the envelope's
   std::uint64_t refused_values = 0;      // durations or instants out of range, left out
 };
 
@@ -132,6 +137,10 @@ class IncidentTracker {
   /// Moves the clock to at least `event_time` - allowed lateness (never backwards), resolving
   /// and escalating what that instant decides.
   void advance(Nanos event_time, std::vector<IncidentEvent>& out);
+
+  /// What the clock decides before `line` (bounded by --max-clock-skew as observe() bounds it);
+  /// observe(line) follows.
+  void advance_to(const ClassifiedLine& line, std::vector<IncidentEvent>& out);
 
   /// The end of a replay: every line has been seen, so the clock moves to the latest event
   /// time itself (no lateness left to wait for), and a certificate whose instant passed within
@@ -162,6 +171,32 @@ class IncidentTracker {
     Nanos threshold = 0;   // critical from expires_at - threshold on (the rule's, else the default)
   };
   std::vector<Certificate> certificates() const;
+
+  /// What a restart must not forget (--state-dir): the clock, the open incidents (and the
+  /// resolved certificate incidents, whose expiry a renewal settled), and the certificate
+  /// inventory. Taken and given back whole; restore() emits no event, so a restart neither
+  /// re-announces an open incident nor forgets a stated expiry.
+  struct State {
+    struct HeldIncident {
+      IncidentSnapshot s;
+      unsigned generation = 1;
+      bool expired = false;
+      Nanos class_since = 0;
+      Nanos last_update = 0;
+    };
+    struct HeldCertificate {
+      Certificate c;
+      Nanos imprecision = 0;
+    };
+    Nanos latest = 0;
+    Nanos watermark = 0;
+    std::vector<HeldIncident> incidents;  // oldest last seen first
+    std::vector<HeldCertificate> certificates;
+  };
+  State state() const;
+  /// Into a tracker that has seen no line yet. What names a rule this run does not have (a pack
+  /// was changed) is left out and counted in the result.
+  std::size_t restore(const State& state);
 
   const TrackerStats& stats() const;
 

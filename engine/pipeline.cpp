@@ -1,5 +1,6 @@
 #include "engine/pipeline.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -71,7 +72,7 @@ StreamClassifier& Pipeline::stream(const std::string& key, const Labels& labels)
 void Pipeline::on_match(const ClassifiedLine& line) {
   // What the clock decides before this line (a quiet period ended, a threshold passed) is said
   // before the line itself.
-  tracker_.advance(line.record.time, events_);
+  tracker_.advance_to(line, events_);
   deliver();
   for (EventSink* s : sinks_) s->match(line);
   ++summary_.matches_by_class[line.rule.klass];
@@ -84,6 +85,11 @@ void Pipeline::on_match(const ClassifiedLine& line) {
     std::fprintf(stderr,
                  "klaxon: warning: %s:%llu: stamped more than --max-clock-skew ahead of this machine's clock; "
                  "taken at the wall clock's time (all are counted at the end)\n",
+                 printable(line.source).c_str(), static_cast<unsigned long long>(line.line_no));
+  if (before.skewed_lines == 0 && after.skewed_lines != 0)
+    std::fprintf(stderr,
+                 "klaxon: warning: %s:%llu: its own time is more than --max-clock-skew from its envelope's (kubelet "
+                 "or Loki); taken at the envelope's time (all are counted at the end)\n",
                  printable(line.source).c_str(), static_cast<unsigned long long>(line.line_no));
   if (before.refused_values == 0 && after.refused_values != 0)
     std::fprintf(stderr,
@@ -167,6 +173,13 @@ std::map<std::string, StreamStats> Pipeline::stats_by_source() const {
   return out;
 }
 
+std::size_t Pipeline::restore(const State& state) {
+  const std::size_t skipped = tracker_.restore(state.tracker);
+  latest_seen_ = tracker_.latest_event_time();
+  latest_seen_wall_ = state.latest_wall != 0 ? std::min(state.latest_wall, wall_now()) : wall_now();
+  return skipped;
+}
+
 void Pipeline::tick_wall() {
   if (latest_seen_ == 0 && !inventory_) return;
   tracker_.advance(latest_seen_ == 0 ? wall_now() : latest_seen_ + (wall_now() - latest_seen_wall_), events_);
@@ -202,6 +215,9 @@ const RunSummary& Pipeline::finish() {
   if (summary_.tracker.future_lines > 0)
     warn(fmt::format("{} lines were stamped more than --max-clock-skew ahead of the wall clock",
                      summary_.tracker.future_lines));
+  if (summary_.tracker.skewed_lines > 0)
+    warn(fmt::format("{} lines were stamped more than --max-clock-skew from their envelope's time",
+                     summary_.tracker.skewed_lines));
   if (summary_.tracker.refused_values > 0)
     warn(fmt::format("{} durations or instants out of range were left out", summary_.tracker.refused_values));
   if (summary_.tracker.evicted > 0)

@@ -108,6 +108,18 @@ class Pipeline {
   std::optional<Severity> worst() const { return worst_; }
   const IncidentTracker& tracker() const { return tracker_; }
   const Matcher& matcher() const { return matcher_; }
+
+  /// What a restart keeps (--state-dir): the tracker's state, and the wall time at which the
+  /// newest line's event time was reached, so that live, the clock moves on by the time klaxon
+  /// was down (an expiry during the restart is said at once).
+  struct State {
+    IncidentTracker::State tracker;
+    Nanos latest_wall = 0;
+  };
+  State state() const { return {tracker_.state(), latest_seen_wall_}; }
+  /// Before any input. Returns how many saved incidents and certificates were left out (their
+  /// rule is gone).
+  std::size_t restore(const State& state);
   const RunSummary& summary() const { return summary_; }
 
   /// Lines and bytes read so far per source (/metrics): each stream under its own key (a file's

@@ -25,6 +25,7 @@ struct Record {
   std::string_view message;  ///< what the line says, decoded (see rules/README.md)
   std::string_view level;    ///< debug | info | warning | error | fatal, or empty
   Nanos time = 0;            ///< event time: the payload's, else the envelope's; 0 = unknown
+  Nanos envelope_time = 0;   ///< the envelope's own time (kubelet, kubectl --timestamps, a Loki entry); 0 = none
   PayloadFormat format = PayloadFormat::plain;
   std::vector<Field> labels;  ///< where it came from: namespace, pod, container, stream, source
   std::vector<Field> fields;  ///< what the payload carried (JSON/logfmt keys, klog file)
@@ -47,7 +48,7 @@ struct Record {
 
   void clear() {
     line = payload = message = level = {};
-    time = 0;
+    time = envelope_time = 0;
     format = PayloadFormat::plain;
     labels.clear();
     fields.clear();

@@ -359,6 +359,7 @@ void StreamClassifier::classify(std::string_view line, std::uint64_t line_no, bo
     ++stats_.malformed_json;
     notice(StreamNotice::Kind::malformed_json, line_no);
   }
+  if (record_.envelope_time == 0) record_.envelope_time = line_time_;  // a Loki entry's time
   if (record_.time == 0) record_.time = line_time_ != 0 ? line_time_ : options_.now();
   else context_year_ = year_of(record_.time);
 

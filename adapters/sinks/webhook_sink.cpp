@@ -39,21 +39,31 @@ std::string slack_text(const IncidentEvent& e) {
 
 }  // namespace
 
-std::optional<std::string> WebhookSink::body(const IncidentEvent& e, WebhookFormat format) {
+std::optional<std::string> WebhookSink::body(const IncidentEvent& e, WebhookFormat format, const std::string& link) {
+  // The incident on the status page (its row's anchor).
+  const std::string url = link.empty() ? std::string() : link + "/incident/" + e.incident.id;
   std::string b;
   if (format == WebhookFormat::json) {
     append_incident_event_json(b, e);
+    if (!url.empty() && !b.empty() && b.back() == '}') {
+      b.pop_back();
+      b += R"(,"url":)";
+      append_json_string(b, url);
+      b += '}';
+    }
     return b;
   }
   if (e.kind == IncidentEvent::Kind::updated || !e.incident.caused_by.empty()) return std::nullopt;
+  std::string text = slack_text(e);
+  if (!url.empty()) text += "\n<" + url + "|status page>";
   b += R"({"text":)";
-  append_json_string(b, slack_text(e));
+  append_json_string(b, text);
   b += '}';
   return b;
 }
 
 void WebhookSink::incident(const IncidentEvent& e) {
-  if (auto b = body(e, format_)) queue_.post(std::move(*b));
+  if (auto b = body(e, format_, link_)) queue_.post(std::move(*b));
 }
 
 }  // namespace klaxon::sinks

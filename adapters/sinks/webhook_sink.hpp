@@ -23,15 +23,19 @@ enum class WebhookFormat { json, slack };
 
 class WebhookSink final : public EventSink {
  public:
-  WebhookSink(DeliveryQueue& queue, WebhookFormat format) : queue_(queue), format_(format) {}
+  /// `link`: klaxon's status page as people reach it (--external-url), linked from each message
+  /// (`"url"` in json, a link line in Slack); empty: no link.
+  WebhookSink(DeliveryQueue& queue, WebhookFormat format, std::string link = {})
+      : queue_(queue), format_(format), link_(std::move(link)) {}
   void incident(const IncidentEvent& event) override;
 
   /// The body posted for `event`, or nullopt when this format does not post it.
-  static std::optional<std::string> body(const IncidentEvent& event, WebhookFormat format);
+  static std::optional<std::string> body(const IncidentEvent& event, WebhookFormat format, const std::string& link = {});
 
  private:
   DeliveryQueue& queue_;
   WebhookFormat format_;
+  std::string link_;
 };
 
 }  // namespace klaxon::sinks

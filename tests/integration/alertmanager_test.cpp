@@ -243,6 +243,31 @@ TEST_F(AlertmanagerTest, ReplayedFilesPageNobodyUnlessAsked) {
   EXPECT_EQ(alert->starts_at.substr(0, 19), "2023-06-19T13:19:51");
 }
 
+TEST_F(AlertmanagerTest, ExternalUrlIsTheBaseOfGeneratorUrl) {
+  Alertmanager am(dir, test::free_port());
+  am.start();
+  const unsigned short status_port = test::free_port();
+  auto klaxon = start_klaxon(am, {"--external-url", "https://klaxon.example/prod-eu/", "--listen",
+                                  "127.0.0.1:" + std::to_string(status_port)});
+  const auto keep_firing = [&] { klaxon->write(expired_line("app1-ext")); };
+  std::optional<Alert> alert;
+  ASSERT_TRUE(wait_until([&] { return (alert = am.alert_for("app1-ext")).has_value(); }, 20s, keep_firing))
+      << klaxon->err();
+  EXPECT_EQ(alert->generator_url, "https://klaxon.example/prod-eu/");
+  // The status page behind that base links there too, and has a row to land on per incident.
+  const std::string page = test::http_get(status_port, "/").body;
+  EXPECT_NE(page.find(R"(href="https://klaxon.example/prod-eu/metrics")"), std::string::npos) << page;
+  EXPECT_NE(page.find("id=\"" + alert->annotations["incident_id"] + "\""), std::string::npos) << page;
+  klaxon->close_stdin();
+  EXPECT_EQ(klaxon->wait(20s), 0) << klaxon->err();
+
+  for (const std::string bad : {"klaxon.example", "https://", "https://a b", "ftp://x", "https://x/\"><script>"}) {
+    auto r = test::run_command("echo x | " + kBin + " --external-url '" + bad + "'");
+    EXPECT_EQ(r.status, 2) << bad;
+    EXPECT_NE(r.err.find("is not a URL klaxon can link to"), std::string::npos) << r.err;
+  }
+}
+
 TEST_F(AlertmanagerTest, ABadUrlIsAUsageError) {
   auto r = test::run_command("echo x | " + kBin + " --alertmanager alertmanager:9093");
   EXPECT_EQ(r.status, 2);

@@ -443,7 +443,7 @@ TEST(Listen, MetricsOfAStdinPipeMatchWhatWasFed) {
   // 2024-04-01T23:43:35Z + 2 days 15 hours = 2024-04-04T14:43:35Z, the instant the line predicts.
   bool expiry_seen = false;
   for (const auto& [k, v] : m)
-    if (k.starts_with("klaxon_certificate_expiry_timestamp_seconds{rule=\"dapr.root_cert_expiring\"")) {
+    if (k.starts_with("klaxon_certificate_expiry_timestamp_seconds{certificate=\"dapr.trust_bundle\"")) {
       EXPECT_EQ(v, 1712241815) << k;
       expiry_seen = true;
     }

@@ -85,6 +85,26 @@ TEST(Webhook, SlackGetsAMessageAPersonReads) {
   EXPECT_NE(text.find("fix: renew the test certificate"), std::string::npos) << text;
 }
 
+TEST(Webhook, ExternalUrlLinksEachMessageToItsIncident) {
+  for (const std::string format : {"json", "slack"}) {
+    test::TempDir dir;
+    HttpReceiver receiver;
+    auto klaxon = start_klaxon(dir, receiver, {"--webhook-format", format, "--external-url", "https://klaxon.example"});
+    klaxon->write(kLine);
+    ASSERT_TRUE(wait_until([&] { return receiver.count() >= 1; }, 20s)) << klaxon->err();
+    klaxon->close_stdin();
+    EXPECT_EQ(klaxon->wait(20s), 0) << klaxon->err();
+    simdjson::dom::parser parser;
+    simdjson::dom::element e = parser.parse(receiver.requests()[0].body).value();
+    if (format == "json") {
+      EXPECT_EQ(str(e, "url"), "https://klaxon.example/incident/" + str(e, "id"));
+    } else {
+      const std::string text = str(e, "text");
+      EXPECT_NE(text.find("<https://klaxon.example/incident/"), std::string::npos) << text;
+    }
+  }
+}
+
 TEST(Webhook, AReceiverThatFailsTwiceStillGetsTheEvent) {
   test::TempDir dir;
   HttpReceiver receiver({500, 500});
