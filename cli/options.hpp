@@ -53,6 +53,7 @@ struct RunOptions {
   std::shared_ptr<sinks::StatusBoard> status_board;  // shown elsewhere too (serve's push port)
   std::string source_name = "live";  // live mode: the `source` label of /metrics line counts
   AlertOptions alerts;
+  std::vector<std::pair<std::string, std::string>> labels;  // --label NAME=VALUE (cli/external_labels.hpp)
 };
 
 /// Exit statuses (DESIGN.md).
@@ -85,5 +86,10 @@ int rules_test(const RuleOptions& options, const std::vector<std::string>& paths
 int rules_list(const RuleOptions& options, const std::vector<std::string>& paths);
 /// `what`: rg | ere (one regex per line, for rg -f / grep -E -f) or literals (per rule).
 int rules_export(const RuleOptions& options, const std::vector<std::string>& paths, const std::string& what);
+/// `rules export --as alertmanager-inhibit` (cli/export_alertmanager.cpp): the packs'
+/// correlations as Alertmanager inhibit rules, `equal` also on every `--label` name.
+std::string alertmanager_inhibit_rules(const rules::RuleSet& set, const std::vector<std::string>& label_names);
+int rules_export_alertmanager_inhibit(const RuleOptions& options, const std::vector<std::string>& paths,
+                                      const std::vector<std::pair<std::string, std::string>>& labels);
 
 }  // namespace klaxon::cli

@@ -55,6 +55,7 @@ std::string html_escaped(std::string_view s) {
 
 StatusService::StatusService(const RunOptions& options, Pipeline& pipeline, bool live)
     : pipeline_(pipeline), live_(live) {
+  registry_.set_constant_labels(options.labels);
   add_pipeline_metrics();
   pipeline_.add_sink(*this);
   board_ = options.status_board;
