@@ -19,6 +19,20 @@ std::optional<Nanos> instant_flag(const std::string& flag, const std::string& te
   return std::nullopt;
 }
 
+// "I/N", digits only: shard I of N.
+bool parse_shard(const std::string& text, std::uint32_t& shard, std::uint32_t& shards) {
+  const std::size_t slash = text.find('/');
+  auto number = [](std::string_view s, std::uint32_t& out) {
+    if (s.empty() || s.size() > 4 || s.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    out = std::uint32_t(std::stoul(std::string(s)));
+    return true;
+  };
+  if (slash == std::string::npos || !number(std::string_view(text).substr(0, slash), shard) ||
+      !number(std::string_view(text).substr(slash + 1), shards))
+    return false;
+  return shards >= 1 && shards <= 1024 && shard < shards;
+}
+
 }  // namespace
 
 void add_loki_command(CLI::App& app, LokiCommand& c) {
@@ -47,6 +61,10 @@ void add_loki_command(CLI::App& app, LokiCommand& c) {
   cmd.add_option("--limit", o.limit, "Entries per query page (Loki's max_entries_limit_per_query)")
       ->check(CLI::Range(1u, 100000u))
       ->default_str("5000");
+  cmd.add_option("--shard", c.shard,
+                 "Keep only shard I of N of the query's streams (by a hash of their labels); each shard still "
+                 "runs the whole query")
+      ->type_name("I/N");
   cmd.add_option("--idle-timeout", c.idle_timeout, "A tail silent this long (no line, no ping) is reconnected")
       ->check(duration_check())
       ->default_str("30s");
@@ -85,6 +103,11 @@ int run_loki(const RunOptions& options, LokiCommand& c) {
       return kExitUsage;
     }
     o.to = *t;
+  }
+  if (!c.shard.empty() && !parse_shard(c.shard, o.shard, o.shards)) {
+    std::fprintf(stderr, "klaxon: loki: --shard %s: write I/N with 0 <= I < N <= 1024 (e.g. --shard 0/2 and --shard 1/2)\n",
+                 c.shard.c_str());
+    return kExitUsage;
   }
   // --state-dir: a tail resumes (gap filled) from the newest line the last run handed on.
   if (!replay)

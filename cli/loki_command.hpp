@@ -16,6 +16,7 @@ struct LokiCommand {
   std::string since, from, to;  // as typed; checked by run_loki
   std::string idle_timeout = "30s";
   bool follow = false;  // --follow after a replayed window
+  std::string shard;    // --shard I/N
 };
 
 /// Adds `klaxon loki --url ... --query ...` to `app`.

@@ -17,6 +17,7 @@
 
 #include "cli/certs_command.hpp"
 #include "adapters/sources/follow_source.hpp"
+#include "cli/external_labels.hpp"
 #include "cli/flags.hpp"
 #include "cli/kubectl_command.hpp"
 #include "cli/loki_command.hpp"
@@ -218,6 +219,11 @@ int run_main(int argc, char** argv) {
       ->check(external_url_check())
       ->type_name("URL")
       ->group(kAlerts);
+  std::vector<std::string> label_flags;
+  app.add_option("--label", label_flags, "Add NAME=VALUE to every alert, incident and metric (repeatable)")
+      ->type_name("NAME=VALUE")
+      ->allow_extra_args(false)
+      ->group(kAlerts);
   app.add_flag("--send-replayed", alerts.send_replayed, "Alert on replayed files too (default: live input only)")
       ->group(kAlerts);
 
@@ -271,8 +277,10 @@ int run_main(int argc, char** argv) {
   std::string export_what = "rg";
   CLI::App* exp = rules->add_subcommand("export", "Print every rule's regex (for rg -f, grep -E -f) or its literals");
   exp->add_option("paths", export_paths, "Pack files or directories (default: built-in packs)")->type_name("PATH");
-  exp->add_option("--as", export_what, "rg (RE2/Rust syntax), ere (grep -E), literals or anchors (what the prefilter searches)")
-      ->check(CLI::IsMember({"rg", "ere", "literals", "anchors"}))
+  exp->add_option("--as", export_what,
+                  "rg (RE2/Rust syntax), ere (grep -E), literals or anchors (what the prefilter searches), "
+                  "alertmanager-inhibit (inhibit_rules from the correlations, equal also on each --label)")
+      ->check(CLI::IsMember({"rg", "ere", "literals", "anchors", "alertmanager-inhibit"}))
       ->default_str("rg");
 
   // Source: kubectl (kubectl's flags, kubectl's names).
@@ -295,6 +303,15 @@ int run_main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
   }
+  {
+    std::string error;
+    auto labels = parse_external_labels(label_flags, error);
+    if (!labels) {
+      std::fprintf(stderr, "klaxon: %s\n", error.c_str());
+      return kExitUsage;
+    }
+    run.labels = std::move(*labels);
+  }
   if (!fail_on.empty()) run.fail_on = klaxon::severity_from_string(fail_on);
   run.tracker.allowed_lateness = duration_ms(lateness).count() * (klaxon::kNanosPerSecond / 1000);
   run.tracker.expiry_retention = duration_ms(expiry_retention).count() * (klaxon::kNanosPerSecond / 1000);
@@ -312,6 +329,8 @@ int run_main(int argc, char** argv) {
     if (check->parsed()) return rules_check(check_paths, check_sample);
     if (test->parsed()) return rules_test(run.rules, test_paths);
     if (list->parsed()) return rules_list(run.rules, list_paths);
+    if (exp->parsed() && export_what == "alertmanager-inhibit")
+      return rules_export_alertmanager_inhibit(run.rules, export_paths, run.labels);
     if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);
     if (loki.app->parsed()) return run_loki(run, loki);
     if (certs.app->parsed()) return run_certs(certs);

@@ -71,6 +71,7 @@ struct RunOptions {
   std::string state_dir;  // --state-dir: incidents and expiries kept across restarts (cli/state_dir.hpp)
   AlertOptions alerts;
   CertificateSourceOptions certs;
+  std::vector<std::pair<std::string, std::string>> labels;  // --label NAME=VALUE (cli/external_labels.hpp)
 };
 
 /// Exit statuses (DESIGN.md).
@@ -106,5 +107,10 @@ int rules_test(const RuleOptions& options, const std::vector<std::string>& paths
 int rules_list(const RuleOptions& options, const std::vector<std::string>& paths);
 /// `what`: rg | ere (one regex per line, for rg -f / grep -E -f) or literals (per rule).
 int rules_export(const RuleOptions& options, const std::vector<std::string>& paths, const std::string& what);
+/// `rules export --as alertmanager-inhibit` (cli/export_alertmanager.cpp): the packs'
+/// correlations as Alertmanager inhibit rules, `equal` also on every `--label` name.
+std::string alertmanager_inhibit_rules(const rules::RuleSet& set, const std::vector<std::string>& label_names);
+int rules_export_alertmanager_inhibit(const RuleOptions& options, const std::vector<std::string>& paths,
+                                      const std::vector<std::pair<std::string, std::string>>& labels);
 
 }  // namespace klaxon::cli

@@ -73,6 +73,7 @@ PipelineOptions pipeline_options(const RunOptions& options) {
   PipelineOptions p;
   p.max_line_bytes = options.max_line_bytes;
   p.tracker = options.tracker;
+  p.incident_labels = options.labels;
   return p;
 }
 

@@ -90,6 +90,7 @@ StatusService::StatusService(const RunOptions& options, Pipeline& pipeline, bool
     : pipeline_(pipeline), live_(live), expiry_retention_(options.tracker.expiry_retention) {
   check_report_path(options.report);
   report_path_ = options.report;
+  registry_.set_constant_labels(options.labels);
   add_pipeline_metrics();
   if (options.status_board || !options.listen.empty() || !report_path_.empty()) pipeline_.add_sink(recorder_);
   pipeline_.add_sink(*this);

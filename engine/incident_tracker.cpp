@@ -150,6 +150,8 @@ struct IncidentTracker::Impl {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
+  // A symptom rule → the labels its folded incident keeps (see fold_by_cause).
+  std::unordered_map<std::string, std::vector<std::string>> fold_scope;
 
   Impl(const std::vector<RuleSpec>& r, std::vector<CorrelationSpec> c, TrackerOptions o)
       : rules(r), correlations(std::move(c)), options(o) {
@@ -162,6 +164,44 @@ struct IncidentTracker::Impl {
     inventory_rule.title = "Certificate expires soon";
     inventory_rule.lifecycle = Lifecycle::certificate;
     inventory_rule.group_by.clear();
+    for (const CorrelationSpec& corr : correlations)
+      for (const std::string& symptom : corr.symptoms) {
+        std::vector<std::string>& scope = fold_scope[symptom];
+        for (const std::string& name : corr.same) scope.push_back(name);
+        scope.insert(scope.end(), {"cluster", "namespace"});
+      }
+  }
+
+  // Symptoms that state their cause (the certificate that expired at T, its issuer, trust
+  // domain or CA) fold into one incident across pods: on an app node, whose klaxon never sees
+  // the sentry, forty sidecars failing on one expired root are one incident, not forty pages.
+  // Its group keeps the labels of the scope a root would explain it in (the correlations'
+  // `same`, cluster, namespace), plus the stated cause; a root that opens later adopts it as
+  // any symptom. Returns false (labels untouched) for a line that states no cause.
+  bool fold_by_cause(const ClassifiedLine& line, const RuleSpec& r, Labels& labels) const {
+    auto scope = fold_scope.find(r.id);
+    if (scope == fold_scope.end() || r.lifecycle != Lifecycle::stream) return false;
+    Labels folded;
+    for (const auto& kv : labels)
+      if (std::find(scope->second.begin(), scope->second.end(), kv.first) != scope->second.end()) folded.push_back(kv);
+    bool stated = false;
+    for (std::string_view cause : {"expired_at", "issuer", "trust_domain", "ca"}) {
+      const Value* v = line.primary.find(cause);
+      if (v && v->kind == Value::Kind::instant) folded.emplace_back(cause, format_rfc3339(v->integer));
+      else if (v && v->kind == Value::Kind::text && !v->text.empty()) folded.emplace_back(cause, std::string(v->text.substr(0, 256)));
+      else continue;
+      stated = true;
+    }
+    if (stated) labels = std::move(folded);
+    return stated;
+  }
+
+  static void say_folded(IncidentSnapshot& s) {
+    std::string cause;
+    for (const auto& [k, v] : s.labels)
+      if (k == "expired_at") cause = "certificate that expired at " + v;
+      else if ((k == "issuer" || k == "trust_domain" || k == "ca") && cause.empty()) cause = "certificate of " + k + " " + v;
+    s.summary = fmt::format("{}: {} pod{}", cause, s.pods.size(), s.pods.size() == 1 ? "" : "s");
   }
 
   IncidentEvent event(IncidentEvent::Kind kind, Nanos time, const Incident& i) { return {kind, time, i.s}; }
@@ -483,6 +523,7 @@ struct IncidentTracker::Impl {
       return;
     }
 
+    const bool folded = fold_by_cause(line, r, labels);
     const std::string key = key_of(r, labels);
     auto it = incidents.find(key);
     Incident* i = it == incidents.end() ? nullptr : it->second.get();
@@ -500,6 +541,7 @@ struct IncidentTracker::Impl {
       touch(*i);
     }
     const Severity before = fold(*i, line, t, fresh);
+    if (folded) say_folded(i->s);
     if (const Value* at = line.primary.find("expires_at"); at && at->kind == Value::Kind::instant)
       i->s.expires_at = std::max(i->s.expires_at, at->integer);
     else if (const Value* ex = line.primary.find("expired_at"); ex && ex->kind == Value::Kind::instant)

@@ -30,7 +30,10 @@
 //
 // Correlations (rule packs) make a symptom incident the child of an open root incident in the
 // same scope: its `caused_by` names the root, alerting sinks skip it, the root counts it. A
-// symptom that opened before its root is re-parented when the root opens.
+// symptom that opened before its root is re-parented when the root opens. A symptom whose line
+// states its cause (expired_at, issuer, trust domain, CA) is grouped by that cause rather than
+// by pod, so forty pods failing on one expired root are one incident listing the pods, also
+// when the root is out of sight (another node's klaxon sees it).
 //
 // Thread safety: none; one tracker per pipeline, fed from one thread.
 #pragma once

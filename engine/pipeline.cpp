@@ -99,7 +99,14 @@ void Pipeline::on_match(const ClassifiedLine& line) {
   deliver();
 }
 
+void Pipeline::add_incident_labels(Labels& labels) const {
+  for (const auto& label : options_.incident_labels)
+    if (std::none_of(labels.begin(), labels.end(), [&](const auto& l) { return l.first == label.first; }))
+      labels.push_back(label);
+}
+
 void Pipeline::deliver() {
+  for (IncidentEvent& e : events_) add_incident_labels(e.incident.labels);
   for (const IncidentEvent& e : events_) {
     for (EventSink* s : sinks_) s->incident(e);
     if ((e.kind == IncidentEvent::Kind::opened || e.kind == IncidentEvent::Kind::escalated) &&
@@ -211,6 +218,8 @@ const RunSummary& Pipeline::finish() {
   }
   summary_.incidents = tracker_.incidents();
   summary_.certificates = tracker_.certificates();
+  for (IncidentSnapshot& i : summary_.incidents) add_incident_labels(i.labels);
+  for (IncidentTracker::Certificate& c : summary_.certificates) add_incident_labels(c.labels);
   summary_.tracker = tracker_.stats();
   if (summary_.tracker.future_lines > 0)
     warn(fmt::format("{} lines were stamped more than --max-clock-skew ahead of the wall clock",

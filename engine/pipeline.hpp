@@ -38,6 +38,9 @@ struct PipelineOptions {
   /// Where the pipeline's own warnings go (a cut line, broken JSON, dropped incidents), each
   /// kind once; null: standard error, as "klaxon: warning: ...".
   std::function<void(const std::string&)> warn;
+  /// Added to every incident's labels that lacks a label of that name (`--label cluster=c1`:
+  /// which of a fleet's klaxons speaks), in every event and in the summary.
+  std::vector<std::pair<std::string, std::string>> incident_labels;
 };
 
 class Pipeline {
@@ -132,6 +135,7 @@ class Pipeline {
   StreamClassifier& stream(const std::string& key, const Labels& labels);
   void on_match(const ClassifiedLine& line);
   void deliver();
+  void add_incident_labels(Labels& labels) const;
   void after_input();
   void warn(const std::string& message) const;
 

@@ -28,9 +28,12 @@ Nanos wall_now() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::vector<std::pair<std::string, std::string>> alert_labels(const IncidentSnapshot& i) {
+std::vector<std::pair<std::string, std::string>> alert_labels(const IncidentSnapshot& i, const CertificateAlertNames& names) {
+  std::string alertname = i.rule;
+  if (!i.certificate.empty())
+    if (auto n = names.find({i.certificate, i.klass}); n != names.end()) alertname = n->second;
   std::vector<std::pair<std::string, std::string>> labels = {
-      {"alertname", i.rule}, {"severity", std::string(to_string(i.severity))}, {"class", i.klass}};
+      {"alertname", std::move(alertname)}, {"severity", std::string(to_string(i.severity))}, {"class", i.klass}};
   const std::size_t fixed = labels.size();
   for (const auto& [k, v] : i.labels) {
     std::string name = alertmanager_label_name(k);
@@ -50,6 +53,13 @@ std::string label_key(const std::vector<std::pair<std::string, std::string>>& la
 
 }  // namespace
 
+CertificateAlertNames certificate_alert_names(const std::vector<RuleSpec>& rules) {
+  CertificateAlertNames names;
+  for (const RuleSpec& r : rules)
+    if (r.lifecycle == Lifecycle::certificate) names.try_emplace({r.certificate, r.klass}, r.id);
+  return names;
+}
+
 std::string alertmanager_label_name(std::string_view name) {
   std::string out;
   for (char c : name) {
@@ -61,7 +71,7 @@ std::string alertmanager_label_name(std::string_view name) {
 
 AlertmanagerSink::AlertmanagerSink(DeliveryWorker& worker, const std::vector<Endpoint>& alertmanagers,
                                    const std::vector<RuleSpec>& rules, AlertmanagerOptions options)
-    : worker_(worker), options_(std::move(options)) {
+    : worker_(worker), options_(std::move(options)), certificate_names_(certificate_alert_names(rules)) {
   for (const RuleSpec& r : rules) {
     std::pair<std::string, std::string> extra;
     for (const auto& [k, v] : r.annotations) {
@@ -113,7 +123,7 @@ void AlertmanagerSink::incident(const IncidentEvent& e) {
         key_of_incident_.erase(mapped);
       }
     } else {
-      auto labels = alert_labels(i);
+      auto labels = alert_labels(i, certificate_names_);
       std::string key = label_key(labels);
       urgent = e.kind != IncidentEvent::Kind::updated || mapped == key_of_incident_.end() || mapped->second != key;
       if (mapped != key_of_incident_.end() && mapped->second != key) {

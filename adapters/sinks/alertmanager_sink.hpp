@@ -6,7 +6,8 @@
 // ends, and again every `resend` interval (which also carries routine updates: counts). A post that fails is retried; a newer state supersedes it; an alert that
 // opened while Alertmanager was down arrives with the first post after it is back.
 //
-//   labels       alertname (the rule id), severity, class, and the incident's group labels
+//   labels       alertname (the rule id; for a certificate, see certificate_alert_names), severity,
+//                class, and the incident's group labels (with --label's, from the pipeline)
 //   annotations  summary, description, runbook, runbook_url, expires_at, count, symptoms
 //   startsAt     first seen;  endsAt: the resolve instant, or for a firing alert now plus
 //                max(4 resends, 5 min), so Alertmanager resolves it if klaxon stops sending
@@ -36,6 +37,14 @@
 #include "engine/rule.hpp"
 
 namespace klaxon::sinks {
+
+/// A certificate's incident (`lifecycle: certificate`) is opened by whichever of its rules' lines
+/// comes first (the month of warnings, or only the "has expired" line to a klaxon started late).
+/// Its `alertname` must not depend on that, or two replicas and a restart would name one
+/// incident two ways: it is the first rule (in pack order) of that certificate with the class
+/// the incident has reached. This map gives it: (certificate, class) -> rule id.
+using CertificateAlertNames = std::map<std::pair<std::string, std::string>, std::string>;
+CertificateAlertNames certificate_alert_names(const std::vector<RuleSpec>& rules);
 
 struct AlertmanagerOptions {
   std::chrono::milliseconds resend{60'000};
@@ -73,6 +82,7 @@ class AlertmanagerSink final : public EventSink {
   std::vector<DeliveryQueue*> queues_;
   AlertmanagerOptions options_;
   std::map<std::string, std::pair<std::string, std::string>> rule_annotations_;  // rule -> description, runbook_url
+  CertificateAlertNames certificate_names_;
 
   mutable std::mutex mu_;
   std::map<std::string, Alert> alerts_;                           // by label set
@@ -80,6 +90,7 @@ class AlertmanagerSink final : public EventSink {
   std::map<std::string, std::set<std::string>> symptoms_of_;      // root id -> symptom ids
   std::atomic<bool> post_scheduled_{false};
 };
+
 
 /// Alertmanager label names are [a-zA-Z_][a-zA-Z0-9_]*: other characters become '_'.
 std::string alertmanager_label_name(std::string_view name);

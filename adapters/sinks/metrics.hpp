@@ -8,6 +8,7 @@
 // `_total`. The renderer merges families that share a name and escapes label values and help.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <utility>
@@ -43,14 +44,22 @@ using MetricsProducer = std::function<void(std::vector<MetricFamily>&)>;
 class MetricsRegistry {
  public:
   void add(MetricsProducer producer) { producers_.push_back(std::move(producer)); }
+  /// Labels on every series (--label cluster=c1), unless a series has a label of that name.
+  void set_constant_labels(MetricLabels labels) { constant_ = std::move(labels); }
   std::vector<MetricFamily> collect() const {
     std::vector<MetricFamily> out;
     for (const auto& p : producers_) p(out);
+    for (MetricFamily& f : out)
+      for (MetricSample& s : f.samples)
+        for (const auto& c : constant_)
+          if (std::none_of(s.labels.begin(), s.labels.end(), [&](const auto& l) { return l.first == c.first; }))
+            s.labels.push_back(c);
     return out;
   }
 
  private:
   std::vector<MetricsProducer> producers_;
+  MetricLabels constant_;
 };
 
 /// Prometheus text format 0.0.4 (`# HELP`, `# TYPE`, `name{label="value"} value`). Invalid

@@ -25,6 +25,7 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <unordered_map>
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
 
 #include <boost/asio/awaitable.hpp>
@@ -444,8 +445,17 @@ class LokiSource final : public LiveSource {
   bool deliver(Intake& out, const LokiBatch& batch, const LokiEntry& e, EntryMemory::Older older) {
     const LokiStream& stream = batch.streams[e.stream];
     if (!memory_.admit(stream.key, e.time, e.line, older)) return false;
+    // Another shard's entry was new all the same: paging and the tail's liveness count it.
+    if (options_.shards > 1 && !in_shard(stream)) return true;
     out.line(stream.key, e.line, e.time, stream.labels);
     return true;
+  }
+
+  bool in_shard(const LokiStream& stream) {
+    if (shard_of_.size() > 100'000) shard_of_.clear();  // streams of pods long gone
+    auto [it, fresh] = shard_of_.try_emplace(stream.key, false);
+    if (fresh) it->second = stream_shard_hash(stream.labels) % options_.shards == options_.shard;
+    return it->second;
   }
 
   /// Runs a startup step; Loki refusing the configuration is fatal, anything else is thrown on.
@@ -527,6 +537,7 @@ class LokiSource final : public LiveSource {
   ssl::context ssl_;
   std::mt19937_64 random_;
   EntryMemory memory_;
+  std::unordered_map<std::string, bool> shard_of_;  // stream key -> in this shard
   Nanos heard_until_ = 0;  // wall time the tail last sent a frame (or opened)
   Nanos fill_resume_ = 0;  // where a failed fill resumes
   int attempt_ = 0;        // failures since the last tail that delivered
@@ -535,6 +546,22 @@ class LokiSource final : public LiveSource {
 };
 
 }  // namespace
+
+std::uint64_t stream_shard_hash(const std::vector<std::pair<std::string, std::string>>& labels) {
+  std::vector<std::pair<std::string, std::string>> sorted = labels;
+  std::sort(sorted.begin(), sorted.end());
+  std::uint64_t h = 14695981039346656037ull;  // FNV-1a 64: offset basis, then prime
+  auto add = [&h](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  };
+  for (const auto& [name, value] : sorted) {
+    add(name);
+    add("=");
+    add(value);
+    add("\n");
+  }
+  return h;
+}
 
 std::unique_ptr<LiveSource> make_loki_source(boost::asio::any_io_executor executor, LokiOptions options) {
   return std::make_unique<LokiSource>(std::move(executor), std::move(options));

@@ -13,6 +13,13 @@
 //
 // Each Loki stream is one klaxon stream: its key is the label set (`{app="x", pod="y"}`), its
 // labels are the stream labels, each entry's timestamp is the line's time.
+//
+// Shards (`--shard I/N`): N klaxons split one query's streams, each keeping the streams whose
+// label set hashes to I modulo N (stream_shard_hash: the same on every machine and in every
+// version, so a restarted or upgraded shard keeps its streams). Each still runs the whole
+// query against Loki and drops the other shards' entries: sharding divides matching and
+// incident state, not Loki's work. A stream is whole in one shard, so its lines stay in order
+// and its incidents in one place.
 #pragma once
 
 #include <cstdint>
@@ -49,7 +56,14 @@ struct LokiOptions {
   Nanos idle_timeout = 30 * kNanosPerSecond;  // Loki pings every second; silence this long = dead tail
   Nanos request_timeout = 60 * kNanosPerSecond;
   Nanos resume_lookback = 30 * kNanosPerSecond;  // a gap fill starts this long before the tail last spoke
+  // --shard I/N: keep only the streams of shard I of N (N = 1: every stream).
+  std::uint32_t shard = 0, shards = 1;
 };
+
+/// The shard hash of a stream: 64-bit FNV-1a over `name=value\n` for each label, sorted by name
+/// (then value), in bytes as Loki sends them. Fixed forever: changing it moves streams between
+/// shards of a running fleet.
+std::uint64_t stream_shard_hash(const std::vector<std::pair<std::string, std::string>>& labels);
 
 /// Errors: FatalSourceError for a URL klaxon cannot use (thrown here) and, from run(), for what
 /// Loki refuses at startup (401, 403, "no org id", a malformed query: Loki's own text is shown).

@@ -107,6 +107,7 @@ def check_workload(overlay, w, flags, objects):
     pod_sc = pod.get("securityContext", {})
     check(pod_sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{where}: seccomp RuntimeDefault")
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    volumes.update({t["metadata"]["name"]: t for t in spec.get("volumeClaimTemplates", [])})  # a StatefulSet's own
     for c in pod.get("initContainers", []):
         security(f"{where} init {c['name']}", pod_sc, c, init=True)
     klaxons = [c for c in pod["containers"] if "klaxon" in c["image"]]
@@ -197,10 +198,16 @@ def check_mode(overlay, objects, pods, klaxon):
               "follow: the namespace allows hostPath")
     if overlay == "loki":
         check("loki" in args and "--url" in args and "--query" in args, "loki: runs klaxon loki --url --query")
-        pvcs = {o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim"}
-        vols = {v["name"]: v for v in pods[0]["volumes"]}
-        check(any(vols.get(m["name"], {}).get("persistentVolumeClaim", {}).get("claimName") in pvcs
-                  for m in mounts.values()), "loki: state on a PersistentVolumeClaim")
+        sets = [o for o in objects if o["kind"] == "StatefulSet"]
+        check(len(sets) == 1, "loki: a StatefulSet of shards")
+        claims = {t["metadata"]["name"] for s in sets for t in s["spec"].get("volumeClaimTemplates", [])}
+        check(any(m["name"] in claims for m in mounts.values()), "loki: each shard's state on its own PersistentVolumeClaim")
+        replicas = sets[0]["spec"]["replicas"] if sets else 0
+        check("--shard" in args and args[args.index("--shard") + 1] == f"$(SHARD)/{replicas}",
+              "loki: --shard $(SHARD)/N with N the StatefulSet's replicas")
+        env = {e["name"]: e for e in klaxon.get("env", [])}
+        check(env.get("SHARD", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+              == "metadata.labels['apps.kubernetes.io/pod-index']", "loki: the shard is the pod's ordinal")
     if overlay == "serve":
         check("serve" in args, "serve: runs klaxon serve")
         check("Service" in kinds and "NetworkPolicy" in kinds, "serve: a Service and a NetworkPolicy")

@@ -44,6 +44,19 @@ TEST(Metrics, RegistryMergesFamiliesOfOneNameFromSeveralProducers) {
             "klaxon_sink_sends_total{sink=\"alertmanager\"} 2\nklaxon_sink_sends_total{sink=\"webhook\"} 2\n");
 }
 
+// --label cluster=c1: every series of a fleet's klaxons says which one it is; a series' own
+// label of that name is kept.
+TEST(Metrics, ConstantLabelsAreOnEverySeriesUnlessItHasItsOwn) {
+  MetricsRegistry registry;
+  registry.set_constant_labels({{"cluster", "c1"}, {"region", "eu"}});
+  registry.add([](std::vector<MetricFamily>& out) {
+    out.push_back({"klaxon_up", "Up.", MetricFamily::Type::gauge, {{{}, 1}, {{{"cluster", "own"}}, 2}}});
+  });
+  EXPECT_EQ(render_prometheus(registry.collect()),
+            "# HELP klaxon_up Up.\n# TYPE klaxon_up gauge\n"
+            "klaxon_up{cluster=\"c1\",region=\"eu\"} 1\nklaxon_up{cluster=\"own\",region=\"eu\"} 2\n");
+}
+
 TEST(StatusBoard, AnswersWhatWasPublishedAndReadiness) {
   StatusBoard board;
   EXPECT_EQ(board.answer("/readyz")->status, 503u);
