@@ -120,11 +120,12 @@ int run_main(int argc, char** argv) {
   const char* kAlerts = "Alerts and metrics";
   const char* kTuning = "Tuning";
   app.add_option("files", run.inputs, "Log files to read; - or none for standard input")->type_name("FILE");
-  app.add_option("--format", run.format, "text (for people) or jsonl (for scripts)")
+  app.add_option("--format", run.format, "text (for people: an update when a count doubles) or jsonl (every event)")
       ->check(CLI::IsMember({"text", "jsonl"}).description(""))
       ->type_name("text|jsonl")
       ->group(kOutput);
   app.add_flag("--matches", run.matches, "With jsonl: also one object per classified line")->group(kOutput);
+  app.add_flag("--incidents", run.incidents_only, "Text: incident events and the summary, not each line")->group(kOutput);
   app.add_option("--rules", run.rules.rule_paths, "Add a rule pack file or directory (repeatable)")
       ->type_name("PATH")
       ->allow_extra_args(false)

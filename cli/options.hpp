@@ -44,6 +44,7 @@ struct RunOptions {
   std::vector<std::string> inputs;  // files; empty or "-" = stdin
   std::string format = "text";      // text | jsonl
   bool matches = false;             // --matches (jsonl)
+  bool incidents_only = false;      // --incidents (text): incident events and the summary only
   std::string color = "auto";       // auto | always | never
   std::size_t max_line_bytes = LineFramer::kDefaultMaxLineBytes;
   std::optional<Severity> fail_on;

@@ -69,8 +69,11 @@ PipelineOptions pipeline_options(const RunOptions& options) {
 std::unique_ptr<EventSink> make_output_sink(const RunOptions& options) {
   if (options.format == "jsonl") return std::make_unique<sinks::JsonLinesSink>(stdout, options.matches);
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
-  const bool color = options.color == "always" || (options.color == "auto" && tty && std::getenv("NO_COLOR") == nullptr);
-  return std::make_unique<sinks::ConsoleSink>(stdout, color);
+  sinks::ConsoleOptions console;
+  console.color = options.color == "always" || (options.color == "auto" && tty && std::getenv("NO_COLOR") == nullptr);
+  console.width = sinks::terminal_width(STDOUT_FILENO);
+  console.incidents_only = options.incidents_only;
+  return std::make_unique<sinks::ConsoleSink>(stdout, console);
 }
 
 namespace {
