@@ -232,9 +232,11 @@ int run_main(int argc, char** argv) {
   std::string export_what = "rg";
   CLI::App* exp = rules->add_subcommand("export", "Print every rule's regex (for rg -f, grep -E -f) or its literals");
   exp->add_option("paths", export_paths, "Pack files or directories (default: built-in packs)")->type_name("PATH");
-  exp->add_option("--as", export_what, "rg (RE2/Rust syntax), ere (grep -E), literals or anchors (what the prefilter searches)")
-      ->check(CLI::IsMember({"rg", "ere", "literals", "anchors"}))
+  exp->add_option("--as", export_what, "rg (RE2/Rust syntax), ere (grep -E), literals, anchors (what the prefilter searches), loki-ruler")
+      ->check(CLI::IsMember({"rg", "ere", "literals", "anchors", "loki-ruler"}))
       ->default_str("rg");
+  std::string loki_selector = "{namespace=~\".+\"}";
+  exp->add_option("--selector", loki_selector, "loki-ruler: the stream selector of every alert")->default_str(loki_selector);
 
   // Source: kubectl (kubectl's flags, kubectl's names).
   KubectlCommand kubectl;
@@ -270,6 +272,7 @@ int run_main(int argc, char** argv) {
     if (check->parsed()) return rules_check(check_paths, check_sample);
     if (test->parsed()) return rules_test(run.rules, test_paths);
     if (list->parsed()) return rules_list(run.rules, list_paths);
+    if (exp->parsed() && export_what == "loki-ruler") return rules_export_loki_ruler(run.rules, export_paths, loki_selector);
     if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);
     if (loki.app->parsed()) return run_loki(run, loki);
     if (certs.app->parsed()) return run_certs(certs);

@@ -84,6 +84,11 @@ int run_serve(RunOptions options, const ServeOptions& serve);
 int rules_check(const std::vector<std::string>& paths, const std::string& sample);
 int rules_test(const RuleOptions& options, const std::vector<std::string>& paths);
 int rules_list(const RuleOptions& options, const std::vector<std::string>& paths);
+/// The packs a `klaxon rules` command names (PATHs, else the built-in ones, plus --rules).
+rules::RuleSet load_rules_for_command(const RuleOptions& options, const std::vector<std::string>& paths,
+                                      std::vector<Diagnostic>& problems);
+/// `rules export --as loki-ruler`: a Loki ruler rule group, one alert per rule (cli/rules_export_loki.cpp).
+int rules_export_loki_ruler(const RuleOptions& options, const std::vector<std::string>& paths, const std::string& selector);
 /// `what`: rg | ere (one regex per line, for rg -f / grep -E -f) or literals (per rule).
 int rules_export(const RuleOptions& options, const std::vector<std::string>& paths, const std::string& what);
 

@@ -15,17 +15,23 @@
 #include "rules/rule_tests.hpp"
 
 namespace klaxon::cli {
-namespace {
 
 // The packs named on the command line, or the built-in ones when none are.
-rules::RuleSet load_for_command(const RuleOptions& options, const std::vector<std::string>& paths,
-                                std::vector<Diagnostic>& problems) {
+rules::RuleSet load_rules_for_command(const RuleOptions& options, const std::vector<std::string>& paths,
+                                      std::vector<Diagnostic>& problems) {
   rules::RuleSet set;
   if (paths.empty() && !options.no_default_rules) rules::load_builtin_packs(set, problems);
   for (const std::string& p : paths) rules::load_pack_path(p, set, problems);
   for (const std::string& p : options.rule_paths) rules::load_pack_path(p, set, problems);
   rules::check_rule_set(set, problems);
   return set;
+}
+
+namespace {
+
+rules::RuleSet load_for_command(const RuleOptions& options, const std::vector<std::string>& paths,
+                                std::vector<Diagnostic>& problems) {
+  return load_rules_for_command(options, paths, problems);
 }
 
 void print(const std::vector<Diagnostic>& problems) {
