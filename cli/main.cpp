@@ -131,6 +131,10 @@ int run_main(int argc, char** argv) {
       ->allow_extra_args(false)
       ->group(kRules);
   app.add_flag("--no-default-rules", run.rules.no_default_rules, "Do not load the built-in rule packs")->group(kRules);
+  app.add_option("--disable-rule", run.rules.disabled_rules, "Leave out rules by id, globs allowed: dapr.* (repeatable)")
+      ->type_name("ID")
+      ->allow_extra_args(false)
+      ->group(kRules);
   // Hidden: the slow reference that tests and bench/ compare the prefiltered matcher against.
   app.add_flag("!--no-prefilter", run.rules.prefilter, "Try every rule on every line")->group("");
   app.add_option("--color", run.color, "Colour severities: auto (on a terminal), always, never")

@@ -19,6 +19,7 @@
 #include "cli/alerting.hpp"
 #include "cli/options.hpp"
 #include "cli/status.hpp"
+#include "rules/rule_selection.hpp"
 
 namespace klaxon::cli {
 namespace {
@@ -43,8 +44,9 @@ void install_signal_handlers() {
 std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* loaded, unsigned threads) {
   rules::RuleSet set;
   std::vector<Diagnostic> problems;
-  if (!options.no_default_rules) rules::load_builtin_packs(set, problems, rules::TestLines::skip, threads);
-  for (const std::string& path : options.rule_paths) rules::load_pack_path(path, set, problems);
+  rules::load_rule_selection({!options.no_default_rules, rules::TestLines::skip, threads, options.rule_paths,
+                              options.disabled_rules},
+                             set, problems);
   rules::check_rule_set(set, problems);
   std::optional<Matcher> matcher;
   if (!rules::has_errors(problems)) matcher = Matcher::compile(set.rules, problems, threads);
