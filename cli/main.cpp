@@ -135,6 +135,9 @@ int run_main(int argc, char** argv) {
       ->type_name("ID")
       ->allow_extra_args(false)
       ->group(kRules);
+  app.add_option("--runbook-base", run.rules.runbook_base, "Make runbook links (docs/runbooks/...) absolute with this URL")
+      ->type_name("URL")
+      ->group(kRules);
   // Hidden: the slow reference that tests and bench/ compare the prefiltered matcher against.
   app.add_flag("!--no-prefilter", run.rules.prefilter, "Try every rule on every line")->group("");
   app.add_option("--color", run.color, "Colour severities: auto (on a terminal), always, never")

@@ -24,6 +24,7 @@ struct RuleOptions {
   bool no_default_rules = false;        // --no-default-rules
   bool prefilter = true;                // --no-prefilter: try every rule on every line (the reference)
   std::vector<std::string> disabled_rules;  // --disable-rule ID (globs)
+  std::string runbook_base;                 // --runbook-base URL (docs/runbooks/ links)
 };
 
 /// Network sinks (Alertmanager, webhooks): see cli/alerting.hpp.

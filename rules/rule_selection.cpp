@@ -58,6 +58,14 @@ void load_rule_selection(const RuleSelection& selection, RuleSet& into, std::vec
   std::move(user.packs.begin(), user.packs.end(), std::back_inserter(into.packs));
   std::move(user.correlations.begin(), user.correlations.end(), std::back_inserter(into.correlations));
 
+  if (!selection.runbook_base.empty()) {
+    std::string base = selection.runbook_base;
+    while (base.ends_with('/')) base.pop_back();
+    for (RuleSpec& r : into.rules)
+      for (auto& [key, value] : r.annotations)
+        if (key == "runbook_url" && value.find("://") == std::string::npos) value = base + "/" + value;
+  }
+
   // --disable-rule, last.
   std::set<std::string> gone;
   for (const std::string& pattern : selection.disabled) {

@@ -25,6 +25,8 @@ struct RuleSelection {
   unsigned threads = 1;
   std::vector<std::string> user_paths;  // --rules
   std::vector<std::string> disabled;    // --disable-rule patterns
+  /// --runbook-base URL: a relative `runbook_url` (docs/runbooks/<class>.md) is made absolute with it.
+  std::string runbook_base;
 };
 
 /// Loads what `selection` names into `into` (overrides recorded in `into.overrides`).

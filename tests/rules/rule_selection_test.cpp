@@ -44,7 +44,7 @@ TEST_F(RuleSelectionTest, AUserPackReplacesAShippedRuleByIdInItsPlace) {
 
   RuleSet set;
   std::vector<Diagnostic> problems;
-  load_rule_selection({true, TestLines::read, 1, {write("mine.yaml", kOverride)}, {}}, set, problems);
+  load_rule_selection({true, TestLines::read, 1, {write("mine.yaml", kOverride)}, {}, ""}, set, problems);
   EXPECT_FALSE(has_errors(problems));
   ASSERT_EQ(set.rules.size(), shipped.rules.size());
   EXPECT_EQ(set.rules[std::size_t(place)].title, "our own title");
@@ -69,7 +69,7 @@ TEST_F(RuleSelectionTest, AUserPackReplacesAShippedRuleByIdInItsPlace) {
 TEST_F(RuleSelectionTest, TwoUserRulesWithOneIdAreStillADuplicate) {
   RuleSet set;
   std::vector<Diagnostic> problems;
-  load_rule_selection({true, TestLines::skip, 1, {write("a.yaml", kOverride), write("b.yaml", kOverride)}, {}}, set, problems);
+  load_rule_selection({true, TestLines::skip, 1, {write("a.yaml", kOverride), write("b.yaml", kOverride)}, {}, ""}, set, problems);
   try {
     test::compile_or_throw(set, problems);
     ADD_FAILURE() << "two user packs defining one id must not load";
@@ -81,7 +81,7 @@ TEST_F(RuleSelectionTest, TwoUserRulesWithOneIdAreStillADuplicate) {
 TEST_F(RuleSelectionTest, DisabledRulesAreLeftOutWithTheirMentions) {
   RuleSet set;
   std::vector<Diagnostic> problems;
-  load_rule_selection({true, TestLines::read, 1, {}, {"dapr.*", "k8s.crashloop"}}, set, problems);
+  load_rule_selection({true, TestLines::read, 1, {}, {"dapr.*", "k8s.crashloop"}, ""}, set, problems);
   EXPECT_FALSE(has_errors(problems));
   EXPECT_EQ(find(set, "dapr.root_cert_expired"), nullptr);
   EXPECT_EQ(find(set, "k8s.crashloop"), nullptr);
@@ -100,7 +100,7 @@ TEST_F(RuleSelectionTest, DisabledRulesAreLeftOutWithTheirMentions) {
 TEST_F(RuleSelectionTest, APatternThatDisablesNothingIsAnError) {
   RuleSet set;
   std::vector<Diagnostic> problems;
-  load_rule_selection({true, TestLines::skip, 1, {}, {"dpar.*"}}, set, problems);
+  load_rule_selection({true, TestLines::skip, 1, {}, {"dpar.*"}, ""}, set, problems);
   ASSERT_TRUE(has_errors(problems));
   EXPECT_NE(format_diagnostic(problems.back()).find("'dpar.*' names no loaded rule"), std::string::npos)
       << format_diagnostic(problems.back());
@@ -136,6 +136,38 @@ TEST_F(RuleSelectionTest, TheCommandLineTakesThem) {
   auto typo = test::run_command(bin + " --disable-rule 'dpar.*' " + log);
   EXPECT_EQ(typo.status, 2);
   EXPECT_NE(typo.err.find("'dpar.*' names no loaded rule"), std::string::npos) << typo.err;
+}
+
+// Every shipped rule links its class's runbook page, and the page is in the repository.
+TEST_F(RuleSelectionTest, EveryShippedRuleLinksARunbookPageThatExists) {
+  RuleSet set;
+  std::vector<Diagnostic> problems;
+  load_rule_selection({true, TestLines::skip, 1, {}, {}, ""}, set, problems);
+  ASSERT_GT(set.rules.size(), 200u);
+  for (const RuleSpec& r : set.rules) {
+    std::string url;
+    for (const auto& [k, v] : r.annotations)
+      if (k == "runbook_url") url = v;
+    EXPECT_EQ(url, "docs/runbooks/" + r.klass + ".md") << r.id;
+    const fs::path page = fs::path(KLAXON_SOURCE_DIR) / url;
+    EXPECT_TRUE(fs::is_regular_file(page)) << r.id << ": " << page;
+    if (!fs::is_regular_file(page)) continue;
+    const std::string text = test::read_file(page.string());
+    for (const char* part : {"## What it means", "## How to confirm", "## How to fix", "**Dapr**", "**Linkerd**", "**Istio**",
+                             "**cert-manager**", "**Kubernetes**"})
+      EXPECT_NE(text.find(part), std::string::npos) << page << " lacks " << part;
+  }
+  // --runbook-base makes them absolute; a rule's own absolute URL stays.
+  RuleSet based;
+  RuleSelection selection{true, TestLines::skip, 1, {}, {}, ""};
+  selection.runbook_base = "https://git.example/klaxon/blob/v1/";
+  load_rule_selection(selection, based, problems);
+  for (const auto& [k, v] : based.rules.front().annotations)
+    if (k == "runbook_url") {
+      EXPECT_EQ(v, "https://git.example/klaxon/blob/v1/docs/runbooks/" + based.rules.front().klass + ".md");
+    }
+  auto exported = test::run_command(std::string(KLAXON_BINARY) + " rules export --as loki-ruler --runbook-base https://git.example/k");
+  EXPECT_NE(exported.out.find("runbook_url: 'https://git.example/k/docs/runbooks/cert_expired.md'"), std::string::npos);
 }
 
 TEST(ShippedPackNames, ByNameFileOrPath) {
