@@ -124,16 +124,24 @@ int run_main(int argc, char** argv) {
   const char* kAlerts = "Alerts and metrics";
   const char* kTuning = "Tuning";
   app.add_option("files", run.inputs, "Log files to read; - or none for standard input")->type_name("FILE");
-  app.add_option("--format", run.format, "text (for people) or jsonl (for scripts)")
+  app.add_option("--format", run.format, "text (for people: an update when a count doubles) or jsonl (every event)")
       ->check(CLI::IsMember({"text", "jsonl"}).description(""))
       ->type_name("text|jsonl")
       ->group(kOutput);
   app.add_flag("--matches", run.matches, "With jsonl: also one object per classified line")->group(kOutput);
+  app.add_flag("--incidents", run.incidents_only, "Text: incident events and the summary, not each line")->group(kOutput);
   app.add_option("--rules", run.rules.rule_paths, "Add a rule pack file or directory (repeatable)")
       ->type_name("PATH")
       ->allow_extra_args(false)
       ->group(kRules);
   app.add_flag("--no-default-rules", run.rules.no_default_rules, "Do not load the built-in rule packs")->group(kRules);
+  app.add_option("--disable-rule", run.rules.disabled_rules, "Leave out rules by id, globs allowed: dapr.* (repeatable)")
+      ->type_name("ID")
+      ->allow_extra_args(false)
+      ->group(kRules);
+  app.add_option("--runbook-base", run.rules.runbook_base, "Make runbook links (docs/runbooks/...) absolute with this URL")
+      ->type_name("URL")
+      ->group(kRules);
   // Hidden: the slow reference that tests and bench/ compare the prefiltered matcher against.
   app.add_flag("!--no-prefilter", run.rules.prefilter, "Try every rule on every line")->group("");
   app.add_option("--color", run.color, "Colour severities: auto (on a terminal), always, never")
@@ -279,9 +287,12 @@ int run_main(int argc, char** argv) {
   exp->add_option("paths", export_paths, "Pack files or directories (default: built-in packs)")->type_name("PATH");
   exp->add_option("--as", export_what,
                   "rg (RE2/Rust syntax), ere (grep -E), literals or anchors (what the prefilter searches), "
+                  "loki-ruler (a Loki ruler rule group), "
                   "alertmanager-inhibit (inhibit_rules from the correlations, equal also on each --label)")
-      ->check(CLI::IsMember({"rg", "ere", "literals", "anchors", "alertmanager-inhibit"}))
+      ->check(CLI::IsMember({"rg", "ere", "literals", "anchors", "loki-ruler", "alertmanager-inhibit"}))
       ->default_str("rg");
+  std::string loki_selector = "{namespace=~\".+\"}";
+  exp->add_option("--selector", loki_selector, "loki-ruler: the stream selector of every alert")->default_str(loki_selector);
 
   // Source: kubectl (kubectl's flags, kubectl's names).
   KubectlCommand kubectl;
@@ -331,6 +342,7 @@ int run_main(int argc, char** argv) {
     if (list->parsed()) return rules_list(run.rules, list_paths);
     if (exp->parsed() && export_what == "alertmanager-inhibit")
       return rules_export_alertmanager_inhibit(run.rules, export_paths, run.labels);
+    if (exp->parsed() && export_what == "loki-ruler") return rules_export_loki_ruler(run.rules, export_paths, loki_selector);
     if (exp->parsed()) return rules_export(run.rules, export_paths, export_what);
     if (loki.app->parsed()) return run_loki(run, loki);
     if (certs.app->parsed()) return run_certs(certs);

@@ -23,6 +23,8 @@ struct RuleOptions {
   std::vector<std::string> rule_paths;  // --rules
   bool no_default_rules = false;        // --no-default-rules
   bool prefilter = true;                // --no-prefilter: try every rule on every line (the reference)
+  std::vector<std::string> disabled_rules;  // --disable-rule ID (globs)
+  std::string runbook_base;                 // --runbook-base URL (docs/runbooks/ links)
 };
 
 /// Network sinks (Alertmanager, webhooks): see cli/alerting.hpp.
@@ -58,6 +60,7 @@ struct RunOptions {
   std::vector<std::string> inputs;  // files; empty or "-" = stdin
   std::string format = "text";      // text | jsonl
   bool matches = false;             // --matches (jsonl)
+  bool incidents_only = false;      // --incidents (text): incident events and the summary only
   std::string color = "auto";       // auto | always | never
   std::size_t max_line_bytes = LineFramer::kDefaultMaxLineBytes;
   std::optional<Severity> fail_on;
@@ -105,6 +108,12 @@ int run_serve(RunOptions options, const ServeOptions& serve);
 int rules_check(const std::vector<std::string>& paths, const std::string& sample);
 int rules_test(const RuleOptions& options, const std::vector<std::string>& paths);
 int rules_list(const RuleOptions& options, const std::vector<std::string>& paths);
+/// The packs a `klaxon rules` command names (PATHs, else the built-in ones, plus --rules).
+/// `named_files`: the pack files the PATHs name (for `rules test PACK`).
+rules::RuleSet load_rules_for_command(const RuleOptions& options, const std::vector<std::string>& paths,
+                                      std::vector<Diagnostic>& problems, std::vector<std::string>* named_files = nullptr);
+/// `rules export --as loki-ruler`: a Loki ruler rule group, one alert per rule (cli/rules_export_loki.cpp).
+int rules_export_loki_ruler(const RuleOptions& options, const std::vector<std::string>& paths, const std::string& selector);
 /// `what`: rg | ere (one regex per line, for rg -f / grep -E -f) or literals (per rule).
 int rules_export(const RuleOptions& options, const std::vector<std::string>& paths, const std::string& what);
 /// `rules export --as alertmanager-inhibit` (cli/export_alertmanager.cpp): the packs'

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include <fmt/format.h>
@@ -12,20 +13,44 @@
 #include "engine/envelope.hpp"
 #include "engine/line_framer.hpp"
 #include "engine/prefilter.hpp"
+#include "rules/rule_selection.hpp"
 #include "rules/rule_tests.hpp"
 
 namespace klaxon::cli {
-namespace {
 
 // The packs named on the command line, or the built-in ones when none are.
-rules::RuleSet load_for_command(const RuleOptions& options, const std::vector<std::string>& paths,
-                                std::vector<Diagnostic>& problems) {
+// A PATH that names a shipped pack (`dapr`, or a file at `.../rules/packs/dapr.yaml`) brings
+// the shipped packs in: its lines are tested against the whole set, as a run classifies them.
+// An existing file there is read and overrides the shipped pack's rules by id.
+rules::RuleSet load_rules_for_command(const RuleOptions& options, const std::vector<std::string>& paths,
+                                      std::vector<Diagnostic>& problems, std::vector<std::string>* named_files) {
+  rules::RuleSelection selection;
+  selection.builtin = paths.empty() && !options.no_default_rules;
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    const auto shipped = rules::shipped_pack_file(p);
+    if (shipped && !options.no_default_rules) selection.builtin = true;
+    if (shipped && !std::filesystem::exists(p, ec)) {
+      if (named_files) named_files->push_back(*shipped);
+      continue;
+    }
+    selection.user_paths.push_back(p);
+    if (named_files) named_files->push_back(p);
+  }
+  for (const std::string& p : options.rule_paths) selection.user_paths.push_back(p);
+  selection.disabled = options.disabled_rules;
+  selection.runbook_base = options.runbook_base;
   rules::RuleSet set;
-  if (paths.empty() && !options.no_default_rules) rules::load_builtin_packs(set, problems);
-  for (const std::string& p : paths) rules::load_pack_path(p, set, problems);
-  for (const std::string& p : options.rule_paths) rules::load_pack_path(p, set, problems);
+  rules::load_rule_selection(selection, set, problems);
   rules::check_rule_set(set, problems);
   return set;
+}
+
+namespace {
+
+rules::RuleSet load_for_command(const RuleOptions& options, const std::vector<std::string>& paths,
+                                std::vector<Diagnostic>& problems) {
+  return load_rules_for_command(options, paths, problems);
 }
 
 void print(const std::vector<Diagnostic>& problems) {
@@ -199,7 +224,15 @@ int rules_check(const std::vector<std::string>& paths, const std::string& sample
 
 int rules_test(const RuleOptions& options, const std::vector<std::string>& paths) {
   std::vector<Diagnostic> problems;
-  rules::RuleSet set = load_for_command(options, paths, problems);
+  std::vector<std::string> named;
+  rules::RuleSet set = load_rules_for_command(options, paths, problems, &named);
+  // Only the named packs' lines, tested against everything loaded.
+  if (!named.empty())
+    std::erase_if(set.tests, [&](const rules::RuleTest& t) {
+      return std::none_of(named.begin(), named.end(), [&](const std::string& n) {
+        return t.at.file == n || t.at.file.starts_with(n + "/");
+      });
+    });
   std::optional<Matcher> matcher;
   if (!rules::has_errors(problems)) matcher = Matcher::compile(set.rules, problems);
   if (!matcher) {
@@ -257,8 +290,12 @@ int rules_list(const RuleOptions& options, const std::vector<std::string>& paths
     class_width = std::max(class_width, r.klass.size());
   }
   std::string out = fmt::format("{:<{}}  {:<{}}  {:<16}  {}\n", "ID", id_width, "CLASS", class_width, "SEVERITY", "TITLE");
-  for (const RuleSpec& r : set.rules)
-    out += fmt::format("{:<{}}  {:<{}}  {:<16}  {}\n", r.id, id_width, r.klass, class_width, severity_summary(r), r.title);
+  for (const RuleSpec& r : set.rules) {
+    out += fmt::format("{:<{}}  {:<{}}  {:<16}  {}", r.id, id_width, r.klass, class_width, severity_summary(r), r.title);
+    for (const auto& [id, pack] : set.overrides)
+      if (id == r.id) out += fmt::format("  (overrides {}, from {})", pack, r.defined_at.file);
+    out += '\n';
+  }
   std::fputs(out.c_str(), stdout);
   return kExitOk;
 }

@@ -23,6 +23,7 @@
 #include "cli/state_dir.hpp"
 #include "cli/status.hpp"
 #include "engine/printable.hpp"
+#include "rules/rule_selection.hpp"
 
 namespace klaxon::cli {
 namespace {
@@ -53,8 +54,9 @@ void hold_until_signal(const std::string& address) {
 std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* loaded, unsigned threads) {
   rules::RuleSet set;
   std::vector<Diagnostic> problems;
-  if (!options.no_default_rules) rules::load_builtin_packs(set, problems, rules::TestLines::skip, threads);
-  for (const std::string& path : options.rule_paths) rules::load_pack_path(path, set, problems);
+  rules::load_rule_selection({!options.no_default_rules, rules::TestLines::skip, threads, options.rule_paths,
+                              options.disabled_rules, options.runbook_base},
+                             set, problems);
   rules::check_rule_set(set, problems);
   std::optional<Matcher> matcher;
   if (!rules::has_errors(problems)) matcher = Matcher::compile(set.rules, problems, threads);
@@ -80,8 +82,11 @@ PipelineOptions pipeline_options(const RunOptions& options) {
 std::unique_ptr<EventSink> make_output_sink(const RunOptions& options) {
   if (options.format == "jsonl") return std::make_unique<sinks::JsonLinesSink>(stdout, options.matches);
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
-  const bool color = options.color == "always" || (options.color == "auto" && tty && std::getenv("NO_COLOR") == nullptr);
-  return std::make_unique<sinks::ConsoleSink>(stdout, color);
+  sinks::ConsoleOptions console;
+  console.color = options.color == "always" || (options.color == "auto" && tty && std::getenv("NO_COLOR") == nullptr);
+  console.width = sinks::terminal_width(STDOUT_FILENO);
+  console.incidents_only = options.incidents_only;
+  return std::make_unique<sinks::ConsoleSink>(stdout, console);
 }
 
 namespace {

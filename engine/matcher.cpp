@@ -273,6 +273,7 @@ void Matcher::match_candidates(const Record& record, Scratch& scratch, const std
 
     RuleMatch m;
     m.rule = index;
+    m.matched = std::string_view(groups[0].data(), groups[0].size());
     for (const auto& [name, group] : c.captures) {
       const re2::StringPiece& g = groups[std::size_t(group)];
       if (g.data() != nullptr) m.values.push_back({name, Value::Kind::text, std::string_view(g.data(), g.size())});

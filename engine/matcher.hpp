@@ -38,6 +38,9 @@ struct RuleMatch {
   /// Captures that were no duration or instant (out of range: "expires in 9223372036 days"):
   /// the value is left out, the line still classified.
   std::uint32_t refused = 0;
+  /// What the rule's regex matched (group 0), a view into the text it searched: the message,
+  /// the raw line or the field. The terminal keeps it when it cuts a long message.
+  std::string_view matched;
 
   const Value* find(std::string_view name) const {
     for (const Value& v : values)

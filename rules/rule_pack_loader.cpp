@@ -171,6 +171,10 @@ class PackReader {
           else r.annotations.emplace_back(key.text(), value.text());
         }
     }
+    // Every class of the shared vocabulary has a runbook page (docs/runbooks/), linked relative
+    // to the repository unless the rule names its own; --runbook-base makes it absolute.
+    const bool has_url = std::any_of(r.annotations.begin(), r.annotations.end(), [](const auto& a) { return a.first == "runbook_url"; });
+    if (!has_url && is_known_class(r.klass)) r.annotations.emplace_back("runbook_url", "docs/runbooks/" + r.klass + ".md");
     if (const YamlNode res = n["resolves"]) r.resolves = string_list(res, what + ": resolves");
     read_lifecycle(n, r, what);
     std::vector<RuleTest> tests;

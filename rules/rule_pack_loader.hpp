@@ -36,6 +36,8 @@ struct RuleSet {
   std::vector<RuleSpec> rules;
   std::vector<CorrelationSpec> correlations;
   std::vector<RuleTest> tests;
+  /// Shipped rules a user pack replaced: id, the shipped pack file (rules/rule_selection.hpp).
+  std::vector<std::pair<std::string, std::string>> overrides;
 };
 
 /// Parses one pack. Problems are appended; rules with errors are left out.

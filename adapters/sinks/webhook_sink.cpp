@@ -10,6 +10,25 @@
 namespace klaxon::sinks {
 namespace {
 
+// Slack's mrkdwn takes `&`, `<` and `>` as its own (`<url|text>`, `<!channel>`): text from
+// rules and log lines has them escaped, so a runbook's `<days>` shows as written and a log line
+// cannot mention @channel.
+std::string slack_escaped(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '&') out += "&amp;";
+    else if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else out += c;
+  }
+  return out;
+}
+
+std::string plural(std::uint64_t n, std::string_view one, std::string_view many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
 // One Slack message: what happened, where, and what to do.
 std::string slack_text(const IncidentEvent& e) {
   const IncidentSnapshot& i = e.incident;
@@ -20,20 +39,23 @@ std::string slack_text(const IncidentEvent& e) {
                      : e.kind == IncidentEvent::Kind::resolved  ? "resolved"
                                                                 : "updated";
   std::string text = fmt::format("{} *{}* {}: {}", e.kind == IncidentEvent::Kind::resolved ? "✅" : "🚨",
-                                 e.kind == IncidentEvent::Kind::resolved ? "RESOLVED" : severity, what, i.title);
-  if (!i.summary.empty() && i.summary != i.title) text += "\n" + i.summary;
+                                 e.kind == IncidentEvent::Kind::resolved ? "RESOLVED" : severity, what,
+                                 slack_escaped(i.title));
+  if (!i.summary.empty() && i.summary != i.title) text += "\n" + slack_escaped(i.summary);
   if (!i.labels.empty()) {
     text += "\n";
     bool first = true;
     for (const auto& [k, v] : i.labels) {
-      text += fmt::format("{}`{}={}`", first ? "" : " ", k, v);
+      text += fmt::format("{}`{}={}`", first ? "" : " ", slack_escaped(k), slack_escaped(v));
       first = false;
     }
   }
   if (i.expires_at != 0) text += "\nexpires at " + format_rfc3339(i.expires_at);
-  text += fmt::format("\nseen {} times since {}", i.count, format_rfc3339(i.first_seen));
-  if (i.symptoms > 0) text += fmt::format(", {} symptom incidents in {} pods", i.symptoms, i.symptom_pods.size());
-  if (!i.runbook.empty() && e.kind != IncidentEvent::Kind::resolved) text += "\nfix: " + i.runbook;
+  text += fmt::format("\nseen {} since {}", plural(i.count, "time", "times"), format_rfc3339(i.first_seen));
+  if (i.symptoms > 0)
+    text += fmt::format(", {} in {}", plural(i.symptoms, "symptom incident", "symptom incidents"),
+                        plural(i.symptom_pods.size(), "pod", "pods"));
+  if (!i.runbook.empty() && e.kind != IncidentEvent::Kind::resolved) text += "\nfix: " + slack_escaped(i.runbook);
   return text;
 }
 
