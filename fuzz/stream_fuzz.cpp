@@ -25,7 +25,9 @@ std::vector<std::string> run(const Matcher& m, std::string_view bytes, std::size
   options.max_line_bytes = max_line;
   options.now = [] { return Nanos{1'700'000'000} * kNanosPerSecond; };
   StreamClassifier s(m, "fuzz", {{"namespace", "fuzz"}}, options, [&](const ClassifiedLine& l) {
-    seen.push_back(std::to_string(l.line_no) + " " + l.rule.id + " " + std::to_string(l.record.time));
+    // Not the time: a line without a year (klog, syslog) takes the year of the lines before it,
+    // and the threaded path learns it only from the lines that matched (bench/README.md).
+    seen.push_back(std::to_string(l.line_no) + " " + l.rule.id);
   });
   if (scanned) {
     // Whole lines to the block path, the unterminated tail through feed().

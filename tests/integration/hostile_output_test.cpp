@@ -69,10 +69,8 @@ TEST(HostileOutput, NothingFromALogLineReachesTheTerminalRawInJsonLines) {
   expect_inert({"--format jsonl", "--format jsonl --matches"});
 }
 
-// The console sink (adapters/sinks/console_sink.cpp) is being rewritten on another branch
-// (b19-term); on this one it prints pod names, labels and summaries raw. Enable this test when
-// that branch lands.
-TEST(HostileOutput, DISABLED_NothingFromALogLineReachesTheTerminalRawOnTheConsole) { expect_inert({"", "--matches"}); }
+// The terminal: pod names, labels, summaries and messages as the console sink prints them.
+TEST(HostileOutput, NothingFromALogLineReachesTheTerminalRawOnTheConsole) { expect_inert({"", "--matches"}); }
 
 TEST(HostileOutput, ErrorsAboutHostileNamesAreInert) {
   test::TempDir dir;
