@@ -17,6 +17,7 @@ struct KubectlCommand {
   std::vector<std::string> names;  // pod/NAME, NAME or deploy|sts|ds|rs|job/NAME (one)
   std::string poll_interval = "5s", stall_timeout = "15m";  // as typed; checked while parsing
   long tail = 0;
+  bool always_on = false;  // -f, --prefix, --timestamps: accepted, klaxon always sets them
 };
 
 /// Adds `klaxon kubectl [kubectl logs flags] [pod/NAME]` to `app`: kubectl's own names (-n, -l,

@@ -193,10 +193,11 @@ int run_main(int argc, char** argv) {
       ->type_name("FILE")
       ->group(kFollow);
   std::string rotate_wait = "5s";
+  // Rarely changed: in README's options table, not in --help (an empty group hides it).
   app.add_option("--rotate-wait", rotate_wait, "How long a rotated file is still read (late writers) [5s]")
       ->check(duration_check(/*positive=*/false))
       ->type_name("DUR")
-      ->group(kFollow);
+      ->group("");
   // Alerting (cli/alerting.hpp): Alertmanager and webhooks.
   AlertOptions& alerts = run.alerts;
   app.add_option("--alertmanager", alerts.alertmanagers, "Send incidents as alerts (repeatable, for an HA pair)")
@@ -206,7 +207,7 @@ int run_main(int argc, char** argv) {
   app.add_option("--alertmanager-resend", alerts.alertmanager_resend, "Re-send firing alerts this often [1m]")
       ->check(duration_check())
       ->type_name("DUR")
-      ->group(kAlerts);
+      ->group("");  // in README, not in --help
   app.add_option("--webhook", alerts.webhooks, "POST incident events to this URL (repeatable)")
       ->type_name("URL")
       ->allow_extra_args(false)
@@ -261,7 +262,7 @@ int run_main(int argc, char** argv) {
   app.add_option("--expiry-retention", expiry_retention, "Keep an expired certificate's expiry on /metrics this long [7d]")
       ->check(duration_check(/*positive=*/false))
       ->type_name("DUR")
-      ->group(kTuning);
+      ->group("");  // in README, not in --help
   app.add_option("--max-incidents", run.tracker.max_incidents, "Incidents held at most; the oldest are dropped [10000]")
       ->check(count_check(1, 100'000'000))
       ->type_name("N")

@@ -50,8 +50,8 @@ void add_kubectl_command(CLI::App& app, KubectlCommand& c) {
       ->type_name("N")
       ->group(kKubectl);
   // kubectl logs flags that klaxon always sets: accepted, so a kubectl command line can be pasted.
-  bool always_on = false;
-  cmd.add_flag("-f,--follow,--prefix,--timestamps", always_on, "Always on (accepted for kubectl's sake)")
+  // (CLI11 writes through the reference when it parses: it must outlive this function.)
+  cmd.add_flag("-f,--follow,--prefix,--timestamps", c.always_on, "Always on (accepted for kubectl's sake)")
       ->group(kKubectl);
   cmd.add_option("--max-streams", o.max_streams, "Follow at most N containers [50]")
       ->check(count_check(1, 100000))

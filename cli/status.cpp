@@ -47,13 +47,14 @@ Nanos wall_now() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// The pages of one picture, rendered when asked for (on an HTTP thread).
+// The pages of one picture, rendered when asked for (on an HTTP thread). Their links start at
+// --external-url when it is given (the page is reached behind an ingress, under a path).
 class PicturePages final : public sinks::StatusPages {
  public:
-  explicit PicturePages(sinks::RunPicture picture) : p_(std::move(picture)) {}
+  PicturePages(sinks::RunPicture picture, std::string base_url) : p_(std::move(picture)), base_(std::move(base_url)) {}
   std::optional<sinks::StatusAnswer> page(std::string_view path) const override {
     constexpr std::string_view kHtml = "text/html; charset=utf-8", kJson = "application/json";
-    if (path == "/") return sinks::StatusAnswer{200, std::string(kHtml), sinks::render_status_page(p_)};
+    if (path == "/") return sinks::StatusAnswer{200, std::string(kHtml), linked(sinks::render_status_page(p_))};
     if (path == "/api/incidents") return sinks::StatusAnswer{200, std::string(kJson), sinks::incidents_json(p_)};
     if (path == "/api/certificates") return sinks::StatusAnswer{200, std::string(kJson), sinks::certificates_json(p_)};
     if (path.starts_with("/incident/")) {
@@ -61,13 +62,28 @@ class PicturePages final : public sinks::StatusPages {
       if (html.empty())
         return sinks::StatusAnswer{404, "text/plain; charset=utf-8",
                                    "klaxon: no such incident now (resolved long ago, or evicted); see /\n"};
-      return sinks::StatusAnswer{200, std::string(kHtml), std::move(html)};
+      return sinks::StatusAnswer{200, std::string(kHtml), linked(std::move(html))};
     }
     return std::nullopt;
   }
 
  private:
+  // The base was checked when parsed (cli/flags.cpp external_url_check: no quote, no space).
+  std::string linked(std::string html) const {
+    if (base_.empty()) return html;
+    std::string out;
+    out.reserve(html.size());
+    constexpr std::string_view kLink = "href=\"/";
+    std::size_t from = 0;
+    for (std::size_t at = html.find(kLink); at != std::string::npos; at = html.find(kLink, from)) {
+      out.append(html, from, at - from).append("href=\"").append(base_).append("/");
+      from = at + kLink.size();
+    }
+    return out.append(html, from);
+  }
+
   sinks::RunPicture p_;
+  std::string base_;
 };
 
 // --report FILE must be writable before a long replay starts, not found out at its end.
@@ -87,7 +103,8 @@ void check_report_path(const std::string& path) {
 }  // namespace
 
 StatusService::StatusService(const RunOptions& options, Pipeline& pipeline, bool live)
-    : pipeline_(pipeline), live_(live), expiry_retention_(options.tracker.expiry_retention) {
+    : pipeline_(pipeline), live_(live), expiry_retention_(options.tracker.expiry_retention),
+      base_url_(options.alerts.status_url) {
   check_report_path(options.report);
   report_path_ = options.report;
   registry_.set_constant_labels(options.labels);
@@ -122,7 +139,7 @@ void StatusService::publish() {
   dirty_ = false;
   last_publish_ = std::chrono::steady_clock::now();
   recorder_.note_arrivals(pipeline_.stats_by_source(), wall_now());
-  board_->publish(sinks::render_prometheus(registry_.collect()), std::make_shared<PicturePages>(picture()), not_ready());
+  board_->publish(sinks::render_prometheus(registry_.collect()), std::make_shared<PicturePages>(picture(), base_url_), not_ready());
 }
 
 sinks::RunPicture StatusService::picture() const {

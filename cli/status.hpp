@@ -68,6 +68,7 @@ class StatusService final : public EventSink {
   Pipeline& pipeline_;
   bool live_;
   Nanos expiry_retention_;  // --expiry-retention: how long an expired certificate stays on /metrics
+  std::string base_url_;    // --external-url: the pages' links start there (empty: at /)
   sinks::MetricsRegistry registry_;
   std::shared_ptr<sinks::StatusBoard> board_;
   std::unique_ptr<sinks::StatusServer> server_;

@@ -35,7 +35,8 @@ Parsed parse(std::vector<std::string> words) {
 }
 
 TEST(KubectlFlags, TakesKubectlLogsWords) {
-  auto p = parse({"-n", "dapr-system", "-l", "app=dapr-sentry", "--context=prod", "--kubeconfig", "/k", "--since", "1h",
+  const std::string kubeconfig = std::string(KLAXON_SOURCE_DIR) + "/README.md";  // any readable file
+  auto p = parse({"-n", "dapr-system", "-l", "app=dapr-sentry", "--context=prod", "--kubeconfig", kubeconfig, "--since", "1h",
                   "--tail", "20", "-f", "--prefix", "--all-containers", "--max-streams", "7", "--poll-interval", "500ms",
                   "--stall-timeout", "2m"});
   ASSERT_EQ(p.error, "");
@@ -43,7 +44,7 @@ TEST(KubectlFlags, TakesKubectlLogsWords) {
   EXPECT_EQ(o.namespace_, "dapr-system");
   EXPECT_EQ(o.selector, "app=dapr-sentry");
   EXPECT_EQ(o.context, "prod");
-  EXPECT_EQ(o.kubeconfig, "/k");
+  EXPECT_EQ(o.kubeconfig, kubeconfig);
   EXPECT_EQ(o.since, "1h");
   EXPECT_EQ(o.tail, 20);
   EXPECT_TRUE(o.all_containers);

@@ -103,7 +103,7 @@ TEST(Terminal, IncidentsPrintsEveryIncidentEventAndTheSummaryInFewLines) {
   // No classified lines; the summary with the root first and every open incident under it.
   EXPECT_EQ(count(text.out, " CRIT cert_expired           app"), 0u) << text.out;
   std::smatch open;
-  ASSERT_TRUE(std::regex_search(text.out, open, std::regex(R"(── 43 incidents \(\d+ critical, \d+ warning\), (\d+) still open)")))
+  ASSERT_TRUE(std::regex_search(text.out, open, std::regex(R"(── \d+ incidents? \(\d+ critical, \d+ warning\), (\d+) still open)")))
       << text.out;
   std::size_t listed = count(text.out, "        ↳ ");
   for (const std::string& line : lines) listed += line.starts_with("   CRIT ") || line.starts_with("   WARN ");

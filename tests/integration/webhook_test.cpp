@@ -180,10 +180,11 @@ TEST(Webhook, TheUrlIsASecretNeitherPrintedNorExported) {
   Child klaxon(argv, dir.path(), "klaxon");
   klaxon.write(kLine);
   ASSERT_TRUE(wait_until([&] { return receiver.count() >= 2; }, 20s)) << klaxon.err();
-  const std::string metrics = test::http_get(status_port, "/metrics").body;
-  EXPECT_NE(metrics.find("klaxon_alert_posts_total{sink=\"webhook-1 http://127.0.0.1:" +
-                         std::to_string(receiver.port()) + "/…\",result=\"sent\"}"),
-            std::string::npos)
+  // /metrics is published about once a second: wait for the post to show there.
+  const std::string sent = "klaxon_alert_posts_total{sink=\"webhook-1 http://127.0.0.1:" +
+                           std::to_string(receiver.port()) + "/…\",result=\"sent\"}";
+  std::string metrics;
+  EXPECT_TRUE(wait_until([&] { return (metrics = test::http_get(status_port, "/metrics").body).find(sent) != std::string::npos; }, 10s))
       << metrics;
   klaxon.close_stdin();
   EXPECT_EQ(klaxon.wait(20s), 0) << klaxon.err();
