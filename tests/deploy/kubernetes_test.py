@@ -184,10 +184,13 @@ def check_mode(overlay, objects, pods, klaxon):
         check(logs.get("readOnly") is True and vols.get(logs.get("name"), {}).get("hostPath", {}).get("path")
               == "/var/log/pods", "follow: /var/log/pods from the node, read-only")
         check("--follow" in args and args[args.index("--follow") + 1] == "/var/log/pods", "follow: --follow /var/log/pods")
-        state = args[args.index("--state") + 1] if "--state" in args else ""
-        state_mount = mounts.get(os.path.dirname(state), {})
-        check(state.startswith("/var/lib/klaxon/") and vols.get(state_mount.get("name"), {}).get("hostPath", {})
-              .get("path", "").startswith("/var/lib/klaxon"), f"follow: --state on a hostPath under /var/lib/klaxon")
+        # --state-dir (positions, open incidents, expiries) on the node, so a new pod resumes there
+        state = args[args.index("--state-dir") + 1] if "--state-dir" in args else ""
+        state_mount = mounts.get(state, {})
+        check(state.startswith("/var/lib/klaxon") and vols.get(state_mount.get("name"), {}).get("hostPath", {})
+              .get("path", "").startswith("/var/lib/klaxon"), f"follow: --state-dir on a hostPath under /var/lib/klaxon")
+        check("--label" in args and args[args.index("--label") + 1] == "node=$(NODE_NAME)",
+              "follow: --label node=$(NODE_NAME), so each node's alerts say where they come from")
         check(any(t.get("operator") == "Exists" and "key" not in t for t in pod.get("tolerations", [])),
               "follow: tolerates every taint")
         env = {e["name"]: e for e in klaxon.get("env", [])}
