@@ -247,13 +247,14 @@ TEST_F(AlertmanagerTest, ExternalUrlIsTheBaseOfGeneratorUrl) {
   Alertmanager am(dir, test::free_port());
   am.start();
   const unsigned short status_port = test::free_port();
-  auto klaxon = start_klaxon(am, {"--external-url", "https://klaxon.example/prod-eu/", "--listen",
-                                  "127.0.0.1:" + std::to_string(status_port)});
+  auto klaxon = start_klaxon(am, {"--external-url", "https://klaxon.example/prod-eu/", "--label", "cluster=prod-eu",
+                                  "--listen", "127.0.0.1:" + std::to_string(status_port)});
   const auto keep_firing = [&] { klaxon->write(expired_line("app1-ext")); };
   std::optional<Alert> alert;
   ASSERT_TRUE(wait_until([&] { return (alert = am.alert_for("app1-ext")).has_value(); }, 20s, keep_firing))
       << klaxon->err();
   EXPECT_EQ(alert->generator_url, "https://klaxon.example/prod-eu/");
+  EXPECT_EQ(alert->labels["cluster"], "prod-eu");  // --label: which cluster, for routing and inhibition
   // The status page behind that base links there too, to a page per incident.
   std::string page;
   EXPECT_TRUE(wait_until([&] {
