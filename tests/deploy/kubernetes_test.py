@@ -10,7 +10,9 @@ as non-root with a read-only root filesystem, no privilege escalation and every 
 dropped; has CPU and memory requests and limits; gets its image through kustomize `images:`;
 passes only flags that the klaxon binary's --help lists. Only the kubectl mode has RBAC, and it
 is read-only on pods, pods/log and workloads. Selectors, named ports and volumes refer to things
-that exist: no API server is at hand, so these are checked here instead.
+that exist. Every built-in object decodes strictly against the Kubernetes API's own types
+(tests/deploy/api_schema.py): no unknown field, no wrong type, no required field missing, which
+is what an API server's strict field validation refuses.
 Exits 1 and names every failure.
 """
 import os
@@ -21,6 +23,8 @@ import sys
 import tempfile
 
 import yaml
+
+import api_schema
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 TREE = os.path.join(ROOT, "deploy", "kubernetes")
@@ -54,6 +58,19 @@ def with_components(overlay):
                         "resources": [f"{rel}/overlays/{overlay}"],
                         "components": [f"{rel}/components/{c}" for c in COMPONENTS]}, f)
     return render(scratch)
+
+
+CUSTOM_RESOURCES = {"monitoring.coreos.com/v1": {"ServiceMonitor", "PodMonitor", "PrometheusRule"},
+                    "monitoring.coreos.com/v1alpha1": {"AlertmanagerConfig"}}
+
+
+def check_schema(where, objects):
+    """What an API server would refuse: unknown fields, wrong types, required fields left out."""
+    for o in objects:
+        if o.get("kind") in CUSTOM_RESOURCES.get(o.get("apiVersion"), ()):
+            continue
+        for problem in api_schema.problems(o):
+            check(False, f"{where}: {o.get('kind')} {o.get('metadata', {}).get('name')}: {problem}")
 
 
 def flags_of(help_text):
@@ -249,6 +266,11 @@ def main():
         print("kubernetes_test: kubectl is not on PATH; the overlays are rendered with `kubectl kustomize`",
               file=sys.stderr)
         return 1
+    if not api_schema.available():
+        print("kubernetes_test: the Kubernetes API types (Debian's python3-kubernetes) are missing; "
+              "run scripts/setup", file=sys.stderr)
+        if os.environ.get("CI") == "true":
+            return 1
     flags = known_flags(sys.argv[1])
     for overlay in OVERLAYS:
         objects = render(os.path.join(TREE, "overlays", overlay))
@@ -263,7 +285,10 @@ def main():
             pods.append(pod)
         check_rbac(overlay, objects, pods)
         check_mode(overlay, objects, pods, klaxon)
-        check_components(overlay, with_components(overlay))
+        everything = with_components(overlay)
+        check_components(overlay, everything)
+        if api_schema.available():
+            check_schema(overlay, everything)
         print(f"ok    {overlay}: {len(objects)} objects", flush=True)
     # The sidecar example is not rendered by any overlay; it is held to the same rules.
     sidecar = yaml.safe_load(open(os.path.join(TREE, "overlays", "loki", "sidecar-example.yaml")))
@@ -272,6 +297,8 @@ def main():
         if "klaxon" in c["image"]:
             security(f"sidecar-example {c['name']}", pod.get("securityContext", {}), c)
             check_args("sidecar-example", c["args"], flags)
+    if api_schema.available():
+        check_schema("sidecar-example", [sidecar])
     if failures:
         print(f"kubernetes_test: {len(failures)} failed", file=sys.stderr)
         return 1
