@@ -7,8 +7,8 @@ The packs were written from the libraries' error tables; this test holds them to
 programs print. It makes certificates that are wrong in one way each (expired, not yet valid,
 for another name, from an unknown CA, with a broken signature, self-signed), serves them on
 127.0.0.1 with real servers (openssl s_server, nginx, PostgreSQL, etcd), points real clients at
-them (curl, wget, Python's ssl and requests, Node, openssl s_client, Java, git, psql, etcdctl,
-nginx as a proxy), and feeds each program's own output, unedited, to `klaxon --format jsonl
+them (curl, wget, Python's ssl and requests, Node, openssl s_client, Java, git, kubectl, psql,
+etcdctl, nginx as a proxy), and feeds each program's own output, unedited, to `klaxon --format jsonl
 --matches -`. For each case it asserts:
   - the class the output states is among the classes klaxon gives (a program that does not say
     why, like git built on GnuTLS, is expected as tls_handshake_failure);
@@ -409,6 +409,70 @@ def etcd_cases(klaxon, certs, work, show):
         expect(klaxon, f"etcd's log, a client's {broken} certificate", log, want, show)
 
 
+def postgres_bindir():
+    """Debian installs PostgreSQL's server programs per major version, off PATH."""
+    import glob
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+def postgres_cases(klaxon, certs, work, show):
+    """PostgreSQL: psql (libpq) against a server with each broken certificate, and the server's
+    own log of the handshake (the alert the client sent back); then the server refusing a client
+    certificate (clientcert=verify-full). The server does not run as root: as root, it runs as
+    the postgres user Debian's package creates."""
+    bindir = postgres_bindir()
+    if bindir is None:
+        skipped.append("postgresql")
+        return
+    if not need("psql"):
+        return
+    as_owner = []
+    if os.geteuid() == 0:
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    home = tempfile.mkdtemp(prefix="klaxon-postgres-")
+    try:
+        for stem in ["ca"] + list(BROKEN) + ["good", "client", "client-expired"]:
+            for kind in ("pem", "key"):
+                if os.path.exists(certs.path(stem, kind)):
+                    shutil.copy(certs.path(stem, kind), os.path.join(home, f"{stem}.{kind}"))
+                    os.chmod(os.path.join(home, f"{stem}.{kind}"), 0o600)
+        if as_owner:
+            subprocess.run(["chown", "-R", "postgres", home], check=True)
+        data = os.path.join(home, "data")
+        if "(timed out" in run(as_owner + [os.path.join(bindir, "initdb"), "-D", data, "-A", "trust"], timeout=120):
+            failures.append("postgres initdb")
+            return
+        for server_cert, client_cert, want in (
+                [(b, "client", w) for b, w in BROKEN.items()] +
+                [("good", "client-expired", "cert_expired"), ("good", "unknown-ca", "cert_unknown_authority")]):
+            port = free_port()
+            with open(os.path.join(data, "postgresql.auto.conf"), "w") as f:
+                f.write(f"ssl = on\nssl_cert_file = '{home}/{server_cert}.pem'\nssl_key_file = '{home}/{server_cert}.key'\n"
+                        f"ssl_ca_file = '{home}/ca.pem'\nlisten_addresses = '127.0.0.1'\nport = {port}\n"
+                        f"unix_socket_directories = '{home}'\n")
+            with open(os.path.join(data, "pg_hba.conf"), "w") as f:
+                f.write("hostssl all all 127.0.0.1/32 trust clientcert=verify-full\n")
+            log = os.path.join(home, "server.log")
+            run(as_owner + [os.path.join(bindir, "pg_ctl"), "-D", data, "-l", log, "-w", "start"], timeout=60)
+            said = run(["psql", f"host=localhost port={port} user=postgres dbname=postgres sslmode=verify-full "
+                        f"sslrootcert={home}/ca.pem sslcert={home}/{client_cert}.pem sslkey={home}/{client_cert}.key "
+                        "connect_timeout=10", "-c", "select 1"])
+            run(as_owner + [os.path.join(bindir, "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"], timeout=60)
+            with open(log, errors="replace") as f:
+                said += f.read()
+            os.unlink(log)
+            # What libpq and the server state: libpq says only "certificate verify failed" unless
+            # the name is wrong; the server logs the alert the client sent, which names an
+            # expired certificate or an unknown CA, and nothing more precise for the others.
+            if client_cert == "client" and want in ("cert_not_yet_valid", "cert_bad_signature"):
+                want = "tls_handshake_failure"
+            what = f"a {server_cert} server" if client_cert == "client" else f"a {client_cert} client certificate"
+            expect(klaxon, f"psql and PostgreSQL's log, {what}", said, want, show)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def main():
     args = sys.argv[1:]
     show = "--show" in args
@@ -424,6 +488,7 @@ def main():
         client_cases(klaxon, certs, work, show)
         nginx_cases(klaxon, certs, work, show)
         etcd_cases(klaxon, certs, work, show)
+        postgres_cases(klaxon, certs, work, show)
     if skipped:
         print(f"{'FAIL' if os.environ.get('CI') == 'true' else 'skip'}  not installed: {', '.join(sorted(set(skipped)))}"
               " (scripts/setup installs them)")
