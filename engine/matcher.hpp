@@ -123,7 +123,8 @@ class Matcher {
 };
 
 /// Renders `{name}` placeholders of an annotation with the match's values (durations as
-/// `2d15h`, instants as RFC3339); unknown names are left as they are.
+/// `2d15h`, instants as RFC3339). A name without a value (its group was in an alternative the
+/// line did not take) is left out with the space before it; other braces are text.
 std::string render_template(std::string_view tmpl, const RuleMatch& match);
 /// The names of the `{name}` placeholders in an annotation template (other braces are text).
 std::vector<std::string> placeholders(std::string_view text);

@@ -180,5 +180,23 @@ rules:
   EXPECT_TRUE(m.may_match("restarts 5", s));
 }
 
+TEST(RenderTemplate, FillsValuesAndLeavesOutAPlaceholderWhoseGroupTookNoPart) {
+  RuleMatch match;
+  Value host, left;
+  host.name = "host";
+  host.text = "orders.shop.svc";
+  left.name = "left";
+  left.kind = Value::Kind::seconds;
+  left.integer = 2 * 86400 + 15 * 3600;
+  match.values = {host, left};
+  EXPECT_EQ(render_template("cannot verify {host} certificate, {left} left", match),
+            "cannot verify orders.shop.svc certificate, 2d15h left");
+  // `{alert}` sits in one alternative of the regex; a line that took another has no value for it.
+  EXPECT_EQ(render_template("GnuTLS handshake failed {alert}", match), "GnuTLS handshake failed");
+  EXPECT_EQ(render_template("{alert} handshake failed for {host}", match), "handshake failed for orders.shop.svc");
+  // Braces that are no placeholder name stay text.
+  EXPECT_EQ(render_template("payload {\"a\": 1} and {0}", match), "payload {\"a\": 1} and {0}");
+}
+
 }  // namespace
 }  // namespace klaxon

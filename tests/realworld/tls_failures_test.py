@@ -7,8 +7,8 @@ The packs were written from the libraries' error tables; this test holds them to
 programs print. It makes certificates that are wrong in one way each (expired, not yet valid,
 for another name, from an unknown CA, with a broken signature, self-signed), serves them on
 127.0.0.1 with real servers (openssl s_server, nginx, PostgreSQL, etcd), points real clients at
-them (curl, wget, Python's ssl and requests, Node, openssl s_client, Java, git, kubectl, psql,
-etcdctl, nginx as a proxy), and feeds each program's own output, unedited, to `klaxon --format jsonl
+them (curl, wget, Python's ssl and requests, Node, Ruby, PHP, openssl s_client, gnutls-cli,
+Java, git, kubectl, psql, etcdctl, nginx as a proxy), and feeds each program's own output, unedited, to `klaxon --format jsonl
 --matches -`. For each case it asserts:
   - the class the output states is among the classes klaxon gives (a program that does not say
     why, like git built on GnuTLS, is expected as tls_handshake_failure);
@@ -194,6 +194,11 @@ def clients(certs, port, work):
         "java": ["java", f"-Djavax.net.ssl.trustStore={os.path.join(java_home, 'trust.p12')}",
                  "-Djavax.net.ssl.trustStorePassword=changeit", os.path.join(java_home, "Get.java"), url],
         "git": ["git", "ls-remote", url],
+        "ruby": ["ruby", "-rnet/http", "-e", f"h = Net::HTTP.new('localhost', {port}); h.use_ssl = true; "
+                 f"h.ca_file = {json.dumps(ca)}; h.open_timeout = 10; h.get('/')"],
+        "php": ["php", "-r", f"file_get_contents({json.dumps(url)}, false, "
+                f"stream_context_create(['ssl' => ['cafile' => {json.dumps(ca)}]]));"],
+        "gnutls-cli": ["gnutls-cli", "--x509cafile", ca, "-p", str(port), "localhost"],
         # Go's crypto/tls and crypto/x509 as a client
         "kubectl": ["kubectl", "--kubeconfig", os.path.join(work, "empty-kubeconfig"), "--server", url,
                     "--certificate-authority", ca, "--token", "klaxon-test", "--request-timeout", "10s",
@@ -277,9 +282,10 @@ ALSO_ALLOWED = {("java", "not-yet-valid"): {"cert_expired"}}
 
 
 def client_states(client, broken):
-    """The class a client's output states. git on GnuTLS (Debian's) says only "server certificate
-    verification failed" unless the name is wrong, which curl checks itself."""
-    if client == "git" and broken != "wrong-name" and "gnutls" in GIT_TLS:
+    """The class a client's output states. PHP's streams and git on GnuTLS (Debian's) say only
+    "certificate verify failed" unless the name is wrong, which they check themselves."""
+    says_only_verify_failed = client == "php" or (client == "git" and "gnutls" in GIT_TLS)
+    if says_only_verify_failed and broken != "wrong-name":
         return "tls_handshake_failure"
     return STATES.get((client, broken), BROKEN[broken])
 
