@@ -414,6 +414,23 @@ TEST_F(KubectlSourceTest, TheTrustBundleSecretPredictsAndTheSidecarLinesJoinIt) 
   EXPECT_EQ(requests_of(list), 1);
   EXPECT_GE(requests_of("GET /api/v1/namespaces/dapr-system/secrets?allowWatchBookmarks=true&resourceVersion="), 1)
       << ::testing::PrintToString(api_.requests());
+  // A watch dropped mid-stream (no ERROR event, as a connection cut or the API server's watch
+  // timeout ends it) is resumed from the last resourceVersion it carried: the renewed bundle's,
+  // 9 (the first put was 8). No new list, and what changed while it was away is seen.
+  const std::string watch = "GET /api/v1/namespaces/dapr-system/secrets?allowWatchBookmarks=true&resourceVersion=";
+  ASSERT_EQ(requests_of(watch + "9&"), 0) << ::testing::PrintToString(api_.requests());
+  api_.cut_watches();
+  const auto db = test::make_certificate({.common_name = "db", .not_after = now + 2 * 86400});
+  api_.put_object("v1", "secrets", "dapr-system", "db-tls",
+                  fmt::format(R"({{"metadata":{{"name":"db-tls","namespace":"dapr-system"}},"type":"kubernetes.io/tls",)"
+                              R"("data":{{"tls.crt":"{}"}}}})",
+                              test::base64(db.pem())));
+  ASSERT_TRUE(k->wait_for([&] {
+    return std::regex_search(k->out, std::regex(R"re("event":"opened".*"severity":"critical".*"source":"secret:dapr-system/db-tls/tls.crt")re"));
+  })) << k->out << k->err;
+  EXPECT_EQ(requests_of(list), 1) << ::testing::PrintToString(api_.requests());
+  EXPECT_GE(requests_of(watch + "9&"), 1) << ::testing::PrintToString(api_.requests());
+
   // 410 Gone (etcd compacted the version): listed again, and what changed meanwhile is seen.
   api_.expire_watches();
   const auto web = test::make_certificate({.common_name = "web", .not_after = now + 3 * 86400});
