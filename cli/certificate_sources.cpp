@@ -82,10 +82,10 @@ void CertificateSources::follow(boost::asio::any_io_executor executor) {
       [this](const std::string& group, const certs::Inventory& reading) { take(group, reading); });
 }
 
-void CertificateSources::read_once() {
-  certs::read_all_once(watch_options_, [this](const std::string& group, const certs::Inventory& reading) {
-    take(group, reading);
-  });
+void CertificateSources::read_once(const std::function<bool()>& cancelled) {
+  certs::read_all_once(
+      watch_options_, [this](const std::string& group, const certs::Inventory& reading) { take(group, reading); },
+      cancelled);
 }
 
 }  // namespace klaxon::cli
