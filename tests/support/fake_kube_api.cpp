@@ -259,11 +259,11 @@ void FakeKubeApi::expire_watches() {
 }
 
 void FakeKubeApi::cut_watches() {
-  {
-    std::lock_guard lock(mutex_);
-    ++cut_generation_;
-  }
+  std::unique_lock lock(mutex_);
+  const unsigned cut = cut_generation_++;
   changed_.notify_all();
+  // Returns once those watches are closed: what the test changes next, none of them sends.
+  changed_.wait_for(lock, std::chrono::seconds(10), [&] { return open_by_cut_[cut] == 0; });
 }
 
 int FakeKubeApi::open_watches() const {
@@ -280,6 +280,7 @@ void FakeKubeApi::stream_watch(Socket& socket, const std::string& group_version,
   std::unique_lock lock(mutex_);
   ++watches_;
   const unsigned generation = expiry_generation_, cut = cut_generation_;
+  ++open_by_cut_[cut];
   std::size_t next = 0;
   bool gone = from < oldest_version_;
   for (;;) {
@@ -311,6 +312,8 @@ void FakeKubeApi::stream_watch(Socket& socket, const std::string& group_version,
     if (::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) break;
   }
   --watches_;
+  --open_by_cut_[cut];
+  changed_.notify_all();
 }
 
 void FakeKubeApi::forbid_resource(const std::string& resource) {

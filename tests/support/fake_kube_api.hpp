@@ -73,6 +73,7 @@ class FakeKubeApi {
   void expire_watches();
   /// Ends every open watch mid-stream without a word (no ERROR event), as a dropped connection
   /// or the API server's own watch timeout does: the client resumes from the last version it saw.
+  /// Returns once they are closed (bounded), so a change made next reaches no cut watch.
   void cut_watches();
   /// Watches open now.
   int open_watches() const;
@@ -130,6 +131,7 @@ class FakeKubeApi {
   unsigned long oldest_version_ = 0;  // older ones are 410 Gone
   unsigned expiry_generation_ = 0;
   unsigned cut_generation_ = 0;
+  std::map<unsigned, int> open_by_cut_;  // watches open, by the cut generation they began in
   int watches_ = 0;
   void stream_watch(Socket& socket, const std::string& group_version, const std::string& resource, const std::string& ns,
                     unsigned long from);
