@@ -3,10 +3,21 @@
 // 200. Reports the time for all of them and the peak RSS (which must not grow with the count:
 // one page at a time, keys dropped, leaves' DER not kept).
 //
-//   build/bench/certs_bench                          10,000 certificates
+// BM_WatchTenThousandSecrets does it the way the streaming modes do (`--certs-kubernetes`):
+// the real kubectl against the test API server (tests/support/fake_kube_api.hpp, in this
+// process), every kind listed, then watched; it reports the time until the whole inventory is
+// handed on, then the time for 100 Secrets replaced while it watches to be seen.
+//
+//   build/bench/certs_bench                          10,000 certificates (both ways)
 //   build/bench/certs_bench --benchmark_filter=Page  one page, per certificate
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -17,6 +28,8 @@
 
 #include "adapters/certs/certificate_inventory.hpp"
 #include "adapters/certs/kubernetes_certificates.hpp"
+#include "adapters/sources/child_process.hpp"
+#include "tests/support/fake_kube_api.hpp"
 
 namespace {
 
@@ -41,38 +54,51 @@ std::string bio_text(Write write) {
   return out;
 }
 
+// A self-signed certificate ending in `days`, for `cn`, signed with `key`.
+std::string make_pem(EVP_PKEY* key, long serial, long days, const std::string& cn) {
+  X509* cert = X509_new();
+  X509_set_version(cert, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), serial);
+  X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 86400L * days);
+  X509_set_pubkey(cert, key);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()),
+                             -1, -1, 0);
+  X509_set_issuer_name(cert, X509_get_subject_name(cert));
+  X509_sign(cert, key, EVP_sha256());
+  std::string pem = bio_text([&](BIO* b) { PEM_write_bio_X509(b, cert); });
+  X509_free(cert);
+  return pem;
+}
+
+EVP_PKEY* the_key() {
+  static EVP_PKEY* key = EVP_EC_gen("P-256");
+  return key;
+}
+
+std::string secret_json(int i, const std::string& pem, const std::string& key_pem) {
+  return fmt::format(R"({{"metadata":{{"name":"tls-{}","namespace":"ns-{}"}},"type":"kubernetes.io/tls",)"
+                     R"("data":{{"tls.crt":"{}","tls.key":"{}"}}}})",
+                     i, i % 50, base64(pem), key_pem);
+}
+
 // Pages of the API server's JSON, kPageSize Secrets each, every certificate different (its
 // serial and name), all signed with one P-256 key so that making them takes a second.
 const std::vector<std::string>& pages() {
   static const std::vector<std::string> made = [] {
-    EVP_PKEY* key = EVP_EC_gen("P-256");
+    EVP_PKEY* key = the_key();
     const std::string key_pem = base64(bio_text([&](BIO* b) { PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr); }));
     std::vector<std::string> out;
     std::string items;
     for (int i = 0; i < kCertificates; ++i) {
-      X509* cert = X509_new();
-      X509_set_version(cert, 2);
-      ASN1_INTEGER_set(X509_get_serialNumber(cert), i + 1);
-      X509_gmtime_adj(X509_getm_notBefore(cert), 0);
-      X509_gmtime_adj(X509_getm_notAfter(cert), 86400L * (1 + i % 400));
-      X509_set_pubkey(cert, key);
-      const std::string cn = fmt::format("svc-{}.ns-{}.svc.cluster.local", i, i % 50);
-      X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
-                                 reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-      X509_set_issuer_name(cert, X509_get_subject_name(cert));
-      X509_sign(cert, key, EVP_sha256());
-      const std::string pem = bio_text([&](BIO* b) { PEM_write_bio_X509(b, cert); });
-      X509_free(cert);
-      items += fmt::format(R"({}{{"metadata":{{"name":"tls-{}","namespace":"ns-{}"}},"type":"kubernetes.io/tls",)"
-                           R"("data":{{"tls.crt":"{}","tls.key":"{}"}}}})",
-                           items.empty() ? "" : ",", i, i % 50, base64(pem), key_pem);
+      const std::string pem = make_pem(key, i + 1, 1 + i % 400, fmt::format("svc-{}.ns-{}.svc.cluster.local", i, i % 50));
+      items += (items.empty() ? "" : ",") + secret_json(i, pem, key_pem);
       if ((i + 1) % kPageSize == 0) {
         out.push_back(fmt::format(R"({{"kind":"SecretList","apiVersion":"v1","metadata":{{"continue":"{}"}},"items":[{}]}})",
                                   i + 1 < kCertificates ? std::to_string(i + 1) : "", items));
         items.clear();
       }
     }
-    EVP_PKEY_free(key);
     return out;
   }();
   return made;
@@ -103,6 +129,91 @@ void BM_TenThousandSecrets(benchmark::State& state) {
   state.counters["rss_growth_MiB"] = double(peak_rss_kib() - rss_before) / 1024;
 }
 BENCHMARK(BM_TenThousandSecrets)->Unit(benchmark::kMillisecond);
+
+// The streaming modes' way: list every kind through the real kubectl, then watch. Time to the
+// first whole inventory (10,000 certificates), then to seeing 100 Secrets replaced through the
+// watch; peak RSS of the process (which also holds the test API server and its 10,000 objects).
+void BM_WatchTenThousandSecrets(benchmark::State& state) {
+  if (klaxon::sources::find_on_path("kubectl").empty()) {
+    state.SkipWithError("kubectl is not on PATH");
+    return;
+  }
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("klaxon-certs-bench-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  ::setenv("HOME", dir.c_str(), 1);
+  ::setenv("KUBECACHEDIR", (dir / "cache").c_str(), 1);
+  EVP_PKEY* key = the_key();
+  const std::string key_pem = base64(bio_text([&](BIO* b) { PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr); }));
+  double list_s = 0, watch_ms = 0;
+  long rss_before = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto api = std::make_unique<klaxon::test::FakeKubeApi>();
+    for (int i = 0; i < kCertificates; ++i)
+      api->put_object("v1", "secrets", fmt::format("ns-{}", i % 50), fmt::format("tls-{}", i),
+                      secret_json(i, make_pem(key, i + 1, 1 + i % 400, fmt::format("svc-{}", i)), key_pem));
+    std::ofstream(dir / "kubeconfig") << "apiVersion: v1\nkind: Config\nclusters:\n- cluster: {server: '" << api->url()
+                                       << "'}\n  name: b\ncontexts:\n- context: {cluster: b, user: b}\n  name: b\n"
+                                          "current-context: b\nusers:\n- name: b\n  user: {}\n";
+    rss_before = peak_rss_kib();
+    klaxon::certs::KubernetesOptions options;
+    options.kubeconfig = (dir / "kubeconfig").string();
+    options.all_namespaces = true;
+    std::mutex mutex;
+    std::size_t held = 0, renewed = 0;
+    std::atomic<bool> stop{false};
+    state.ResumeTiming();
+    const auto start = std::chrono::steady_clock::now();
+    std::thread watcher([&] {
+      klaxon::certs::watch_kubernetes(options, std::chrono::seconds(5), [&] { return stop.load(); },
+                                      [&](klaxon::certs::Inventory reading) {
+                                        std::size_t later = 0;
+                                        for (const auto& c : reading.certificates) later += c.serial.size() >= 6;
+                                        std::lock_guard lock(mutex);
+                                        held = reading.certificates.size();
+                                        renewed = later;
+                                      });
+    });
+    auto wait_until = [&](auto done) {
+      for (int i = 0; i < 30000; ++i) {  // 5 minutes at most
+        {
+          std::lock_guard lock(mutex);
+          if (done()) return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      return false;
+    };
+    const bool listed = wait_until([&] { return held == std::size_t(kCertificates); });
+    const auto listed_at = std::chrono::steady_clock::now();
+    // 100 Secrets replaced by later certificates (serials 0x100000 and up: 6 hex digits).
+    for (int i = 0; i < 100; ++i)
+      api->put_object("v1", "secrets", fmt::format("ns-{}", i % 50), fmt::format("tls-{}", i),
+                      secret_json(i, make_pem(key, 0x100000 + i, 800, fmt::format("svc-{}", i)), key_pem));
+    const auto put_at = std::chrono::steady_clock::now();
+    const bool watched = wait_until([&] { return renewed == 100; });
+    const auto seen_at = std::chrono::steady_clock::now();
+    stop = true;
+    watcher.join();
+    if (!listed || !watched) {
+      std::fprintf(stderr, "held %zu of %d certificates, %zu of 100 replaced seen\n", held, kCertificates, renewed);
+      state.SkipWithError("the inventory never reached what the API server holds");
+      break;
+    }
+    list_s = std::chrono::duration<double>(listed_at - start).count();
+    watch_ms = std::chrono::duration<double, std::milli>(seen_at - put_at).count();
+    state.PauseTiming();
+    api.reset();
+    state.ResumeTiming();
+  }
+  std::filesystem::remove_all(dir);
+  state.counters["certificates"] = kCertificates;
+  state.counters["inventory_s"] = list_s;
+  state.counters["100_replaced_seen_ms"] = watch_ms;
+  state.counters["peak_rss_MiB"] = double(peak_rss_kib()) / 1024;
+  state.counters["rss_growth_MiB"] = double(peak_rss_kib() - rss_before) / 1024;
+}
+BENCHMARK(BM_WatchTenThousandSecrets)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 // One page of 200: the cost per certificate.
 void BM_OneSecretPage(benchmark::State& state) {

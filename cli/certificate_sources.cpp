@@ -33,6 +33,10 @@ CertificateSources::CertificateSources(certs::WatchOptions watch, Pipeline& pipe
     : watch_options_(std::move(watch)), pipeline_(pipeline) {
   receiver_.read = [this](const InventoryCertificate& c) { pipeline_.certificate_read(c); };
   receiver_.gone = [this](const std::string& source) { pipeline_.certificate_gone(source); };
+  receiver_.predicted = [this](const PredictedFailure& p) { pipeline_.failure_predicted(p); };
+  receiver_.unpredicted = [this](const std::string& key, const std::string& why, const std::string& summary) {
+    pipeline_.prediction_ended(key, why, summary);
+  };
   receiver_.error = [](const certs::ReadError& e) {
     std::fprintf(stderr, "klaxon: cannot read certificates at %s: %s\n", certs::printable(e.source).c_str(),
                  certs::printable(e.message).c_str());
@@ -78,10 +82,10 @@ void CertificateSources::follow(boost::asio::any_io_executor executor) {
       [this](const std::string& group, const certs::Inventory& reading) { take(group, reading); });
 }
 
-void CertificateSources::read_once() {
-  certs::read_all_once(watch_options_, [this](const std::string& group, const certs::Inventory& reading) {
-    take(group, reading);
-  });
+void CertificateSources::read_once(const std::function<bool()>& cancelled) {
+  certs::read_all_once(
+      watch_options_, [this](const std::string& group, const certs::Inventory& reading) { take(group, reading); },
+      cancelled);
 }
 
 }  // namespace klaxon::cli

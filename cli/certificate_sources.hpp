@@ -32,8 +32,8 @@ class CertificateSources {
   /// Live: reads now and as the sources change, on a thread of its own, into the pipeline on
   /// `executor`'s loop, until destroyed (before that loop's context).
   void follow(boost::asio::any_io_executor executor);
-  /// Replay: reads every source once, now.
-  void read_once();
+  /// Replay: reads every source once, now; `cancelled` (Ctrl-C) ends a probe in flight.
+  void read_once(const std::function<bool()>& cancelled = {});
 
   CertificateSources(certs::WatchOptions watch, Pipeline& pipeline);
 

@@ -189,6 +189,10 @@ int run_certs(const CertsCommand& c) {
     if (!inventory.errors.empty())
       out += fmt::format("; {} unreadable (named above)", inventory.errors.size());
     out += '\n';
+    if (counts[int(Status::not_yet_valid)] != 0)
+      out += "NOT-YET-VALID: its notBefore is ahead of this clock by more than 5m. Check the clocks first (chronyc "
+             "tracking, timedatectl on this host, the nodes and the issuer); if they agree, it was minted with a future "
+             "notBefore: re-issue it.\n";
   }
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);

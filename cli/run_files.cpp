@@ -147,7 +147,7 @@ int run_files(const RunOptions& options) {
   try {
     if (auto certificates = CertificateSources::create(options.certs, pipeline, status->metrics())) {
       pipeline.set_replay(!is_live_input(inputs.front()));
-      certificates->read_once();
+      certificates->read_once([] { return g_stop != 0; });  // Ctrl-C: not after a hanging probe's timeout
     }
   } catch (const sources::FatalSourceError& e) {
     std::fprintf(stderr, "klaxon: %s\n", e.what());

@@ -1,6 +1,7 @@
 #include "engine/incident_tracker.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <deque>
 #include <limits>
@@ -23,6 +24,49 @@ constexpr Nanos kNever = std::numeric_limits<Nanos>::max();
 // Keys of inventoried certificates (certificate_read): the source after a byte no rule id or
 // certificate name starts with.
 constexpr char kInventoryMark = '\x1d';
+// Keys of predicted failures (failure_predicted), likewise.
+constexpr char kPredictionMark = '\x1c';
+
+// The classes a line may have to fold into a certificate's incident by naming it: a trust
+// failure into a predicted bad signature, an expiry into an expired certificate's incident.
+bool trust_class(std::string_view k) { return k == "cert_bad_signature" || k == "cert_unknown_authority"; }
+bool classes_fit(std::string_view line_class, std::string_view incident_class) {
+  if (trust_class(line_class)) return trust_class(incident_class);
+  return (line_class == "cert_expired" || line_class == "cert_not_yet_valid") && line_class == incident_class;
+}
+
+bool name_byte(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+}
+
+// The names a line says, lower case: its dotted words (host names, `identity.linkerd.cluster.local`,
+// the trust domain of `spiffe://cluster.local/ns/...`), and the trust domain of a Linkerd
+// workload identity (`web.emojivoto.serviceaccount.identity.linkerd.cluster.local`). Bounded:
+// the first 64 in the line's first 4 KiB.
+std::vector<std::string> names_in(std::string_view text) {
+  std::vector<std::string> out;
+  text = text.substr(0, 4096);
+  for (std::size_t at = 0; at < text.size() && out.size() < 64;) {
+    while (at < text.size() && !name_byte(text[at])) ++at;
+    std::size_t end = at;
+    while (end < text.size() && name_byte(text[end])) ++end;
+    std::string word(text.substr(at, end - at));
+    at = end;
+    while (!word.empty() && word.back() == '.') word.pop_back();
+    if (word.find('.') == std::string::npos) continue;
+    for (char& c : word) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (const auto td = word.find("identity.linkerd."); td != std::string::npos && (td == 0 || word[td - 1] == '.'))
+      out.push_back(word.substr(td + 17));
+    out.push_back(std::move(word));
+  }
+  return out;
+}
+
+bool any_named(const std::vector<std::string>& names, const std::vector<std::string>& said) {
+  for (const std::string& n : names)
+    if (!n.empty() && std::find(said.begin(), said.end(), n) != said.end()) return true;
+  return false;
+}
 
 // How far a stated expiry may move without being a new certificate. An instant the line states
 // is exact; one derived from "expires in 2 days and 15 hours" is a lower bound that each hourly
@@ -145,6 +189,16 @@ struct IncidentTracker::Impl {
   std::map<std::string, Kept> kept;
   std::map<std::int64_t, std::set<std::string>> kept_by_end;
   RuleSpec inventory_rule;  // what inventory incidents are filed under
+  // Predicted failures by key (kPredictionMark + PredictedFailure::key), while they hold.
+  struct Predicted {
+    PredictedFailure p;
+    Nanos read_at = 0;
+  };
+  std::map<std::string, Predicted> predicted;
+  RuleSpec prediction_rule;
+  // Keys of inventory and prediction incidents opened, for the join by name (closed ones are
+  // dropped as they are met).
+  std::set<std::string> nameable;
 
   static Nanos wall_now() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -164,6 +218,10 @@ struct IncidentTracker::Impl {
     inventory_rule.title = "Certificate expires soon";
     inventory_rule.lifecycle = Lifecycle::certificate;
     inventory_rule.group_by.clear();
+    prediction_rule = inventory_rule;
+    prediction_rule.id = "certificate.trust_check";
+    prediction_rule.klass = "cert_bad_signature";
+    prediction_rule.title = "Predicted bad signature";
     for (const CorrelationSpec& corr : correlations)
       for (const std::string& symptom : corr.symptoms) {
         std::vector<std::string>& scope = fold_scope[symptom];
@@ -516,6 +574,10 @@ struct IncidentTracker::Impl {
       observe_joined(line, *key, t, out);
       return;
     }
+    if (Incident* named = joined_by_name(line)) {
+      observe_named(line, *named, t, out);
+      return;
+    }
     Labels labels = group_labels(line, r);
     for (const std::string& target : r.resolves) resolve_renewed(target, labels, line, t, out);
     if (r.lifecycle == Lifecycle::certificate) {
@@ -834,6 +896,21 @@ struct IncidentTracker::Impl {
   // there): its incident opens, as loud as the clock says. Once open, the incident's own
   // deadlines take it to critical and expired.
   void kept_due(const std::string& key, Kept& k, std::vector<IncidentEvent>& out) {
+    // Not valid yet, beyond the clock skew allowed: live only (in a replay, a certificate
+    // issued after the logs were written was simply not there yet).
+    const Nanos now = std::max(watermark, k.read_at);
+    const Nanos valid_from = k.c.not_before - options.max_clock_skew;
+    if (k.read_at != 0 && now < valid_from) {
+      open_not_yet_valid(key, k, now, out);
+      k.scheduled = valid_from;
+      push({valid_from, true, key});
+      return;
+    }
+    if (auto it = incidents.find(key); it != incidents.end() && it->second->s.open && it->second->s.klass == "cert_not_yet_valid") {
+      Incident& i = *it->second;
+      i.s.summary = fmt::format("{} is valid from {} on: the clock reached it", k.c.source, format_rfc3339(k.c.not_before));
+      resolve(i, std::max(now, valid_from), "valid", out);
+    }
     const Nanos open_at = std::max<Nanos>(1, k.c.not_after - options.certificate_warning);
     if (watermark < open_at || watermark == 0) {
       k.scheduled = open_at;
@@ -843,10 +920,42 @@ struct IncidentTracker::Impl {
     unsigned generation = 1;
     if (auto it = incidents.find(key); it != incidents.end()) {
       // Open, or closed with this very certificate (evicted and read again): nothing to say.
-      if (it->second->s.open || it->second->s.inventory.serial == k.c.serial) return;
+      // (A closed not-yet-valid one was about its start, not its end.)
+      const IncidentSnapshot& s = it->second->s;
+      if (s.open || (s.inventory.serial == k.c.serial && s.klass != "cert_not_yet_valid")) return;
       generation = it->second->generation + 1;
     }
     open_kept(key, k, std::max(open_at, k.read_at), generation, out);
+  }
+
+  // A certificate whose not_before is ahead of the clock: every handshake that presents it
+  // fails now, so it is critical, and the fix starts with the clocks.
+  void open_not_yet_valid(const std::string& key, const Kept& k, Nanos t, std::vector<IncidentEvent>& out) {
+    unsigned generation = 1;
+    if (auto it = incidents.find(key); it != incidents.end()) {
+      if (it->second->s.open && it->second->s.klass == "cert_not_yet_valid") return;
+      if (it->second->s.open) resolve(*it->second, t, "superseded", out);
+      generation = it->second->generation + 1;
+    }
+    erase(key);
+    Incident& i = create(key, inventory_rule, k.c.labels, t, generation);
+    i.s.inventory = k.c;
+    i.s.certificate = k.c.source;
+    i.s.klass = "cert_not_yet_valid";
+    i.s.severity = Severity::critical;
+    i.s.count = 0;
+    i.s.title = fmt::format("Certificate not valid yet: {}", k.c.source);
+    i.s.summary = fmt::format("{} ({}) is valid only from {} on; until then every handshake presenting it fails", k.c.source,
+                              k.c.subject, format_rfc3339(k.c.not_before));
+    i.s.runbook = fmt::format(
+        "check the clocks first: a node or issuer clock that is behind or ahead (chronyc tracking, timedatectl) makes "
+        "a fresh certificate look not yet valid; if the clocks agree, the certificate was minted with a future notBefore: "
+        "re-issue it (then {})",
+        k.c.runbook);
+    i.expired = true;  // no expiry deadlines while it is about its start
+    nameable.insert(key);
+    open(i, t, out);
+    evict_if_full();
   }
 
   Incident& open_kept(const std::string& key, const Kept& k, Nanos t, unsigned generation, std::vector<IncidentEvent>& out,
@@ -869,9 +978,114 @@ struct IncidentTracker::Impl {
       i.s.summary = fmt::format("{} ({}) expired at {}; renew it", k.c.source, k.c.subject, k.c.not_after_text);
       i.class_since = std::max(k.c.not_after, t);
     }
+    nameable.insert(key);
     if (announce) open(i, t, out);
     evict_if_full();
     return i;
+  }
+
+  // ---- predicted failures --------------------------------------------------------------------
+
+  void failure_predicted(const PredictedFailure& p, Nanos read_at, std::vector<IncidentEvent>& out) {
+    const std::string key = kPredictionMark + p.key;
+    auto [it, fresh] = predicted.try_emplace(key);
+    it->second.p = p;
+    if (fresh) it->second.read_at = read_at;
+    if (auto inc = incidents.find(key); inc != incidents.end() && inc->second->s.open) {
+      inc->second->s.inventory = p.issuer;  // the same two objects still disagree; keep what it names current
+      return;
+    }
+    prediction_due(key, out);
+  }
+
+  void prediction_ended(const std::string& p, Nanos read_at, const std::string& why, const std::string& summary,
+                        std::vector<IncidentEvent>& out) {
+    const std::string key = kPredictionMark + p;
+    predicted.erase(key);
+    if (auto inc = incidents.find(key); inc != incidents.end() && inc->second->s.open) {
+      Incident& i = *inc->second;
+      i.s.summary = summary;
+      resolve(i, std::max(read_at, watermark), why.c_str(), out);
+    }
+  }
+
+  // Opens a prediction's incident at the reading, or (a replay, before its first line) with
+  // the clock's first instant.
+  void prediction_due(const std::string& key, std::vector<IncidentEvent>& out) {
+    auto it = predicted.find(key);
+    if (it == predicted.end()) return;
+    const Predicted& held = it->second;
+    const Nanos t = std::max(held.read_at, watermark);
+    if (t == 0) {
+      push({1, true, key});
+      return;
+    }
+    unsigned generation = 1;
+    if (auto inc = incidents.find(key); inc != incidents.end()) {
+      if (inc->second->s.open) return;
+      generation = inc->second->generation + 1;
+    }
+    erase(key);
+    Incident& i = create(key, prediction_rule, held.p.labels, t, generation);
+    i.s.klass = held.p.klass;
+    i.s.severity = Severity::critical;
+    i.s.inventory = held.p.issuer;
+    i.s.certificate = held.p.issuer.source;
+    i.s.title = held.p.title;
+    i.s.summary = held.p.summary;
+    i.s.runbook = held.p.runbook;
+    i.s.count = 0;
+    i.expired = true;  // no expiry deadlines: the issuer's own end is its inventory incident's
+    nameable.insert(key);
+    open(i, t, out);
+    evict_if_full();
+  }
+
+  // ---- the join by name ------------------------------------------------------------------------
+
+  // A line of a certificate class that names an open inventory or prediction incident's
+  // certificate (or, for a prediction, comes from the rules it explains) folds into it.
+  Incident* joined_by_name(const ClassifiedLine& line) {
+    const std::string& k = line.rule.klass;
+    if (nameable.empty() || !classes_fit(k, k)) return nullptr;
+    std::vector<std::string> said;
+    bool read = false;
+    Incident* by_rule = nullptr;
+    for (auto it = nameable.begin(); it != nameable.end();) {
+      auto inc = incidents.find(*it);
+      if (inc == incidents.end() || !inc->second->s.open) {
+        it = nameable.erase(it);
+        continue;
+      }
+      Incident& i = *inc->second;
+      ++it;
+      if (!classes_fit(k, i.s.klass)) continue;
+      if (!read) {
+        said = names_in(line.record.line);
+        for (std::string_view field : {"issuer", "trust_domain", "ca", "identity"})
+          if (const Value* v = line.primary.find(field); v && v->kind == Value::Kind::text)
+            for (std::string& n : names_in(v->text)) said.push_back(std::move(n));
+        read = true;
+      }
+      if (any_named(i.s.inventory.names, said)) return &i;
+      if (by_rule) continue;
+      if (auto p = predicted.find(i.key); p != predicted.end())
+        for (const std::string& prefix : p->second.p.rule_prefixes)
+          if (line.rule.id.starts_with(prefix)) by_rule = &i;
+    }
+    return by_rule;
+  }
+
+  // Folds a line into the open incident it named: counted, its pod named; the incident's
+  // summary (which names the object to renew) stays.
+  void observe_named(const ClassifiedLine& line, Incident& i, Nanos t, std::vector<IncidentEvent>& out) {
+    touch(i);
+    const std::string summary = i.s.summary;
+    const Severity before = fold(i, line, t, /*fresh=*/false);
+    i.s.summary = summary;
+    i.s.severity = std::max(i.s.severity, line.primary.severity);
+    if (i.s.severity > before) escalate(i, t, out);
+    else note_change(i, t, out);
   }
 
   // The join: a line stating (to the second) the end of an inventoried certificate speaks of
@@ -971,6 +1185,8 @@ struct IncidentTracker::Impl {
       if (c.scheduled != kNever) live.push_back({c.scheduled, true, key});
     for (auto& [key, k] : kept)
       if (k.scheduled != kNever) live.push_back({k.scheduled, true, key});
+    for (auto& [key, p] : predicted)
+      if (!incidents.contains(key)) live.push_back({1, true, key});
     deadlines = decltype(deadlines)(std::greater<>(), std::move(live));
   }
 
@@ -978,7 +1194,9 @@ struct IncidentTracker::Impl {
     while (!deadlines.empty() && deadlines.top().at <= watermark) {
       const Deadline d = deadlines.top();
       deadlines.pop();
-      if (d.certificate && !d.key.empty() && d.key[0] == kInventoryMark) {
+      if (d.certificate && !d.key.empty() && d.key[0] == kPredictionMark) {
+        prediction_due(d.key, out);
+      } else if (d.certificate && !d.key.empty() && d.key[0] == kInventoryMark) {
         auto it = kept.find(d.key);
         if (it == kept.end() || it->second.scheduled != d.at) continue;
         it->second.scheduled = kNever;
@@ -1080,6 +1298,13 @@ void IncidentTracker::certificate_read(const InventoryCertificate& certificate, 
 }
 void IncidentTracker::certificate_gone(const std::string& source, Nanos read_at, std::vector<IncidentEvent>& out) {
   impl_->certificate_gone(source, read_at, out);
+}
+void IncidentTracker::failure_predicted(const PredictedFailure& failure, Nanos read_at, std::vector<IncidentEvent>& out) {
+  impl_->failure_predicted(failure, read_at, out);
+}
+void IncidentTracker::prediction_ended(const std::string& key, Nanos read_at, const std::string& why,
+                                       const std::string& summary, std::vector<IncidentEvent>& out) {
+  impl_->prediction_ended(key, read_at, why, summary, out);
 }
 
 std::vector<IncidentSnapshot> IncidentTracker::incidents() const {

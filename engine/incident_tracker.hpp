@@ -211,6 +211,15 @@ class IncidentTracker {
   /// The source holds no certificate any more: its open incident resolves (removed).
   void certificate_gone(const std::string& source, Nanos read_at, std::vector<IncidentEvent>& out);
 
+  /// A failure the inventory predicts (engine/inventory_certificate.hpp): its incident opens,
+  /// critical, at `read_at` (a replay: with the first line); said again while it holds, nothing.
+  /// Lines of a trust class that name its issuer, or come from its rules, fold into it.
+  void failure_predicted(const PredictedFailure& failure, Nanos read_at, std::vector<IncidentEvent>& out);
+  /// It holds no more: its incident resolves, `why` being `renewed` (the two objects agree
+  /// again) or `removed` (one is gone), `summary` saying which.
+  void prediction_ended(const std::string& key, Nanos read_at, const std::string& why, const std::string& summary,
+                        std::vector<IncidentEvent>& out);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

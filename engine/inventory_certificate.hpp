@@ -7,7 +7,14 @@
 // certificate-lifecycle incident per source on its clock: cert_expiring_soon at not_after -
 // the warning threshold, critical at not_after - the critical threshold, cert_expired at
 // not_after. Only a later certificate at the same source, or the source's removal, ends it.
-// A log line that states this not_after (to the second) folds into that incident (the join).
+// A log line that states this not_after (to the second) folds into that incident (the join),
+// and so does one that names it (its subject CN, its trust domain) when its class fits: an
+// expired certificate's incident takes `certificate has expired` lines, a predicted bad
+// signature takes `BadSignature` / `signed by unknown authority` lines.
+//
+// A certificate not valid yet (not_before ahead of the clock by more than the allowed skew) is
+// a cert_not_yet_valid incident of its own until the clock reaches not_before. Live only: in a
+// replay, a certificate issued after the logs were written was simply not there yet.
 #pragma once
 
 #include <string>
@@ -26,6 +33,24 @@ struct InventoryCertificate {
   Nanos not_before = 0, not_after = 0;  // clamped to [0, kLatestInstant]
   std::vector<std::pair<std::string, std::string>> labels;  // the incident's: source_kind, namespace, name, key, path
   std::string runbook;  // what to renew, in the operator's words
+  /// What a log line may call it by, lower case: its subject CN, and the trust domain it stands
+  /// for (`cluster.local` of Linkerd's `identity.linkerd.cluster.local`).
+  std::vector<std::string> names;
+};
+
+/// A failure the inventory sees before any handshake fails (adapters/certs/trust_checks.hpp):
+/// a mesh's identity issuer that its trust bundle does not sign. It holds while the two objects
+/// disagree, and ends when either is replaced so that they agree again, or removed.
+struct PredictedFailure {
+  std::string key;                       // stable while the same two objects disagree
+  std::string klass = "cert_bad_signature";
+  InventoryCertificate issuer;           // the certificate that does not chain (the incident's `certificate`)
+  std::string bundle;                    // the trust bundle's object: configmap:NS/NAME/KEY
+  std::string title, summary, runbook;   // naming both objects, and the fix
+  std::vector<std::pair<std::string, std::string>> labels;
+  /// Rules whose lines this failure explains even when they name nothing (a Linkerd proxy's
+  /// bare `BadSignature`): rule id prefixes such as `linkerd.`.
+  std::vector<std::string> rule_prefixes;
 };
 
 }  // namespace klaxon

@@ -208,6 +208,16 @@ void Pipeline::certificate_gone(const std::string& source) {
   deliver();
 }
 
+void Pipeline::failure_predicted(const PredictedFailure& failure) {
+  tracker_.failure_predicted(failure, replay_ ? 0 : wall_now(), events_);
+  deliver();
+}
+
+void Pipeline::prediction_ended(const std::string& key, const std::string& why, const std::string& summary) {
+  tracker_.prediction_ended(key, replay_ ? 0 : wall_now(), why, summary, events_);
+  deliver();
+}
+
 const RunSummary& Pipeline::finish() {
   while (!streams_.empty()) end_stream(streams_.begin()->first);
   // A replay has seen every line: what its last event time decides (a certificate that expired

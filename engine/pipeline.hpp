@@ -81,6 +81,9 @@ class Pipeline {
   /// with no log line at all); in a replay it has no event time.
   void certificate_read(const InventoryCertificate& certificate);
   void certificate_gone(const std::string& source);
+  /// A failure the inventory predicts, and its end (IncidentTracker::failure_predicted).
+  void failure_predicted(const PredictedFailure& failure);
+  void prediction_ended(const std::string& key, const std::string& why, const std::string& summary);
 
   /// What time a line without one of its own gets. Live (the default): its arrival, the wall
   /// clock. Replay: the newest event time the run has seen (the wall clock only before any),

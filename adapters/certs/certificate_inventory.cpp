@@ -366,7 +366,7 @@ void read_path(const std::string& path, Inventory& out) {
 }
 
 Assessment assess(const Certificate& c, Seconds now, const Thresholds& thresholds) {
-  if (now < c.not_before) return {Status::not_yet_valid, Level::critical};
+  if (now + thresholds.clock_skew < c.not_before) return {Status::not_yet_valid, Level::critical};
   if (now >= c.not_after) return {Status::expired, Level::critical};
   const Seconds left = c.not_after - now;
   if (left <= thresholds.critical_before) return {Status::expiring_soon, Level::critical};

@@ -63,6 +63,9 @@ inline constexpr std::size_t kMaxSourceBytes = std::size_t{16} << 20;
 struct Thresholds {
   Seconds warn_before = 30 * 86400;     // --warn-before
   Seconds critical_before = 7 * 86400;  // --critical-before
+  /// A not_before this little ahead of our clock is still valid: clocks differ by a little, and
+  /// issuers back-date by about that much (cert-manager, Linkerd and Dapr alike).
+  Seconds clock_skew = 300;
 };
 
 enum class Status { ok, expiring_soon, expired, not_yet_valid };

@@ -1,6 +1,7 @@
 // adapters/certs/certificate_ledger.cpp — see the header.
 #include "adapters/certs/certificate_ledger.hpp"
 
+#include <cctype>
 #include <set>
 
 #include <fmt/format.h>
@@ -104,7 +105,16 @@ InventoryCertificate to_inventory(const Certificate& c) {
     l.emplace_back("name", rest);
     out.runbook = fmt::format("renew the serving certificate behind {} {} and update its caBundle", kind, rest);
   }
-  if (const std::string cn = common_name(c.subject); !cn.empty()) l.emplace_back("subject_cn", cn);
+  if (const std::string cn = common_name(c.subject); !cn.empty()) {
+    l.emplace_back("subject_cn", cn);
+    // What a log line may call it: its CN, and the trust domain a mesh CA's CN stands for
+    // (Linkerd's identity.linkerd.TD and root.linkerd.TD; Dapr's CA is named TD itself).
+    std::string name = cn;
+    for (char& ch : name) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    out.names.push_back(name);
+    for (std::string_view prefix : {"identity.linkerd.", "root.linkerd."})
+      if (name.starts_with(prefix) && name.size() > prefix.size()) out.names.push_back(name.substr(prefix.size()));
+  }
   return out;
 }
 
@@ -130,7 +140,7 @@ void CertificateLedger::reconcile(const std::string& group, const Inventory& sna
     auto [it, fresh] = by_source_.try_emplace(c.source);
     if (!fresh && it->second.sha256 == c.sha256) continue;
     it->second = c;
-    it->second.der.clear();  // the ledger keeps what /metrics shows, not the DER
+    if (!c.is_ca) it->second.der.clear();  // a CA's DER stays: the trust checks verify signatures with it
     if (to.read) to.read(to_inventory(c));
   }
   // Gone from a reading of their group that covered them: removed.
@@ -145,9 +155,52 @@ void CertificateLedger::reconcile(const std::string& group, const Inventory& sna
     it = by_source_.erase(it);
     if (to.gone) to.gone(gone);
   }
+  check_trust(to);
   // A source that reads again (or is gone) has no error to remember.
   for (auto it = last_error_.lower_bound(mine); it != last_error_.end() && it->first.starts_with(mine);)
     it = failing.contains(it->first) ? std::next(it) : last_error_.erase(it);
+}
+
+PredictedFailure to_predicted(const Prediction& p) {
+  PredictedFailure out;
+  out.key = p.key;
+  out.klass = p.incident_class;
+  out.issuer = to_inventory(*p.certificate);
+  out.bundle = p.bundle;
+  out.title = fmt::format("Predicted bad signature: {} issuer not signed by {}", p.mesh, p.bundle);
+  out.summary = p.message;
+  out.runbook = p.fix;
+  out.labels = out.issuer.labels;
+  out.labels.emplace_back("trust_bundle", p.bundle);
+  out.rule_prefixes = p.rule_prefixes;
+  return out;
+}
+
+void CertificateLedger::check_trust(const CertificateReceiver& to) {
+  std::vector<const Certificate*> held;
+  for (const auto& [source, c] : by_source_)
+    if (c.is_ca && (source.starts_with("secret:") || source.starts_with("configmap:"))) held.push_back(&c);
+  std::map<std::string, std::string> now;
+  for (const Prediction& p : check_trust_bundles(held)) {
+    // Said again only when either object changed: the same disagreement is one incident.
+    std::string bundle_state;
+    for (const auto& [source, c] : by_source_)
+      if (source == p.bundle || source.starts_with(p.bundle + "#")) bundle_state += c.sha256;
+    const std::string state = p.certificate->sha256 + " " + bundle_state;
+    auto before = predicted_.find(p.key);
+    if ((before == predicted_.end() || before->second != state) && to.predicted) to.predicted(to_predicted(p));
+    now[p.key] = state;
+  }
+  for (const auto& [key, state] : predicted_) {
+    if (now.contains(key) || !to.unpredicted) continue;
+    const std::string issuer = key.substr(0, key.find(' ')), bundle = key.substr(key.find(' ') + 1);
+    const bool bundle_held = by_source_.contains(bundle) || by_source_.contains(bundle + "#1");
+    if (by_source_.contains(issuer) && bundle_held)
+      to.unpredicted(key, "renewed", fmt::format("renewed: {} is signed by a root in {} again", issuer, bundle));
+    else
+      to.unpredicted(key, "removed", fmt::format("{} is gone: nothing left to compare", bundle_held ? issuer : bundle));
+  }
+  predicted_ = std::move(now);
 }
 
 }  // namespace klaxon::certs

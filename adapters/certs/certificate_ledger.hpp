@@ -9,6 +9,10 @@
 // sources (files, probes, the cluster) and turns each new one into those calls. A source whose
 // read failed this time keeps its state: a failed read is not a removal.
 //
+// After each reading it runs the trust checks (adapters/certs/trust_checks.hpp) over what it
+// holds: a mesh issuer its bundle does not sign is a predicted failure, said once, and said
+// ended when the two agree again or one is gone.
+//
 // It also holds what /metrics shows (adapters/certs/certificate_metrics.hpp): the certificates
 // as last read, and the read errors counted by kind of source.
 //
@@ -22,6 +26,7 @@
 #include <vector>
 
 #include "adapters/certs/certificate_inventory.hpp"
+#include "adapters/certs/trust_checks.hpp"
 #include "engine/inventory_certificate.hpp"
 
 namespace klaxon::certs {
@@ -32,6 +37,10 @@ struct CertificateReceiver {
   std::function<void(const std::string& source)> gone;
   /// A source that could not be read, said once until its message changes (never quoting input).
   std::function<void(const ReadError&)> error;
+  /// A predicted failure that holds (again, after a change of either object: said once more).
+  std::function<void(const PredictedFailure&)> predicted;
+  /// One that holds no more: `why` is `renewed` (the objects agree again) or `removed`.
+  std::function<void(const std::string& key, const std::string& why, const std::string& summary)> unpredicted;
 };
 
 /// The kind of a source string: `secret`, `configmap`, `file`, `kubeconfig`, `webhook`, `crd`,
@@ -43,6 +52,10 @@ std::string source_kind(const std::string& source);
 /// naming the object to renew.
 InventoryCertificate to_inventory(const Certificate& certificate);
 
+/// The tracker's view of a trust check's prediction: the issuer as its certificate, both
+/// objects named in the summary and a `trust_bundle` label, the mesh's fix as its runbook.
+PredictedFailure to_predicted(const Prediction& prediction);
+
 class CertificateLedger {
  public:
   /// A full new reading of one `group` of sources (e.g. "files", "probes", "kubernetes"),
@@ -51,7 +64,7 @@ class CertificateLedger {
   /// Read errors are counted and the new ones passed to `to.error`.
   void reconcile(const std::string& group, const Inventory& snapshot, const CertificateReceiver& to);
 
-  /// The certificates as last read, by source.
+  /// The certificates as last read, by source (a CA's DER kept: the trust checks verify with it).
   const std::map<std::string, Certificate>& certificates() const { return by_source_; }
   /// Failed reads since the start, by source_kind().
   const std::map<std::string, std::uint64_t>& read_errors() const { return read_errors_; }
@@ -61,6 +74,9 @@ class CertificateLedger {
   std::map<std::string, std::string> group_of_;             // source -> its group
   std::map<std::string, std::string> last_error_;           // GROUP\nSOURCE -> message, while it fails
   std::map<std::string, std::uint64_t> read_errors_;
+  std::map<std::string, std::string> predicted_;  // key -> issuer's sha256 + bundle's, while it holds
+
+  void check_trust(const CertificateReceiver& to);
 };
 
 }  // namespace klaxon::certs

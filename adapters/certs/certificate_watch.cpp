@@ -32,9 +32,10 @@ Inventory read_paths(const std::vector<std::string>& paths) {
   return reading;
 }
 
-Inventory read_probes(const WatchOptions& o) {
+Inventory read_probes(const WatchOptions& o, const std::function<bool()>& cancelled) {
   Inventory reading;
-  for (const ProbeTarget& target : o.probes) probe_endpoint(target, o.probe_timeout, reading);
+  for (const ProbeTarget& target : o.probes)
+    if (!cancelled || !cancelled()) probe_endpoint(target, o.probe_timeout, reading, cancelled);
   return reading;
 }
 
@@ -56,9 +57,10 @@ std::string paths_signature(const std::vector<std::string>& paths) {
   return out;
 }
 
-void read_all_once(const WatchOptions& o, const ReadingHandler& handle) {
+void read_all_once(const WatchOptions& o, const ReadingHandler& handle, const std::function<bool()>& cancelled) {
   if (!o.paths.empty()) handle("files", read_paths(o.paths));
-  if (!o.probes.empty()) handle("probes", read_probes(o));
+  if (!o.probes.empty()) handle("probes", read_probes(o, cancelled));
+  if (cancelled && cancelled()) return;
   if (o.kubernetes) {
     Inventory reading;
     read_kubernetes(*o.kubernetes, reading);
@@ -123,7 +125,13 @@ void CertificateWatch::run() {
       next_files = Clock::now() + options_.file_poll;
     }
     if (Clock::now() >= next_probe) {
-      deliver("probes", read_probes(options_));
+      const auto stopping = [this] {
+        std::lock_guard lock(mutex_);
+        return stopping_;
+      };
+      Inventory reading = read_probes(options_, stopping);
+      if (stopping()) return;  // a probe cut short is no reading
+      deliver("probes", std::move(reading));
       next_probe = Clock::now() + options_.probe_interval;
     }
     if (!sleep_until(std::min(next_files, next_probe))) return;

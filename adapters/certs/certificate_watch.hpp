@@ -41,8 +41,9 @@ struct WatchOptions {
 /// One whole reading of a group of sources.
 using ReadingHandler = std::function<void(const std::string& group, const Inventory& reading)>;
 
-/// Every group read once, now, on the calling thread (a replay; `klaxon certs`).
-void read_all_once(const WatchOptions& options, const ReadingHandler& handle);
+/// Every group read once, now, on the calling thread (a replay; `klaxon certs`). `cancelled`
+/// ends a probe in flight (Ctrl-C).
+void read_all_once(const WatchOptions& options, const ReadingHandler& handle, const std::function<bool()>& cancelled = {});
 
 class CertificateWatch {
  public:
@@ -50,7 +51,7 @@ class CertificateWatch {
   /// Lifetime: `handle` and what it refers to must outlive the executor's run; the watch must
   /// be destroyed before the executor's context.
   CertificateWatch(WatchOptions options, boost::asio::any_io_executor executor, ReadingHandler handle);
-  /// Stops: the reader finishes the read it is in (a probe's timeout at most), then ends.
+  /// Stops: a probe in flight is abandoned (within 100 ms), the cluster's watch within 200 ms.
   ~CertificateWatch();
   CertificateWatch(const CertificateWatch&) = delete;
   CertificateWatch& operator=(const CertificateWatch&) = delete;

@@ -377,8 +377,72 @@ asio::awaitable<Captured> run_async(const std::vector<std::string>& argv) {
   co_return c;
 }
 
-// Lists the kind (a page at a time), then watches from the list's resourceVersion until the
-// watch ends or says 410 Gone, then lists again. `state` holds what it knows; `dirty` says it changed.
+enum class WatchEnd { dropped, gone, failed };
+
+// One watch of `kind` from `version`, until it ends: each event read into `state`, `version`
+// moved to the newest resourceVersion seen (bookmarks too). Returns why it ended.
+asio::awaitable<WatchEnd> watch_from(const Cluster& cluster, const Kind& kind, std::string& version,
+                                     simdjson::dom::parser& parser, Followed& state, bool& dirty) {
+  const std::vector<std::string> argv = cluster.with(
+      {"get", "--raw", fmt::format("{}?watch=1&allowWatchBookmarks=true&resourceVersion={}", kind.path, version),
+       "--request-timeout=0"});
+  const auto executor = co_await asio::this_coro::executor;
+  std::unique_ptr<sources::ChildProcess> child;
+  try {
+    child = std::make_unique<sources::ChildProcess>(executor, argv);
+  } catch (const std::system_error&) {
+    co_return WatchEnd::failed;
+  }
+  std::string pending;
+  std::vector<char> buf(65536);
+  bool gone = false, any = false;
+  while (!gone) {
+    boost::system::error_code ec;
+    const std::size_t n =
+        co_await child->out().async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+    pending.append(buf.data(), n);
+    OPENSSL_cleanse(buf.data(), n);
+    std::size_t at = 0;
+    for (std::size_t end; !gone && (end = pending.find('\n', at)) != std::string::npos; at = end + 1) {
+      element event;
+      if (parser.parse(pending.data() + at, end - at).get(event) != simdjson::SUCCESS) continue;
+      any = true;
+      const std::string_view type = text_at(event, "/type");
+      if (type == "ERROR") {  // 410 Gone (too old a version) or another failure: list again
+        gone = true;
+        break;
+      }
+      element object;
+      if (event["object"].get(object) != simdjson::SUCCESS) continue;
+      if (const std::string_view v = text_at(object, "/metadata/resourceVersion"); !v.empty()) version = std::string(v);
+      if (type == "BOOKMARK") continue;
+      const std::string key = object_key(kind, text_at(object, "/metadata/namespace"), text_at(object, "/metadata/name"));
+      state.objects.erase(key);
+      if (type != "DELETED") {
+        std::string one = "{\"items\":[" + simdjson::minify(object) + "]}";
+        Inventory reading;
+        kind.read(one, reading);
+        wipe(one);
+        add_reading(state.objects, std::move(reading));
+      }
+      dirty = true;
+    }
+    OPENSSL_cleanse(pending.data(), at);
+    pending.erase(0, at);
+  }
+  wipe(pending);
+  if (gone) {
+    child->terminate();
+    co_return WatchEnd::gone;
+  }
+  const int status = co_await child->wait(std::chrono::milliseconds(2000));
+  co_return status != 0 && !any ? WatchEnd::failed : WatchEnd::dropped;
+}
+
+// Lists the kind (a page at a time), then watches from the list's resourceVersion, resuming a
+// watch that ends from the last version seen, until one says 410 Gone; then lists again.
+// `state` holds what it knows; `dirty` says it changed.
 asio::awaitable<void> follow_kind(const Cluster& cluster, const Kind& kind, std::size_t page_size,
                                   std::chrono::milliseconds retry, Followed& state, bool& dirty) {
   asio::steady_timer pause(co_await asio::this_coro::executor);
@@ -417,56 +481,18 @@ asio::awaitable<void> follow_kind(const Cluster& cluster, const Kind& kind, std:
     state.error.reset();
 
     // Watch: one JSON event a line. Only what changed is read; memory holds certificates only.
-    const std::vector<std::string> argv = cluster.with(
-        {"get", "--raw", fmt::format("{}?watch=1&allowWatchBookmarks=true&resourceVersion={}", kind.path, version),
-         "--request-timeout=0"});
-    const auto executor = co_await asio::this_coro::executor;
-    std::unique_ptr<sources::ChildProcess> child;
-    try {
-      child = std::make_unique<sources::ChildProcess>(executor, argv);
-    } catch (const std::system_error&) {
-      continue;
-    }
-    std::string pending;
-    std::vector<char> buf(65536);
-    bool gone = false;
-    while (!gone) {
-      boost::system::error_code ec;
-      const std::size_t n =
-          co_await child->out().async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
-      pending.append(buf.data(), n);
-      OPENSSL_cleanse(buf.data(), n);
-      std::size_t at = 0;
-      for (std::size_t end; !gone && (end = pending.find('\n', at)) != std::string::npos; at = end + 1) {
-        element event;
-        if (parser.parse(pending.data() + at, end - at).get(event) != simdjson::SUCCESS) continue;
-        const std::string_view type = text_at(event, "/type");
-        if (type == "ERROR") {  // 410 Gone (too old a version) or another failure: list again
-          gone = true;
-          break;
-        }
-        if (type == "BOOKMARK") continue;
-        element object;
-        if (event["object"].get(object) != simdjson::SUCCESS) continue;
-        const std::string key = object_key(kind, text_at(object, "/metadata/namespace"), text_at(object, "/metadata/name"));
-        state.objects.erase(key);
-        if (type != "DELETED") {
-          std::string one = "{\"items\":[" + simdjson::minify(object) + "]}";
-          Inventory reading;
-          kind.read(one, reading);
-          wipe(one);
-          add_reading(state.objects, std::move(reading));
-        }
-        dirty = true;
+    // A watch that ends (the API server's timeout, a dropped connection) is resumed from the
+    // last resourceVersion it carried, without a new list; only a watch that says ERROR (410
+    // Gone: that version was compacted away) or fails at once is followed by a new list.
+    for (;;) {
+      const WatchEnd end = co_await watch_from(cluster, kind, version, parser, state, dirty);
+      if (end == WatchEnd::gone) break;
+      if (end == WatchEnd::failed) {  // kubectl could not watch (RBAC, the server is away): list again later
+        pause.expires_after(retry);
+        co_await pause.async_wait(asio::use_awaitable);
+        break;
       }
-      OPENSSL_cleanse(pending.data(), at);
-      pending.erase(0, at);
-    }
-    wipe(pending);
-    child->terminate();
-    if (!gone) {  // the watch ended (a timeout, the server went away): not at once again
-      pause.expires_after(std::chrono::seconds(1));
+      pause.expires_after(std::chrono::milliseconds(200));  // dropped: resume, not in a tight loop
       co_await pause.async_wait(asio::use_awaitable);
     }
   }

@@ -39,7 +39,9 @@ struct KubernetesOptions {
 
 /// Follows the cluster: lists every kind once, then watches each from the list's
 /// resourceVersion (`kubectl get --raw PATH?watch=1&resourceVersion=V`), reading only the
-/// objects that change; a watch that ends or says 410 Gone is followed by a new list. After the
+/// objects that change. A watch that ends (a dropped connection, the server's timeout) is
+/// resumed from the last resourceVersion its events carried; one that says 410 Gone (or fails
+/// at once) is followed by a new list. After the
 /// first lists, and at most every 200 ms after a change, `reading` gets the whole inventory
 /// (certificates only: memory holds no Secret values). A kind that cannot be listed is a
 /// ReadError and is listed again after `retry`. Blocks until `stopping()` (asked every 200 ms).

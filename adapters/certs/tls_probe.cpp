@@ -1,6 +1,7 @@
 // adapters/certs/tls_probe.cpp — see the header.
 #include "adapters/certs/tls_probe.hpp"
 
+#include <functional>
 #include <utility>  // Boost 1.74's Asio uses std::exchange without including it
 
 #include <boost/asio/connect.hpp>
@@ -75,26 +76,45 @@ std::optional<ProbeTarget> parse_probe_target(std::string_view text, std::string
   return t;
 }
 
-void probe_endpoint(const ProbeTarget& target, std::chrono::milliseconds timeout, Inventory& out) {
+void probe_endpoint(const ProbeTarget& target, std::chrono::milliseconds timeout, Inventory& out,
+                    const std::function<bool()>& cancelled) {
   asio::io_context io;
   ssl::context context(ssl::context::tls_client);
   context.set_verify_mode(ssl::verify_none);  // we record what is served, trusted or not
   ssl::stream<tcp::socket> stream(io, context);
   if (!target.server_name.empty()) SSL_set_tlsext_host_name(stream.native_handle(), target.server_name.c_str());
   tcp::resolver resolver(io);
-  asio::steady_timer deadline(io, timeout);
+  asio::steady_timer deadline(io, timeout), poll(io);
   boost::system::error_code result;
   const char* step = "resolving";
-  deadline.async_wait([&](boost::system::error_code ec) {
-    if (ec) return;  // cancelled: the probe ended first
+  bool stopped = false;  // `cancelled` said so: nothing to report
+  auto abort = [&] {
     resolver.cancel();
     boost::system::error_code ignored;
     stream.lowest_layer().close(ignored);  // aborts the connect or the handshake
     result = asio::error::operation_aborted;
+  };
+  deadline.async_wait([&](boost::system::error_code ec) {
+    if (ec) return;  // cancelled: the probe ended first
+    abort();
+    poll.cancel();
   });
+  std::function<void(boost::system::error_code)> ask = [&](boost::system::error_code ec) {
+    if (ec) return;
+    if (cancelled()) {
+      stopped = true;
+      abort();
+      deadline.cancel();
+      return;
+    }
+    poll.expires_after(std::chrono::milliseconds(100));
+    poll.async_wait(ask);
+  };
+  if (cancelled) ask({});
   auto finish = [&](boost::system::error_code ec) {
     if (!result) result = ec;
     deadline.cancel();
+    poll.cancel();
   };
   resolver.async_resolve(target.host, target.port, [&](boost::system::error_code ec, tcp::resolver::results_type endpoints) {
     if (ec) return finish(ec);
@@ -106,6 +126,7 @@ void probe_endpoint(const ProbeTarget& target, std::chrono::milliseconds timeout
     });
   });
   io.run();
+  if (stopped) return;
   if (result) {
     out.errors.push_back({target.source, describe(result, step)});
     return;

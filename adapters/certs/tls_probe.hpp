@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,9 @@ std::optional<ProbeTarget> parse_probe_target(std::string_view text, std::string
 /// Connects, shakes hands, and adds the served chain to `out` in the order served, numbered as
 /// a bundle is (`source` alone, or `source#1` the leaf, `source#2`, ...). A refused connection, an endpoint that does not speak
 /// TLS, or one silent past `timeout` is one ReadError naming the target.
-void probe_endpoint(const ProbeTarget& target, std::chrono::milliseconds timeout, Inventory& out);
+/// `cancelled` (asked every 100 ms) ends a probe in flight at once, adding nothing: Ctrl-C must
+/// not wait for a hanging endpoint's timeout.
+void probe_endpoint(const ProbeTarget& target, std::chrono::milliseconds timeout, Inventory& out,
+                    const std::function<bool()>& cancelled = {});
 
 }  // namespace klaxon::certs

@@ -25,15 +25,26 @@ struct TrustPair {
   const char* mesh;
   std::vector<ObjectKey> issuers;
   std::vector<ObjectKey> bundles;
+  std::vector<std::string> rule_prefixes;  // the packs whose trust failures this explains
+  const char* fix;
 };
 const std::vector<TrustPair>& trust_pairs() {
   static const std::vector<TrustPair> pairs{
       {"Linkerd",
        {{"secret", "linkerd-identity-issuer", "crt.pem"}, {"secret", "linkerd-identity-issuer", "tls.crt"}},
-       {{"configmap", "linkerd-identity-trust-roots", "ca-bundle.crt"}}},
+       {{"configmap", "linkerd-identity-trust-roots", "ca-bundle.crt"}},
+       {"linkerd.", "rustls."},
+       "re-issue the issuer from a root the bundle holds (step certificate create identity.linkerd.cluster.local "
+       "issuer.crt issuer.key --profile intermediate-ca --ca ca.crt --ca-key ca.key) and replace the Secret, or add "
+       "the issuer's root to the bundle (linkerd upgrade --identity-trust-anchors-file); then kubectl -n linkerd "
+       "rollout restart deploy/linkerd-identity and restart the meshed workloads"},
       {"Dapr",
        {{"secret", "dapr-trust-bundle", "issuer.crt"}},
-       {{"secret", "dapr-trust-bundle", "ca.crt"}, {"configmap", "dapr-trust-bundle", "ca.crt"}}},
+       {{"secret", "dapr-trust-bundle", "ca.crt"}, {"configmap", "dapr-trust-bundle", "ca.crt"}},
+       {"dapr."},
+       "renew root and issuer together (dapr mtls renew-certificate -k --valid-until 365 --restart), or put the "
+       "issuer's root into dapr-trust-bundle's ca.crt (Secret and ConfigMap alike); then restart the Dapr control "
+       "plane and the sidecars"},
   };
   return pairs;
 }
@@ -81,13 +92,21 @@ bool signed_by(const Certificate& issuer, const Certificate& signer) {
 }
 
 std::vector<Prediction> check_trust_bundles(const std::vector<Certificate>& certificates) {
+  std::vector<const Certificate*> all;
+  all.reserve(certificates.size());
+  for (const Certificate& c : certificates) all.push_back(&c);
+  return check_trust_bundles(all);
+}
+
+std::vector<Prediction> check_trust_bundles(const std::vector<const Certificate*>& certificates) {
   std::vector<Prediction> out;
   for (const TrustPair& pair : trust_pairs()) {
     // By namespace: the issuer (first found) and each bundle's certificates.
     std::map<std::string_view, const Certificate*> issuer_in;
     std::map<std::pair<std::string_view, std::size_t>, std::vector<const Certificate*>> bundle_in;
     std::map<std::pair<std::string_view, std::size_t>, std::string> bundle_name;
-    for (const Certificate& c : certificates) {
+    for (const Certificate* each : certificates) {
+      const Certificate& c = *each;
       Parsed p;
       if (!parse_object_source(c.source, p)) continue;
       for (const ObjectKey& k : pair.issuers)
@@ -109,10 +128,15 @@ std::vector<Prediction> check_trust_bundles(const std::vector<Certificate>& cert
         Prediction p;
         p.certificate = issuer;
         p.bundle = bundle;
+        p.mesh = pair.mesh;
+        p.rule_prefixes = pair.rule_prefixes;
+        p.key = issuer->source + " " + bundle;
+        p.fix = pair.fix;
         p.message = fmt::format(
             "{} issuer {} ({}) is not signed by any of the {} certificate{} in {}: workloads will fail mTLS with a bad "
-            "signature / unknown authority. Re-issue the issuer from a trusted root, or add its root to the bundle.",
-            pair.mesh, issuer->source, issuer->subject, roots->second.size(), roots->second.size() == 1 ? "" : "s", bundle);
+            "signature / unknown authority. Fix: {}.",
+            pair.mesh, issuer->source, issuer->subject, roots->second.size(), roots->second.size() == 1 ? "" : "s", bundle,
+            pair.fix);
         out.push_back(std::move(p));
       }
     }

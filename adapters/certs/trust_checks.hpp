@@ -21,12 +21,17 @@ struct Prediction {
   std::string incident_class = "cert_bad_signature";
   const Certificate* certificate = nullptr;  // the issuer that does not chain (into the inventory)
   std::string bundle;                        // the trust bundle's object: configmap:NS/NAME/KEY
-  std::string message;                       // for people: what is wrong and what to renew
+  std::string message;                       // for people: what is wrong, naming both objects, and the fix
+  std::string mesh;                          // Linkerd, Dapr
+  std::string fix;                           // the fix alone
+  std::vector<std::string> rule_prefixes;    // rules whose trust failures it explains (`linkerd.`)
+  std::string key;                           // stable while the same two objects disagree
 };
 
 /// Checks every issuer/bundle pair of kTrustPairs found in `certificates` (both sides present,
 /// in the same namespace). Lifetime: the predictions point into `certificates`.
 std::vector<Prediction> check_trust_bundles(const std::vector<Certificate>& certificates);
+std::vector<Prediction> check_trust_bundles(const std::vector<const Certificate*>& certificates);
 
 /// True when `issuer`'s signature verifies with the public key of `signer` (both CA certificates
 /// whose DER the inventory kept) and `signer`'s subject is `issuer`'s issuer.

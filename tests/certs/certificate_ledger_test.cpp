@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "tests/certs/test_certificates.hpp"
+
 namespace klaxon::certs {
 namespace {
 
@@ -34,7 +36,11 @@ struct Recorder {
   CertificateReceiver receiver() {
     return {[this](const InventoryCertificate& c) { said += fmt::format("read {} {}\n", c.source, c.serial); },
             [this](const std::string& source) { said += fmt::format("gone {}\n", source); },
-            [this](const ReadError& e) { said += fmt::format("error {}: {}\n", e.source, e.message); }};
+            [this](const ReadError& e) { said += fmt::format("error {}: {}\n", e.source, e.message); },
+            [this](const PredictedFailure& p) { said += fmt::format("predicted {}\n", p.key); },
+            [this](const std::string& key, const std::string& why, const std::string& summary) {
+              said += fmt::format("ended {} {}: {}\n", key, why, summary);
+            }};
   }
 };
 
@@ -86,6 +92,47 @@ TEST(CertificateLedger, TheTrackersViewNamesTheObjectToRenew) {
   EXPECT_EQ(far.not_after_text, "9999-12-31T23:59:59Z");
   EXPECT_EQ(to_inventory(cert("endpoint:127.0.0.1:8443", kNow, "e")).labels[1],
             (std::pair<std::string, std::string>{"endpoint", "127.0.0.1:8443"}));
+}
+
+// The trust checks after each reading: a Linkerd issuer its roots do not sign is predicted once
+// (read again unchanged: nothing), again when either object changes and they still disagree,
+// ended `renewed` when they agree, `removed` when the bundle is gone.
+TEST(CertificateLedger, ATrustBundleMismatchIsPredictedOnceAndEndsWhenTheyAgree) {
+  const auto root = test::make_certificate({.common_name = "root.linkerd.cluster.local", .ca = true});
+  const auto stray = test::make_certificate({.common_name = "root.linkerd.cluster.local", .ca = true});
+  auto reading = [&](const test::MadeCertificate& signer, long serial, bool with_bundle) {
+    const auto issuer = test::make_certificate(
+        {.common_name = "identity.linkerd.cluster.local", .ca = true, .serial = serial, .issuer = &signer});
+    Inventory in;
+    read_certificates(issuer.pem(), "secret:linkerd/linkerd-identity-issuer/tls.crt", in);
+    if (with_bundle) read_certificates(root.pem(), "configmap:linkerd/linkerd-identity-trust-roots/ca-bundle.crt", in);
+    return in;
+  };
+  const std::string key =
+      "secret:linkerd/linkerd-identity-issuer/tls.crt configmap:linkerd/linkerd-identity-trust-roots/ca-bundle.crt";
+  CertificateLedger ledger;
+  Recorder r;
+  const Inventory bad = reading(stray, 2, true);
+  ledger.reconcile("kubernetes", bad, r.receiver());
+  ledger.reconcile("kubernetes", bad, r.receiver());
+  ledger.reconcile("files", of({}), r.receiver());
+  EXPECT_EQ(r.said.substr(r.said.find("predicted")), fmt::format("predicted {}\n", key)) << r.said;
+  r.said.clear();
+  ledger.reconcile("kubernetes", reading(stray, 3, true), r.receiver());
+  EXPECT_EQ(r.said.substr(r.said.find("predicted")), fmt::format("predicted {}\n", key)) << "re-issued, still from the stray root";
+  r.said.clear();
+  ledger.reconcile("kubernetes", reading(root, 4, true), r.receiver());
+  EXPECT_EQ(r.said.substr(r.said.find("ended")),
+            fmt::format("ended {} renewed: renewed: secret:linkerd/linkerd-identity-issuer/tls.crt is signed by a root in "
+                        "configmap:linkerd/linkerd-identity-trust-roots/ca-bundle.crt again\n",
+                        key))
+      << r.said;
+  r.said.clear();
+  ledger.reconcile("kubernetes", reading(stray, 5, true), r.receiver());
+  ledger.reconcile("kubernetes", reading(stray, 5, false), r.receiver());
+  EXPECT_NE(r.said.find(fmt::format("ended {} removed: configmap:linkerd/linkerd-identity-trust-roots/ca-bundle.crt is gone", key)),
+            std::string::npos)
+      << r.said;
 }
 
 }  // namespace

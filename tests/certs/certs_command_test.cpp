@@ -83,7 +83,7 @@ TEST_F(CertsCommand, TextListsEveryCertificateSoonestFirstAndNamesTheGarbage) {
   const auto r = run_command(klaxon_certs(d));
   EXPECT_EQ(r.status, 0) << r.err;
   const auto lines = lines_of(r.out);
-  ASSERT_EQ(lines.size(), 10u) << r.out;  // header, 8 certificates, summary
+  ASSERT_EQ(lines.size(), 11u) << r.out;  // header, 8 certificates, summary, the not-yet-valid note
   EXPECT_TRUE(lines[1].starts_with("EXPIRED ")) << lines[1];
   EXPECT_NE(lines[1].find("file:" + d + "/expired.pem  CN=expired"), std::string::npos) << lines[1];
   EXPECT_TRUE(lines[2].starts_with("WARNING ")) << lines[2];
@@ -95,7 +95,9 @@ TEST_F(CertsCommand, TextListsEveryCertificateSoonestFirstAndNamesTheGarbage) {
   EXPECT_TRUE(lines[5].starts_with("NOT-YET-VALID ")) << lines[5];
   EXPECT_NE(r.out.find("file:" + d + "/bundle.pem#2  CN=bundle-root"), std::string::npos);
   EXPECT_NE(r.out.find("kubeconfig:" + d + "/kube/config:cluster/prod  CN=cluster-ca"), std::string::npos);
-  EXPECT_EQ(lines.back(), "8 certificates: 1 expired, 1 expiring soon, 1 not yet valid, 5 ok; 1 unreadable (named above)");
+  EXPECT_EQ(lines[9], "8 certificates: 1 expired, 1 expiring soon, 1 not yet valid, 5 ok; 1 unreadable (named above)");
+  EXPECT_TRUE(lines[10].starts_with("NOT-YET-VALID: its notBefore is ahead of this clock by more than 5m. Check the clocks first"))
+      << lines[10];
   EXPECT_EQ(r.err, "klaxon certs: cannot read file:" + d + "/garbage.pem: a certificate block that is not base64 (damaged PEM)\n");
   expect_no_key_bytes(r.out + r.err);
 }

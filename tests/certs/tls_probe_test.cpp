@@ -16,6 +16,7 @@
 #include "adapters/certs/tls_probe.hpp"
 #include "adapters/sources/child_process.hpp"
 #include "tests/certs/test_certificates.hpp"
+#include "tests/support/klaxon_process.hpp"
 #include "tests/support/test_support.hpp"
 
 extern char** environ;
@@ -86,6 +87,7 @@ class RawServer {
     thread_ = std::thread([this, reply = std::move(reply)] {
       boost::system::error_code ec;
       acceptor_.accept(held_, ec);
+      accepted_ = !ec;
       if (ec || reply.empty()) return;
       char hello[4096];
       held_.read_some(asio::buffer(hello), ec);  // the ClientHello, so that closing sends FIN, not RST
@@ -99,8 +101,10 @@ class RawServer {
     thread_.join();
   }
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  bool accepted() const { return accepted_; }
 
  private:
+  std::atomic<bool> accepted_{false};
   asio::io_context io_;
   tcp::acceptor acceptor_;
   tcp::socket held_{io_};
@@ -181,6 +185,26 @@ TEST(TlsProbe, TargetsAreParsedStrictly) {
   EXPECT_FALSE(certs::parse_probe_target("host:99999", error));
   EXPECT_FALSE(certs::parse_probe_target("host:443@", error));
   EXPECT_EQ(probe("--probe nonsense").status, 2);
+}
+
+// Ctrl-C (or a service manager's SIGTERM, the same handler) while --probe waits on an endpoint
+// that accepted and never answers: klaxon ends at once, the probe cancelled rather than run to
+// its 10 s timeout, so no "no answer in time" is said. On a pipe (the sources read once before
+// the first line) and in a live mode (the probe on the certificate watch's thread).
+TEST(TlsProbe, StoppingDuringAProbeCancelsIt) {
+  for (const bool live : {false, true}) {
+    RawServer silent("");
+    const std::string target = fmt::format("127.0.0.1:{}", silent.port());
+    std::vector<std::string> args{"--format", "jsonl", "--probe", target};
+    if (live) args.insert(args.end(), {"serve", "--listen", "127.0.0.1:0"});
+    test::KlaxonProcess k(args);
+    const auto deadline = std::chrono::steady_clock::now() + test::kProcessWait;
+    while (!silent.accepted() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(silent.accepted()) << k.err();
+    EXPECT_EQ(k.stop(), 0) << (live ? "serve" : "pipe") << "\n" << k.err();
+    EXPECT_EQ(k.err().find("no answer in time"), std::string::npos) << (live ? "serve" : "pipe") << "\n" << k.err();
+  }
 }
 
 }  // namespace

@@ -22,6 +22,24 @@ rules:
     extract: { expired_at: instant(not_after) }
     group_by: [pod]
     severity: critical
+  - id: t.expired_named
+    class: cert_expired
+    title: a peer's certificate has expired (no instant said)
+    match: { message: 'peer certificate has expired' }
+    group_by: [pod]
+    severity: critical
+  - id: t.unknown_authority
+    class: cert_unknown_authority
+    title: x509 signed by unknown authority
+    match: { message: 'x509: certificate signed by unknown authority' }
+    group_by: [pod]
+    severity: critical
+  - id: t.mesh_bad_signature
+    class: cert_bad_signature
+    title: Linkerd proxy BadSignature
+    match: { message: 'invalid peer certificate: BadSignature' }
+    group_by: [pod]
+    severity: critical
   - id: t.lost
     class: connection_lost
     title: connection lost
@@ -44,7 +62,24 @@ InventoryCertificate certificate(const std::string& source, Nanos not_after, con
   c.not_after_text = format_rfc3339(not_after);
   c.labels = {{"source_kind", "secret"}, {"namespace", "dapr-system"}, {"name", "dapr-trust-bundle"}, {"key", "ca.crt"}};
   c.runbook = "renew the certificate in key ca.crt of Secret dapr-system/dapr-trust-bundle";
+  c.names = {"cluster.local"};
   return c;
+}
+
+// The Linkerd issuer its trust roots do not sign, as adapters/certs/certificate_ledger.cpp says it.
+PredictedFailure linkerd_prediction() {
+  PredictedFailure p;
+  p.key = "secret:linkerd/linkerd-identity-issuer/tls.crt configmap:linkerd/linkerd-identity-trust-roots/ca-bundle.crt";
+  p.issuer = certificate("secret:linkerd/linkerd-identity-issuer/tls.crt", T("2027-12-01T00:00:00Z"), "1F");
+  p.issuer.subject = "CN=identity.linkerd.cluster.local";
+  p.issuer.names = {"identity.linkerd.cluster.local", "cluster.local"};
+  p.bundle = "configmap:linkerd/linkerd-identity-trust-roots/ca-bundle.crt";
+  p.title = "Predicted bad signature: Linkerd issuer not signed by " + p.bundle;
+  p.summary = "Linkerd issuer secret:linkerd/linkerd-identity-issuer/tls.crt is not signed by " + p.bundle;
+  p.runbook = "re-issue the issuer from a root the bundle holds";
+  p.labels = {{"trust_bundle", p.bundle}};
+  p.rule_prefixes = {"t.mesh_"};
+  return p;
 }
 
 std::string line(Nanos t, const std::string& msg, const std::string& pod) {
@@ -184,6 +219,121 @@ TEST_F(Inventory, InAReplayTheJoinOpensTheCertificatesIncident) {
   EXPECT_EQ(incidents[0].inventory.source, "file:certs/root.pem");
   EXPECT_EQ(incidents[0].klass, "cert_expired");
   EXPECT_EQ(incidents[0].count, 1u);
+}
+
+// A Linkerd issuer its trust roots do not sign: one critical cert_bad_signature incident from
+// the inventory alone, before any proxy says a word. A proxy's bare BadSignature (a rule of the
+// mesh's pack) and an unknown-authority line naming the issuer's trust domain fold into it; an
+// unknown-authority line naming nothing of it opens its own. When the two objects agree again
+// it resolves, and a line after that is its own incident again.
+TEST_F(Inventory, APredictedBadSignatureComesFirstAndTheProxyLinesFoldUnderIt) {
+  const Nanos now = T("2026-12-07T12:00:00Z");
+  const PredictedFailure p = linkerd_prediction();
+  tracker->failure_predicted(p, now, events);
+  tracker->advance(now, events);
+  ASSERT_EQ(said(events), fmt::format("opened cert_bad_signature critical {} @{}\n", p.issuer.source, format_rfc3339(now)));
+  EXPECT_EQ(events[0].incident.summary, p.summary);
+  EXPECT_EQ(events[0].incident.runbook, p.runbook);
+  EXPECT_NE(std::find(events[0].incident.labels.begin(), events[0].incident.labels.end(),
+                      std::pair<std::string, std::string>{"trust_bundle", p.bundle}),
+            events[0].incident.labels.end());
+  const std::string id = events[0].incident.id;
+  events.clear();
+  tracker->failure_predicted(p, now + kNanosPerSecond, events);
+  EXPECT_EQ(said(events), "") << "the same disagreement said again is the same incident";
+
+  feed(line(now + 2 * kNanosPerSecond, "Failed to connect error=invalid peer certificate: BadSignature", "web-1") +
+       line(now + 3 * kNanosPerSecond,
+            "x509: certificate signed by unknown authority (spiffe://cluster.local/ns/emojivoto/sa/web)", "voting-1") +
+       line(now + 4 * kNanosPerSecond, "x509: certificate signed by unknown authority (vault.internal)", "vault-1"));
+  auto incidents = tracker->incidents();
+  ASSERT_EQ(incidents.size(), 2u) << said(events);
+  EXPECT_EQ(incidents[0].id, id);
+  EXPECT_EQ(incidents[0].count, 2u);
+  EXPECT_EQ(incidents[0].pods, (std::vector<std::string>{"web-1", "voting-1"}));
+  EXPECT_EQ(incidents[0].summary, p.summary) << "it still names both objects";
+  EXPECT_EQ(incidents[1].rule, "t.unknown_authority");
+  EXPECT_EQ(incidents[1].pods, std::vector<std::string>{"vault-1"});
+  events.clear();
+
+  tracker->prediction_ended(p.key, now + 10 * kNanosPerSecond, "renewed", "renewed: signed again", events);
+  ASSERT_EQ(said(events), fmt::format("resolved cert_bad_signature critical {} @{}\n", p.issuer.source,
+                                      format_rfc3339(now + 10 * kNanosPerSecond)));
+  EXPECT_EQ(events[0].incident.resolved_because, "renewed");
+  EXPECT_EQ(events[0].incident.summary, "renewed: signed again");
+  events.clear();
+  feed(line(now + 11 * kNanosPerSecond, "Failed to connect error=invalid peer certificate: BadSignature", "web-1"));
+  ASSERT_EQ(events.size(), 1u) << said(events);
+  EXPECT_EQ(events[0].incident.rule, "t.mesh_bad_signature");
+}
+
+// In a replay the prediction has no event time: it opens with the first line, not in 1970.
+TEST_F(Inventory, InAReplayThePredictionOpensWithTheFirstLine) {
+  tracker->failure_predicted(linkerd_prediction(), 0, events);
+  EXPECT_EQ(said(events), "");
+  const Nanos t = T("2025-10-23T15:03:43Z");
+  feed(line(t, "Failed to connect error=invalid peer certificate: BadSignature", "web-1"));
+  const auto incidents = tracker->incidents();
+  ASSERT_EQ(incidents.size(), 1u) << said(events);
+  EXPECT_EQ(incidents[0].klass, "cert_bad_signature");
+  EXPECT_EQ(incidents[0].first_seen, t - TrackerOptions{}.allowed_lateness);
+  EXPECT_EQ(incidents[0].count, 1u);
+}
+
+// The join by name: an expiry line stating no instant but naming the certificate's trust domain
+// folds into its incident once it has expired, not while it only expires soon (the class must
+// fit); a name the certificate does not have opens its own.
+TEST_F(Inventory, ALineNamingAnExpiredCertificateJoinsIt) {
+  const Nanos now = T("2026-12-07T12:00:00Z"), end = now + 2 * kDay;
+  tracker->certificate_read(certificate(kRoot, end, "01"), now, events);
+  tracker->advance(now, events);
+  feed(line(now + kNanosPerSecond, "peer certificate has expired: spiffe://cluster.local/ns/shop/orders", "early-1"));
+  auto incidents = tracker->incidents();
+  ASSERT_EQ(incidents.size(), 2u) << said(events);
+  EXPECT_EQ(incidents[1].rule, "t.expired_named") << "expiring soon is not expired: not its line";
+
+  tracker->advance(end + kDay, events);
+  events.clear();
+  feed(line(end + kDay + kNanosPerSecond, "peer certificate has expired: spiffe://cluster.local/ns/shop/orders", "orders-1") +
+       line(end + kDay + 2 * kNanosPerSecond, "peer certificate has expired for svc.cluster.local.example", "other-1"));
+  incidents = tracker->incidents();
+  ASSERT_EQ(incidents.size(), 3u) << said(events);
+  EXPECT_EQ(incidents[0].inventory.source, kRoot);
+  EXPECT_EQ(incidents[0].klass, "cert_expired");
+  EXPECT_EQ(incidents[0].pods, std::vector<std::string>{"orders-1"});
+  EXPECT_EQ(incidents[2].pods, std::vector<std::string>{"other-1"});
+}
+
+// Live, a certificate whose not_before is ahead of the clock (beyond the allowed skew) is its
+// own critical cert_not_yet_valid incident, with the clocks in its fix; the clock reaching
+// not_before resolves it. Within the skew, or in a replay, it is nothing.
+TEST_F(Inventory, ACertificateNotValidYetIsItsOwnIncidentUntilItsStart) {
+  const Nanos now = T("2026-12-07T12:00:00Z");
+  InventoryCertificate future = certificate("file:certs/future.pem", now + 300 * kDay, "0B");
+  future.not_before = now + 3600 * kNanosPerSecond;
+  tracker->certificate_read(future, now, events);
+  tracker->advance(now, events);
+  ASSERT_EQ(said(events), fmt::format("opened cert_not_yet_valid critical file:certs/future.pem @{}\n", format_rfc3339(now)));
+  EXPECT_NE(events[0].incident.runbook.find("check the clocks first"), std::string::npos) << events[0].incident.runbook;
+  EXPECT_NE(events[0].incident.summary.find("is valid only from " + format_rfc3339(now + 3600 * kNanosPerSecond)),
+            std::string::npos)
+      << events[0].incident.summary;
+  events.clear();
+  tracker->advance(now + 2 * 3600 * kNanosPerSecond, events);
+  ASSERT_EQ(events.size(), 1u) << said(events);
+  EXPECT_EQ(events[0].kind, IncidentEvent::Kind::resolved);
+  EXPECT_EQ(events[0].incident.resolved_because, "valid");
+  events.clear();
+
+  InventoryCertificate skewed = certificate("file:certs/skewed.pem", now + 300 * kDay, "0C");
+  skewed.not_before = now + 2 * 3600 * kNanosPerSecond + 60 * kNanosPerSecond;  // a minute ahead: within the 5m skew
+  tracker->certificate_read(skewed, now + 2 * 3600 * kNanosPerSecond, events);
+  EXPECT_EQ(said(events), "");
+
+  auto replay = std::make_unique<IncidentTracker>(matcher->rules(), std::vector<CorrelationSpec>{}, TrackerOptions{});
+  replay->certificate_read(future, 0, events);
+  replay->advance(now, events);
+  EXPECT_EQ(said(events), "") << "a replay's logs were written before the certificate existed";
 }
 
 }  // namespace

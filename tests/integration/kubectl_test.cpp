@@ -414,6 +414,23 @@ TEST_F(KubectlSourceTest, TheTrustBundleSecretPredictsAndTheSidecarLinesJoinIt) 
   EXPECT_EQ(requests_of(list), 1);
   EXPECT_GE(requests_of("GET /api/v1/namespaces/dapr-system/secrets?allowWatchBookmarks=true&resourceVersion="), 1)
       << ::testing::PrintToString(api_.requests());
+  // A watch dropped mid-stream (no ERROR event, as a connection cut or the API server's watch
+  // timeout ends it) is resumed from the last resourceVersion it carried: the renewed bundle's,
+  // 9 (the first put was 8). No new list, and what changed while it was away is seen.
+  const std::string watch = "GET /api/v1/namespaces/dapr-system/secrets?allowWatchBookmarks=true&resourceVersion=";
+  ASSERT_EQ(requests_of(watch + "9&"), 0) << ::testing::PrintToString(api_.requests());
+  api_.cut_watches();
+  const auto db = test::make_certificate({.common_name = "db", .not_after = now + 2 * 86400});
+  api_.put_object("v1", "secrets", "dapr-system", "db-tls",
+                  fmt::format(R"({{"metadata":{{"name":"db-tls","namespace":"dapr-system"}},"type":"kubernetes.io/tls",)"
+                              R"("data":{{"tls.crt":"{}"}}}})",
+                              test::base64(db.pem())));
+  ASSERT_TRUE(k->wait_for([&] {
+    return std::regex_search(k->out, std::regex(R"re("event":"opened".*"severity":"critical".*"source":"secret:dapr-system/db-tls/tls.crt")re"));
+  })) << k->out << k->err;
+  EXPECT_EQ(requests_of(list), 1) << ::testing::PrintToString(api_.requests());
+  EXPECT_GE(requests_of(watch + "9&"), 1) << ::testing::PrintToString(api_.requests());
+
   // 410 Gone (etcd compacted the version): listed again, and what changed meanwhile is seen.
   api_.expire_watches();
   const auto web = test::make_certificate({.common_name = "web", .not_after = now + 3 * 86400});
@@ -434,6 +451,72 @@ TEST_F(KubectlSourceTest, TheTrustBundleSecretPredictsAndTheSidecarLinesJoinIt) 
   bool listed = false;
   for (const std::string& r : api_.requests()) listed = listed || r.starts_with("GET /api/v1/namespaces/dapr-system/secrets?limit=");
   EXPECT_TRUE(listed) << "the Secrets of kubectl's namespace, through kubectl";
+}
+
+// --certs-kubernetes, Linkerd: an identity issuer that the trust roots do not sign is one
+// predicted cert_bad_signature incident before any proxy logs a word, naming both objects and
+// the fix; the proxy's BadSignature line folds into it (no incident of its own); re-issuing the
+// issuer from a root the bundle holds resolves it while klaxon runs.
+TEST_F(KubectlSourceTest, ALinkerdIssuerOutsideItsTrustRootsIsPredictedBeforeAnyProxySaysSo) {
+  api_.add_namespace("linkerd");
+  const auto root = test::make_certificate({.common_name = "root.linkerd.cluster.local", .ca = true});
+  const auto stray = test::make_certificate({.common_name = "root.linkerd.cluster.local", .ca = true});
+  auto put_issuer = [&](const test::MadeCertificate& signer, long serial) {
+    const auto issuer = test::make_certificate(
+        {.common_name = "identity.linkerd.cluster.local", .ca = true, .serial = serial, .issuer = &signer});
+    api_.put_object("v1", "secrets", "linkerd", "linkerd-identity-issuer",
+                    fmt::format(R"({{"metadata":{{"name":"linkerd-identity-issuer","namespace":"linkerd"}},)"
+                                R"("type":"kubernetes.io/tls","data":{{"tls.crt":"{}","tls.key":"{}"}}}})",
+                                test::base64(issuer.pem()), test::base64(issuer.key_pem())));
+    return issuer.key_pem();
+  };
+  std::string pem;
+  for (char c : root.pem()) pem += c == '\n' ? std::string("\\n") : std::string(1, c);
+  api_.put_object("v1", "configmaps", "linkerd", "linkerd-identity-trust-roots",
+                  fmt::format(R"({{"metadata":{{"name":"linkerd-identity-trust-roots","namespace":"linkerd"}},)"
+                              R"("data":{{"ca-bundle.crt":"{}"}}}})",
+                              pem));
+  const std::string stray_key = put_issuer(stray, 2);
+  api_.add_pod("linkerd", "web-1", {{"app", "web"}}, {"linkerd-proxy"});
+  auto k = start({"-n", "linkerd", "-l", "app=web", "--certs-kubernetes"});
+  std::smatch m;
+  const std::regex predicted(
+      R"re(\{"type":"incident","event":"opened".*"id":"([0-9a-f]+)","rule":"certificate.trust_check","class":"cert_bad_signature","severity":"critical".*)re");
+  ASSERT_TRUE(k->wait_for([&] { return std::regex_search(k->out, m, predicted); })) << k->out << k->err;
+  const std::string id = m[1], opened = m[0];
+  for (const char* both : {"secret:linkerd/linkerd-identity-issuer/tls.crt", "configmap:linkerd/linkerd-identity-trust-roots/ca-bundle.crt",
+                           "step certificate create identity.linkerd.cluster.local"})
+    EXPECT_NE(opened.find(both), std::string::npos) << both << "\n" << opened;
+  EXPECT_NE(opened.find(R"("certificate":{"source":"secret:linkerd/linkerd-identity-issuer/tls.crt","subject":"CN=identity.linkerd.cluster.local")"),
+            std::string::npos)
+      << opened;
+  EXPECT_EQ(k->out.find(R"("type":"match")"), std::string::npos) << "predicted before any line";
+
+  ASSERT_TRUE(k->wait_for([&] { return api_.open_follows("linkerd", "web-1") > 0; }));
+  api_.append_log("linkerd", "web-1", "linkerd-proxy", Nanos(std::time(nullptr)) * kNanosPerSecond,
+                  "[ 84322.120348s]  WARN ThreadId(02) outbound:proxy{addr=10.96.12.4:8080}:service{ns=emojivoto name=voting-svc "
+                  "port=8080}:endpoint{addr=10.244.2.17:8080}: linkerd_reconnect: Failed to connect error=invalid peer "
+                  "certificate: BadSignature");
+  ASSERT_TRUE(k->wait_for([&] { return k->out.find(R"("type":"match")") != std::string::npos; })) << k->out << k->err;
+  EXPECT_NE(k->out.find(R"("rule":"linkerd.proxy_bad_signature")"), std::string::npos) << k->out;
+
+  put_issuer(root, 3);  // re-issued from the root the bundle holds
+  ASSERT_TRUE(k->wait_for([&] {
+    return std::regex_search(k->out, std::regex(R"re("event":"resolved".*"id":")re" + id + R"re(".*"open":false)re"));
+  })) << k->out << k->err;
+  EXPECT_NE(k->out.find("is signed by a root in configmap:linkerd/linkerd-identity-trust-roots/ca-bundle.crt again"),
+            std::string::npos)
+      << k->out;
+  EXPECT_EQ(k->terminate(), 0) << k->err;
+  std::size_t opened_events = 0;
+  for (auto at = k->out.find(R"("event":"opened")"); at != std::string::npos; at = k->out.find(R"("event":"opened")", at + 1))
+    ++opened_events;
+  EXPECT_EQ(opened_events, 1u) << "the proxy's line opened no incident of its own\n" << k->out;
+  EXPECT_TRUE(std::regex_search(k->out, std::regex(R"re("type":"summary".*"id":")re" + id + R"re(".*"count":1,.*"pods":\["web-1"\])re")))
+      << k->out;
+  const std::string body = stray_key.substr(stray_key.find('\n') + 1, 40);
+  EXPECT_EQ(k->out.find(body), std::string::npos);
+  EXPECT_EQ(k->err.find(body), std::string::npos);
 }
 
 TEST(KubectlSource, MissingKubectlIsAClearFatalError) {

@@ -258,6 +258,14 @@ void FakeKubeApi::expire_watches() {
   changed_.notify_all();
 }
 
+void FakeKubeApi::cut_watches() {
+  std::unique_lock lock(mutex_);
+  const unsigned cut = cut_generation_++;
+  changed_.notify_all();
+  // Returns once those watches are closed: what the test changes next, none of them sends.
+  changed_.wait_for(lock, std::chrono::seconds(10), [&] { return open_by_cut_[cut] == 0; });
+}
+
 int FakeKubeApi::open_watches() const {
   std::lock_guard lock(mutex_);
   return watches_;
@@ -271,7 +279,8 @@ void FakeKubeApi::stream_watch(Socket& socket, const std::string& group_version,
   if (ec) return;
   std::unique_lock lock(mutex_);
   ++watches_;
-  const unsigned generation = expiry_generation_;
+  const unsigned generation = expiry_generation_, cut = cut_generation_;
+  ++open_by_cut_[cut];
   std::size_t next = 0;
   bool gone = from < oldest_version_;
   for (;;) {
@@ -284,7 +293,11 @@ void FakeKubeApi::stream_watch(Socket& socket, const std::string& group_version,
         const WatchEvent& e = events_[next];
         if (e.version <= from || e.group_version != group_version || e.resource != resource || (!ns.empty() && e.ns != ns))
           continue;
-        out += fmt::format(R"({{"type":"{}","object":{}}})", e.type, e.object) + "\n";
+        // Each object carries its resourceVersion, as the API server's do: a client resumes from it.
+        std::string object = e.object;
+        if (const auto at = object.find(R"("metadata":{)"); at != std::string::npos)
+          object.insert(at + 12, fmt::format(R"("resourceVersion":"{}"{})", e.version, object[at + 12] == '}' ? "" : ","));
+        out += fmt::format(R"({{"type":"{}","object":{}}})", e.type, object) + "\n";
       }
     }
     if (!out.empty()) {
@@ -293,12 +306,14 @@ void FakeKubeApi::stream_watch(Socket& socket, const std::string& group_version,
       lock.lock();
       if (ec) break;
     }
-    if (gone || expiry_generation_ != generation || stopping_) break;
+    if (gone || expiry_generation_ != generation || cut_generation_ != cut || stopping_) break;
     changed_.wait_for(lock, std::chrono::milliseconds(200));
     char byte;  // the client went away: the watch is no longer open
     if (::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) break;
   }
   --watches_;
+  --open_by_cut_[cut];
+  changed_.notify_all();
 }
 
 void FakeKubeApi::forbid_resource(const std::string& resource) {

@@ -71,6 +71,10 @@ class FakeKubeApi {
   /// current resourceVersion. This ends every open watch with an ERROR event 410 Gone and makes
   /// every resourceVersion so far too old, as etcd compaction does: the client must list again.
   void expire_watches();
+  /// Ends every open watch mid-stream without a word (no ERROR event), as a dropped connection
+  /// or the API server's own watch timeout does: the client resumes from the last version it saw.
+  /// Returns once they are closed (bounded), so a change made next reaches no cut watch.
+  void cut_watches();
   /// Watches open now.
   int open_watches() const;
   /// Lists of `resource` are answered 403 Forbidden (an account without that RBAC).
@@ -126,6 +130,8 @@ class FakeKubeApi {
   unsigned long version_ = 7;       // the resourceVersion of the latest change
   unsigned long oldest_version_ = 0;  // older ones are 410 Gone
   unsigned expiry_generation_ = 0;
+  unsigned cut_generation_ = 0;
+  std::map<unsigned, int> open_by_cut_;  // watches open, by the cut generation they began in
   int watches_ = 0;
   void stream_watch(Socket& socket, const std::string& group_version, const std::string& resource, const std::string& ns,
                     unsigned long from);
