@@ -30,8 +30,10 @@ constexpr std::array<std::string_view, 3> kMessageKeys = {"msg", "message", "log
 constexpr std::array<std::string_view, 3> kLevelKeys = {"level", "severity", "lvl"};
 constexpr std::array<std::string_view, 4> kTimeKeys = {"time", "ts", "timestamp", "@timestamp"};
 // Fields whose value completes the message: `failed to renew: x509: certificate has expired`.
-constexpr std::array<std::string_view, 7> kErrorKeys = {
-    "error", "err", "err.message", "error.message", "reason", "cause", "exception"};
+// MongoDB's structured log nests them under `attr` (`"attr":{"reason":"certificate has expired"}`).
+constexpr std::array<std::string_view, 9> kErrorKeys = {
+    "error", "err", "err.message", "error.message", "reason", "cause", "exception",
+    "attr.error", "attr.reason"};
 
 template <std::size_t N>
 bool one_of(std::string_view key, const std::array<std::string_view, N>& keys) {
