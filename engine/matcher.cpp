@@ -350,15 +350,20 @@ void Matcher::match_candidates(const Record& record, Scratch& scratch, const std
 const std::vector<RuleSpec>& Matcher::rules() const { return impl_->rules; }
 const Prefilter& Matcher::prefilter() const { return *impl_->prefilter; }
 
+namespace {
+bool is_identifier(std::string_view name) {
+  return !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
+         std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+}  // namespace
+
 std::vector<std::string> placeholders(std::string_view text) {
   std::vector<std::string> out;
   for (std::size_t open = text.find('{'); open != std::string_view::npos; open = text.find('{', open + 1)) {
     const std::size_t close = text.find('}', open);
     if (close == std::string_view::npos) break;
     const std::string_view name = text.substr(open + 1, close - open - 1);
-    const bool identifier = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
-                            std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-    if (identifier) out.emplace_back(name);
+    if (is_identifier(name)) out.emplace_back(name);
   }
   return out;
 }
@@ -381,9 +386,11 @@ std::string render_template(std::string_view tmpl, const RuleMatch& match) {
     if (close == std::string_view::npos) break;
     out.append(tmpl.substr(0, open));
     std::string_view name = tmpl.substr(open + 1, close - open - 1);
+    // The loader refuses a {name} that is no capture or extracted value of the rule, so a name
+    // not found here is an optional group that took no part in the match: it says nothing.
     if (const Value* v = match.find(name))
       out += v->kind == Value::Kind::seconds ? format_duration(v->integer) : value_to_string(*v);
-    else
+    else if (!is_identifier(name))
       out.append(tmpl.substr(open, close - open + 1));
     tmpl.remove_prefix(close + 1);
   }
