@@ -30,8 +30,14 @@ constexpr std::array<std::string_view, 3> kMessageKeys = {"msg", "message", "log
 constexpr std::array<std::string_view, 3> kLevelKeys = {"level", "severity", "lvl"};
 constexpr std::array<std::string_view, 4> kTimeKeys = {"time", "ts", "timestamp", "@timestamp"};
 // Fields whose value completes the message: `failed to renew: x509: certificate has expired`.
-constexpr std::array<std::string_view, 7> kErrorKeys = {
-    "error", "err", "err.message", "error.message", "reason", "cause", "exception"};
+// MongoDB's structured log nests them under `attr` (`"attr":{"reason":"certificate has expired"}`).
+constexpr std::array<std::string_view, 9> kErrorKeys = {
+    "error", "err", "err.message", "error.message", "reason", "cause", "exception",
+    "attr.error", "attr.reason"};
+// A Java stack trace as one field (logstash-logback-encoder, ECS, OpenTelemetry) starts with the
+// error and goes on to its `Caused by:` chain, where the certificate's reason is stated.
+constexpr std::array<std::string_view, 5> kStackTraceKeys = {
+    "stack_trace", "stacktrace", "stackTrace", "error.stack_trace", "exception.stacktrace"};
 
 template <std::size_t N>
 bool one_of(std::string_view key, const std::array<std::string_view, N>& keys) {
@@ -170,12 +176,14 @@ struct Decoder::Impl {
 
   // Message, level, time and error from the fields of a JSON or logfmt payload.
   void finish_structured(Record& r) {
-    std::string_view message, error;
+    std::string_view message, error, trace;
     for (const Field& f : r.fields) {
       if (message.empty() && one_of(f.name, kMessageKeys)) message = f.value;
       if (r.level.empty() && one_of(f.name, kLevelKeys)) r.level = normalize_level(f.value);
       if (error.empty() && one_of(f.name, kErrorKeys)) error = f.value;
+      if (trace.empty() && one_of(f.name, kStackTraceKeys)) trace = f.value;
     }
+    if (!trace.empty()) error = trace;
     for (const Field& f : r.fields) {
       if (!one_of(f.name, kTimeKeys)) continue;
       auto t = is_digit(f.value.empty() ? ' ' : f.value[0]) && f.value.find('-') == std::string_view::npos

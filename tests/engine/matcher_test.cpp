@@ -150,6 +150,32 @@ TEST_F(MatcherTest, PrefilterNeverHidesAMatch) {
   EXPECT_GT(matched, 1000);
 }
 
+TEST(MatcherRender, AnOptionalGroupThatTookNoPartSaysNothingInTheSummary) {
+  // `.NET TLS handshake failed {alert}`: the alert is named on some lines, not on others.
+  Matcher m = test::matcher_from_yaml(R"(
+pack: t
+rules:
+  - id: t.handshake
+    class: tls_handshake_failure
+    title: handshake
+    match: { message: 'handshake failed(?: with alert (?P<alert>\w+))?' }
+    annotations: { summary: 'TLS handshake failed{alert} {not a name}' }
+)");
+  Decoder decoder;
+  Matcher::Scratch scratch;
+  const std::string summary = m.rules()[0].annotations.at(0).second;
+  auto render = [&](std::string_view line) {
+    Record record;
+    std::vector<RuleMatch> out;
+    if (!m.may_match(line, scratch)) return std::string("(no candidate)");
+    decoder.decode(line, record, 2024);
+    m.match(record, scratch, out);
+    return out.empty() ? std::string("(no match)") : render_template(summary, out[0]);
+  };
+  EXPECT_EQ(render("handshake failed with alert HandshakeFailure"), "TLS handshake failedHandshakeFailure {not a name}");
+  EXPECT_EQ(render("the TLS handshake failed"), "TLS handshake failed {not a name}");
+}
+
 TEST(MatcherCompile, ReportsEveryProblemWithItsRule) {
   std::vector<Diagnostic> problems;
   RuleSpec bad;
