@@ -225,9 +225,10 @@ void put_digits(char* out, std::int64_t value, int width) {
 
 }  // namespace
 
-// Hand-rolled rather than fmt::format: every match and incident event prints instants, and on a
-// noisy stream this is a measurable part of the output cost.
-std::string format_rfc3339(Nanos t) {
+// Hand-rolled rather than fmt::format, and written in place: every match and incident event
+// prints instants, and on a noisy stream a std::string per instant was a measurable part of the
+// output cost.
+void append_rfc3339(std::string& out, Nanos t) {
   std::int64_t secs = t / kNanosPerSecond;
   if (t < 0 && t % kNanosPerSecond != 0) --secs;
   std::int64_t days = secs / 86400, rem = secs % 86400;
@@ -242,27 +243,42 @@ std::string format_rfc3339(Nanos t) {
   const unsigned d = doy - (153 * mp + 2) / 5 + 1;
   const unsigned m = mp < 10 ? mp + 3 : mp - 9;
   const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
-  if (y < 0 || y > 9999) return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", y, m, d, rem / 3600, rem / 60 % 60, rem % 60);
-  std::string out = "0000-00-00T00:00:00Z";
-  put_digits(&out[0], y, 4);
-  put_digits(&out[5], m, 2);
-  put_digits(&out[8], d, 2);
-  put_digits(&out[11], rem / 3600, 2);
-  put_digits(&out[14], rem / 60 % 60, 2);
-  put_digits(&out[17], rem % 60, 2);
-  return out;
+  if (y < 0 || y > 9999) {
+    fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", y, m, d, rem / 3600, rem / 60 % 60,
+                   rem % 60);
+    return;
+  }
+  char s[] = "0000-00-00T00:00:00Z";
+  put_digits(&s[0], y, 4);
+  put_digits(&s[5], m, 2);
+  put_digits(&s[8], d, 2);
+  put_digits(&s[11], rem / 3600, 2);
+  put_digits(&s[14], rem / 60 % 60, 2);
+  put_digits(&s[17], rem % 60, 2);
+  out.append(s, sizeof s - 1);
 }
 
-std::string format_rfc3339_nano(Nanos t) {
-  std::string s = format_rfc3339(t);
+void append_rfc3339_nano(std::string& out, Nanos t) {
+  append_rfc3339(out, t);
   std::int64_t frac = t % kNanosPerSecond;
   if (frac < 0) frac += kNanosPerSecond;
-  if (frac == 0) return s;
+  if (frac == 0) return;
   char digits[11] = ".000000000";
   put_digits(digits + 1, frac, 9);
   int n = 10;
   while (digits[n - 1] == '0') --n;
-  s.insert(s.size() - 1, digits, std::size_t(n));
-  return s;
+  out.insert(out.size() - 1, digits, std::size_t(n));  // before the `Z`
+}
+
+std::string format_rfc3339(Nanos t) {
+  std::string out;
+  append_rfc3339(out, t);
+  return out;
+}
+
+std::string format_rfc3339_nano(Nanos t) {
+  std::string out;
+  append_rfc3339_nano(out, t);
+  return out;
 }
 }  // namespace klaxon

@@ -42,5 +42,8 @@ std::optional<Nanos> parse_instant(std::string_view text) noexcept;
 std::string format_rfc3339(Nanos t);
 /// `2024-04-01T23:43:35.931825236Z` (nanoseconds, trailing zeros kept off).
 std::string format_rfc3339_nano(Nanos t);
+/// The same, appended to `out` (no string of its own: the output path's way).
+void append_rfc3339(std::string& out, Nanos t);
+void append_rfc3339_nano(std::string& out, Nanos t);
 
 }  // namespace klaxon

@@ -1,13 +1,38 @@
 #include "adapters/sinks/json_lines_sink.hpp"
 
+#include <charconv>
+
 #include <fmt/format.h>
 
 #include "engine/json_text.hpp"
 
 namespace klaxon::sinks {
+namespace {
+
+// Integers and instants are written in place: fmt::format_to through a back_inserter and a
+// std::string per instant cost more than the rest of a match's line.
+void append_integer(std::string& b, std::int64_t n) {
+  char digits[24];
+  b.append(digits, std::size_t(std::to_chars(digits, digits + sizeof digits, n).ptr - digits));
+}
+
+void append_quoted_instant(std::string& b, Nanos t, bool nano) {
+  b += '"';
+  if (nano) append_rfc3339_nano(b, t);
+  else append_rfc3339(b, t);
+  b += '"';
+}
+
+}  // namespace
 
 std::vector<Field> match_labels(const ClassifiedLine& line) {
-  std::vector<Field> labels = line.record.labels;
+  std::vector<Field> labels;
+  match_labels(line, labels);
+  return labels;
+}
+
+void match_labels(const ClassifiedLine& line, std::vector<Field>& labels) {
+  labels.assign(line.record.labels.begin(), line.record.labels.end());
   for (const std::string& name : line.rule.group_by) {
     bool present = false;
     for (const Field& f : labels) present |= f.name == name;
@@ -16,7 +41,6 @@ std::vector<Field> match_labels(const ClassifiedLine& line) {
     std::string_view value = line.record.get(name, &found);
     if (found) labels.push_back({name, value});
   }
-  return labels;
 }
 
 void JsonLinesSink::match(const ClassifiedLine& line) {
@@ -24,15 +48,20 @@ void JsonLinesSink::match(const ClassifiedLine& line) {
   std::string& b = buf_;
   b += R"({"type":"match","source":)";
   append_json_string(b, line.source);
-  fmt::format_to(std::back_inserter(b), R"(,"line_no":{},"time":")", line.line_no);
-  b += format_rfc3339_nano(line.record.time);
-  b += R"(","rule":)";
+  b += R"(,"line_no":)";
+  append_integer(b, std::int64_t(line.line_no));
+  b += R"(,"time":)";
+  append_quoted_instant(b, line.record.time, true);
+  b += R"(,"rule":)";
   append_json_string(b, line.rule.id);
   b += R"(,"class":)";
   append_json_string(b, line.rule.klass);
-  fmt::format_to(std::back_inserter(b), R"(,"severity":"{}","labels":{{)", to_string(line.primary.severity));
+  b += R"(,"severity":")";
+  b += to_string(line.primary.severity);
+  b += R"(","labels":{)";
   bool first = true;
-  for (const Field& f : match_labels(line)) {
+  match_labels(line, labels_);
+  for (const Field& f : labels_) {
     if (!first) b += ',';
     first = false;
     append_json_string(b, f.name);
@@ -47,9 +76,9 @@ void JsonLinesSink::match(const ClassifiedLine& line) {
     append_json_string(b, v.name);
     b += ':';
     switch (v.kind) {
-      case Value::Kind::seconds: fmt::format_to(std::back_inserter(b), "{}", v.integer); break;
+      case Value::Kind::seconds: append_integer(b, v.integer); break;
       case Value::Kind::number: fmt::format_to(std::back_inserter(b), "{}", v.number); break;
-      case Value::Kind::instant: append_json_string(b, format_rfc3339(v.integer)); break;
+      case Value::Kind::instant: append_quoted_instant(b, v.integer, false); break;
       case Value::Kind::text: append_json_string(b, v.text); break;
     }
   }
@@ -63,7 +92,7 @@ namespace {
 
 void append_instant_or_null(std::string& b, Nanos t) {
   if (t == 0) b += "null";
-  else append_json_string(b, format_rfc3339(t));
+  else append_quoted_instant(b, t, false);
 }
 
 }  // namespace
@@ -75,15 +104,19 @@ void append_incident_json(std::string& b, const IncidentSnapshot& i) {
   append_json_string(b, i.rule);
   b += R"(,"class":)";
   append_json_string(b, i.klass);
-  fmt::format_to(std::back_inserter(b), R"(,"severity":"{}","title":)", to_string(i.severity));
+  b += R"(,"severity":")";
+  b += to_string(i.severity);
+  b += R"(","title":)";
   append_json_string(b, i.title);
   b += R"(,"labels":)";
   append_json_object(b, i.labels);
   b += R"(,"first_seen":)";
-  append_json_string(b, format_rfc3339_nano(i.first_seen));
+  append_quoted_instant(b, i.first_seen, true);
   b += R"(,"last_seen":)";
-  append_json_string(b, format_rfc3339_nano(i.last_seen));
-  fmt::format_to(std::back_inserter(b), R"(,"count":{},"expires_at":)", i.count);
+  append_quoted_instant(b, i.last_seen, true);
+  b += R"(,"count":)";
+  append_integer(b, std::int64_t(i.count));
+  b += R"(,"expires_at":)";
   append_instant_or_null(b, i.expires_at);
   b += R"(,"caused_by":)";
   if (i.caused_by.empty()) b += "null";
@@ -95,8 +128,11 @@ void append_incident_json(std::string& b, const IncidentSnapshot& i) {
     if (k) b += ',';
     append_json_string(b, i.pods[k]);
   }
-  fmt::format_to(std::back_inserter(b), R"(],"symptoms":{},"symptom_pods":{},"open":{})", i.symptoms,
-                 i.symptom_pods.size(), i.open ? "true" : "false");
+  b += R"(],"symptoms":)";
+  append_integer(b, std::int64_t(i.symptoms));
+  b += R"(,"symptom_pods":)";
+  append_integer(b, std::int64_t(i.symptom_pods.size()));
+  b += i.open ? R"(,"open":true)" : R"(,"open":false)";
   if (!i.runbook.empty()) {
     b += R"(,"runbook":)";
     append_json_string(b, i.runbook);
@@ -115,9 +151,11 @@ void append_incident_json(std::string& b, const IncidentSnapshot& i) {
 }
 
 void append_incident_event_json(std::string& b, const IncidentEvent& e) {
-  fmt::format_to(std::back_inserter(b), R"({{"type":"incident","event":"{}","time":")", to_string(e.kind));
-  b += format_rfc3339_nano(e.time);
-  b += "\",";
+  b += R"({"type":"incident","event":")";
+  b += to_string(e.kind);
+  b += R"(","time":)";
+  append_quoted_instant(b, e.time, true);
+  b += ',';
   append_incident_json(b, e.incident);
   b += '}';
 }

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "engine/event_sink.hpp"
 
@@ -21,6 +22,7 @@ class JsonLinesSink final : public EventSink {
   std::FILE* out_;
   bool with_matches_;
   std::string buf_;
+  std::vector<Field> labels_;  // match_labels() of the line being written, reused
 };
 
 /// Appends DESIGN.md's incident object (without the closing brace) to `out`.
@@ -32,5 +34,6 @@ void append_incident_event_json(std::string& out, const IncidentEvent& e);
 /// The labels a match is reported with: the record's own (pod, container, ...) and the rule's
 /// group_by names found in the payload's fields (instance, app_id, ...).
 std::vector<Field> match_labels(const ClassifiedLine& line);
+void match_labels(const ClassifiedLine& line, std::vector<Field>& out);
 
 }  // namespace klaxon::sinks
