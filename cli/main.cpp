@@ -182,6 +182,17 @@ int run_main(int argc, char** argv) {
                     "Streams held; past it the least recently seen end (idle ones end after 15m)")
       ->check(count_check(10, 10'000'000))
       ->default_str("10000");
+  serve->add_option("--tls-cert-file", serve_options.tls_cert_file, "TLS: certificate (PEM), re-read when it changes")
+      ->type_name("FILE");
+  serve->add_option("--tls-key-file", serve_options.tls_key_file, "TLS: its private key (PEM)")->type_name("FILE");
+  serve->add_option("--client-ca-file", serve_options.client_ca_file, "Mutual TLS: clients need a certificate from this CA")
+      ->type_name("FILE");
+  serve->add_option("--bearer-token-file", serve_options.bearer_token_file, "Pushes need Authorization: Bearer <file's token>")
+      ->type_name("FILE");
+  serve->add_option("--basic-auth-file", serve_options.basic_auth_file, "Pushes need basic auth; USER:HASH lines (bcrypt, $5$)")
+      ->type_name("FILE");
+  serve->add_option("--tenant", serve_options.tenants, "Only these X-Scope-OrgID tenants may push (repeatable)")
+      ->type_name("ID");
   // --follow: files followed like tail -F (adapters/sources/follow_source.hpp).
   klaxon::sources::FollowOptions follow;
   app.add_option("--follow", follow.paths, "Files, globs or directories (their *.log); runs until Ctrl-C")

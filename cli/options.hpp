@@ -101,6 +101,9 @@ struct ServeOptions {
   std::size_t max_connections = 256;
   std::size_t max_inflight_mib = 256;
   std::size_t max_label_sets = 10000;
+  std::string tls_cert_file, tls_key_file, client_ca_file;  // TLS when both of the first two
+  std::string bearer_token_file, basic_auth_file;           // credentials asked when given
+  std::vector<std::string> tenants;                         // X-Scope-OrgID allow-list
 };
 int run_serve(RunOptions options, const ServeOptions& serve);
 

@@ -1,5 +1,6 @@
 // cli/serve_command.cpp — `klaxon serve`: Loki's push API in, incidents out.
 #include <cstdio>
+#include <string>
 
 #include "adapters/sinks/status_server.hpp"
 #include "adapters/sources/loki_push_source.hpp"
@@ -20,6 +21,16 @@ int run_serve(RunOptions options, const ServeOptions& serve) {
     push.max_connections = serve.max_connections;
     push.max_inflight_bytes = serve.max_inflight_mib << 20;
     push.max_label_sets = serve.max_label_sets;
+    if (serve.tls_cert_file.empty() != serve.tls_key_file.empty())
+      throw sources::FatalSourceError("serve: --tls-cert-file and --tls-key-file go together (the certificate and its key)");
+    if (!serve.client_ca_file.empty() && serve.tls_cert_file.empty())
+      throw sources::FatalSourceError("serve --client-ca-file needs TLS: give --tls-cert-file and --tls-key-file too");
+    if (!serve.tls_cert_file.empty())
+      push.tls = std::make_shared<net::ServerTls>(
+          net::ServerTlsFiles{serve.tls_cert_file, serve.tls_key_file, serve.client_ca_file});
+    if (!serve.bearer_token_file.empty() || !serve.basic_auth_file.empty() || !serve.tenants.empty())
+      push.auth = std::make_shared<net::HttpAuth>(net::HttpAuthFiles{
+          serve.bearer_token_file, serve.basic_auth_file, {serve.tenants.begin(), serve.tenants.end()}});
     push.other_gets = [board](std::string_view target) -> std::optional<sources::HttpAnswer> {
       auto a = board->answer(target);
       if (!a) return std::nullopt;
@@ -27,8 +38,12 @@ int run_serve(RunOptions options, const ServeOptions& serve) {
     };
     auto source = std::make_unique<sources::LokiPushSource>(executor, push);
     const auto at = source->local_endpoint();
-    std::fprintf(stderr, "klaxon: receiving Loki pushes on http://%s:%u/loki/api/v1/push\n",
-                 at.address().to_string().c_str(), unsigned(at.port()));
+    std::string guarded;  // what guards it, said so that an open receiver is never a surprise
+    if (push.tls) guarded = push.tls->describe();
+    if (push.auth) guarded += (guarded.empty() ? "" : ", ") + push.auth->describe();
+    std::fprintf(stderr, "klaxon: receiving Loki pushes on %s://%s:%u/loki/api/v1/push (%s)\n", push.tls ? "https" : "http",
+                 at.address().to_string().c_str(), unsigned(at.port()),
+                 guarded.empty() ? "no TLS, no credential asked" : guarded.c_str());
     return source;
   });
 }

@@ -87,6 +87,14 @@ bool append_json_string(std::string& out, std::string_view s) {
         out.append("\xEF\xBF\xBD");
         valid = false;
         ++i;
+      } else if (n == 2 && c == 0xC2 && static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+        // U+0080..U+009F, the C1 controls (U+009B is CSI): valid JSON raw, but a terminal that
+        // shows `jq -r`'s output would act on them, so they are escaped like C0.
+        const unsigned char cp = static_cast<unsigned char>(s[i + 1]);
+        out.append("\\u00");
+        out.push_back(kHex[cp >> 4]);
+        out.push_back(kHex[cp & 15]);
+        i += 2;
       } else {
         out.append(s.substr(i, n));
         i += n;

@@ -1,7 +1,8 @@
 // engine/json_text.hpp — writing JSON strings that are always valid, whatever the input bytes.
 //
 // Log lines may hold NUL bytes, control characters and invalid UTF-8; the machine output must
-// still be one valid JSON object per line. Invalid UTF-8 sequences become U+FFFD.
+// still be one valid JSON object per line. Invalid UTF-8 sequences become U+FFFD; control
+// characters, C1 (U+0080..U+009F) included, are escaped as \u00XX.
 #pragma once
 
 #include <string>

@@ -16,9 +16,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <fmt/format.h>
 
 #include "adapters/sources/loki_push_decoder.hpp"
+#include "engine/printable.hpp"
 
 namespace klaxon::sources {
 namespace {
@@ -35,6 +37,8 @@ constexpr std::uint64_t kRejectionsSaid = 10;
 // sees our answer instead of a connection reset.
 constexpr std::size_t kDrainAtMost = 256u << 20;
 constexpr auto kDrainFor = std::chrono::seconds(10);
+// A TLS client that connects and says nothing holds a socket this long at most.
+constexpr auto kHandshakeFor = std::chrono::seconds(10);
 // A stream (label set) that sent nothing for this long is ended, so pods that come and go do
 // not hold memory for ever; it starts afresh if it sends again.
 constexpr auto kStreamIdle = std::chrono::minutes(15);
@@ -74,6 +78,7 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
   LokiPushOptions options;
   tcp::acceptor acceptor;
   std::uint64_t rejections = 0;
+  std::uint64_t tls_refusals = 0;  // failed handshakes
   std::size_t connections = 0;     // sessions running
   std::size_t inflight_bytes = 0;  // announced by the bodies being received
   bool said_busy = false, said_full = false, said_label_sets = false;
@@ -135,17 +140,43 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
                   fmt::format("klaxon: nothing at {}; push to {} (GET /ready, /metrics)\n", path, kPushPath));
   }
 
-  asio::awaitable<void> refuse_and_drain(beast::tcp_stream& stream, http::response<http::string_body>& res) {
+  // Written whole, then the sending side closed and what the client still sends read and
+  // dropped at the socket (bounded), TLS or not: the client sees the answer, not a reset.
+  template <class Stream>
+  asio::awaitable<void> refuse_and_drain(Stream& stream, http::response<http::string_body>& res) {
     res.keep_alive(false);
     res.prepare_payload();
     boost::system::error_code ec;
-    stream.expires_after(kDrainFor);
+    auto& tcp_layer = beast::get_lowest_layer(stream);
+    tcp_layer.expires_after(kDrainFor);
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    tcp_layer.socket().shutdown(tcp::socket::shutdown_send, ec);
     static char sink[64 * 1024];  // contents never read
     for (std::size_t drained = 0; !ec && drained < kDrainAtMost;)
-      drained += co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+      drained += co_await tcp_layer.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // A request's credential and tenant, checked from its header before its body is read. The
+  // probes' paths need neither: a kubelet probe carries no credential.
+  std::optional<http::response<http::string_body>> refusal(const http::request_header<>& req, Intake& out) {
+    const std::string_view path = path_of(sv(req.target()));
+    if (path == "/ready" || path == "/healthz" || path == "/readyz") return std::nullopt;
+    if (options.auth && !options.auth->admits(sv(req[http::field::authorization]))) {
+      auto res = reject(out, 401,
+                        req[http::field::authorization].empty() ? "no credential; send the one serve was given"
+                                                                : "wrong credential");
+      res.set(http::field::www_authenticate, options.auth->challenge());
+      return res;
+    }
+    if (options.auth && options.auth->checks_tenants() && path == kPushPath) {
+      const std::string_view tenant = sv(req["X-Scope-OrgID"]);
+      if (!options.auth->allows_tenant(tenant))
+        return reject(out, 403,
+                      tenant.empty() ? std::string("no X-Scope-OrgID; this receiver takes only the tenants of serve --tenant")
+                                     : fmt::format("tenant {:?} is not one of serve --tenant", printable(tenant.substr(0, 64))));
+    }
+    return std::nullopt;
   }
 
   // Past max_label_sets: the least recently seen tenth end now (one pass for many requests).
@@ -195,12 +226,16 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
     out.notice("loki_push_busy", std::exchange(said_busy, true) ? std::string() :
                fmt::format("loki push: {} connections are open, the most serve --max-connections allows; further "
                            "ones are answered 503 (said once, counted in /metrics)", options.max_connections));
+    boost::system::error_code ec;
+    if (options.tls) {  // an HTTP answer would be garbage to a TLS client: the door closes
+      stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+      co_return;
+    }
     auto res = answer(http::status::service_unavailable,
                       fmt::format("klaxon: {} connections already; retry later\n", options.max_connections));
     res.set(http::field::retry_after, "1");
     res.keep_alive(false);
     res.prepare_payload();
-    boost::system::error_code ec;
     stream.expires_after(std::chrono::seconds(5));
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -212,14 +247,47 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
       Impl& impl;
       ~Leave() { --impl.connections; }
     } leave{*this};
-    beast::tcp_stream stream(std::move(socket));
+    if (!options.tls) {
+      beast::tcp_stream stream(std::move(socket));
+      co_await exchange(stream, out);
+      co_return;
+    }
+    std::string said;
+    const std::shared_ptr<asio::ssl::context> context = options.tls->context(&said);  // outlives the stream
+    if (!said.empty()) out.notice("loki_push_tls_reloads", said);
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *context);
+    boost::system::error_code ec;
+    const auto peer = stream.next_layer().socket().remote_endpoint(ec);
+    beast::get_lowest_layer(stream).expires_after(kHandshakeFor);
+    co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      ++tls_refusals;
+      std::string why;
+      if (tls_refusals <= kRejectionsSaid)
+        why = fmt::format("loki push: TLS handshake with {} failed: {}{}", peer.address().to_string(), printable(ec.message()),
+                          tls_refusals == kRejectionsSaid ? " (further failures are only counted, in /metrics)" : "");
+      out.notice("loki_push_tls_refused", why);
+      beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
+      co_return;
+    }
+    co_await exchange(stream, out);
+  }
+
+  // HTTP/1.1 requests on one connection, plain or TLS, until it closes or idles.
+  template <class Stream>
+  asio::awaitable<void> exchange(Stream& stream, Intake& out) {
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(options.max_body_bytes);
-      stream.expires_after(std::chrono::seconds(options.idle_timeout_seconds));
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(options.idle_timeout_seconds));
       boost::system::error_code ec;
       co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec)
+        if (auto refused = refusal(parser.get(), out)) {
+          co_await refuse_and_drain(stream, *refused);
+          break;
+        }
       // The body is held only within the in-flight budget: what it announces (Content-Length),
       // or the most a body may be when it does not say.
       const std::size_t announced =
@@ -264,7 +332,7 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
       if (ec || !req.keep_alive()) break;
     }
     boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 };
 

@@ -20,6 +20,13 @@
 // `max_body_bytes`. Both refusals are said once on stderr and counted in /metrics. A label set
 // (stream) that sent nothing for 15 minutes is ended; past `max_label_sets` streams, the least
 // recently seen tenth are ended at once (a client that sends a fresh label set per request).
+//
+// Facing a network: with `tls` every connection is TLS (adapters/net/tls_server.hpp: files
+// picked up again when they change, client certificates when asked); a failed handshake is
+// said for the first ten and counted. With `auth` a request must carry a credential the receiver
+// admits (401 with WWW-Authenticate before its body is read), and with a tenant allow-list a
+// push must name a listed X-Scope-OrgID (403). /ready, /healthz and /readyz answer without: they
+// are for probes.
 #pragma once
 
 #include <cstddef>
@@ -31,6 +38,8 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "adapters/net/http_auth.hpp"
+#include "adapters/net/tls_server.hpp"
 #include "adapters/sources/live_source.hpp"
 
 namespace klaxon::sources {
@@ -52,6 +61,8 @@ struct LokiPushOptions {
   std::size_t max_inflight_bytes = 256u << 20;  // bodies being received, together; more get 429
   std::size_t max_label_sets = 10000;        // streams held; past it the least recently seen end
   HttpResponder other_gets;                  // GETs other than /ready; empty = 404
+  std::shared_ptr<net::ServerTls> tls;       // null = plain HTTP
+  std::shared_ptr<net::HttpAuth> auth;       // null = anyone may push
 };
 
 /// Parses "host:port" (IPv4, [IPv6] or a name that resolves locally). Throws FatalSourceError

@@ -47,6 +47,7 @@
 
 #include "adapters/sources/loki_entries.hpp"
 #include "engine/civil_time.hpp"
+#include "engine/printable.hpp"
 
 namespace klaxon::sources {
 namespace {
@@ -89,7 +90,7 @@ Url parse_url(const std::string& url) {
       rest = url.substr(std::string_view(scheme).size());
     }
   }
-  if (rest.empty()) throw FatalSourceError("--url " + url + " is not an http(s):// address of Loki (e.g. http://loki:3100)");
+  if (rest.empty()) throw FatalSourceError("--url " + redact_url(url) + " is not an http(s):// address of Loki (e.g. http://loki:3100)");
   const std::size_t slash = rest.find('/');
   std::string authority = rest.substr(0, slash);
   if (slash != std::string::npos) u.prefix = rest.substr(slash);
@@ -106,7 +107,7 @@ Url parse_url(const std::string& url) {
   }
   if (u.host.size() > 2 && u.host.front() == '[' && u.host.back() == ']') u.host = u.host.substr(1, u.host.size() - 2);
   if (u.host.empty() || u.port.empty() || u.port.find_first_not_of("0123456789") != std::string::npos)
-    throw FatalSourceError("--url " + url + " has no usable host:port");
+    throw FatalSourceError("--url " + redact_url(url) + " has no usable host:port");
   return u;
 }
 
@@ -156,7 +157,7 @@ LokiRefused refusal(unsigned status, std::string body, const std::string& url) {
                       "'{{namespace=\"dapr-system\"}}') or lower --limit",
                       body);
   else if (status == 404)
-    msg = fmt::format("no Loki API at {} (404): check --url, with the path prefix if Loki is behind one", url);
+    msg = fmt::format("no Loki API at {} (404): check --url, with the path prefix if Loki is behind one", redact_url(url));
   else
     msg = fmt::format("Loki answered {}: {}", status, body.empty() ? "(no text)" : body);
   return LokiRefused(status, msg);
@@ -215,7 +216,7 @@ class LokiSource final : public LiveSource {
       } catch (const std::runtime_error& e) {
         why = e.what();
       }
-      why = fmt::format("cannot reach Loki at {}: {}", options_.url, why);
+      why = fmt::format("cannot reach Loki at {}: {}", redact_url(options_.url), why);
       if (why.find("certificate verify failed") != std::string::npos)
         why += " (give the CA that signed Loki's certificate with --ca-file)";
       if (!options_.follow && failures >= 4) throw std::runtime_error(why);

@@ -61,5 +61,16 @@ TEST(JsonText, InvalidUtf8BecomesTheReplacementCharacterAndValidUtf8StaysAsItIs)
   }
 }
 
+TEST(JsonText, C1ControlsAreEscapedAndTheCharactersAroundThemStay) {
+  // U+009B is an 8-bit CSI: `jq -r` would hand it to the terminal raw. U+00A0 (no-break space),
+  // the first character past C1, stays as it is.
+  for (std::size_t at = 0; at < 12; ++at) {
+    const std::string pad(at, 'x');
+    std::string out;
+    EXPECT_TRUE(append_json_string(out, pad + "\xC2\x80\xC2\x9B" "31m\xC2\x9F\xC2\xA0\xC3\xA9" + pad));
+    EXPECT_EQ(out, "\"" + pad + "\\u0080\\u009b31m\\u009f\xC2\xA0\xC3\xA9" + pad + "\"");
+  }
+}
+
 }  // namespace
 }  // namespace klaxon

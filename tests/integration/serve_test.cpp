@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <snappy.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "adapters/sources/loki_push.pb.h"
+#include "tests/certs/test_certificates.hpp"
 #include "tests/support/test_support.hpp"
 #include "tests/support/peer.hpp"
 
@@ -135,6 +137,7 @@ class Klaxon {
 
 struct HttpReply {
   int status = 0;
+  std::string head;  // status line and headers
   std::string body;
 };
 
@@ -170,7 +173,10 @@ HttpReply http(const std::string& address, const std::string& method, const std:
   ::close(fd);
   if (in.rfind("HTTP/1.1 ", 0) == 0) r.status = std::stoi(in.substr(9, 3));
   const std::size_t head_end = in.find("\r\n\r\n");
-  if (head_end != std::string::npos) r.body = in.substr(head_end + 4);
+  if (head_end != std::string::npos) {
+    r.head = in.substr(0, head_end);
+    r.body = in.substr(head_end + 4);
+  }
   return r;
 }
 
@@ -487,6 +493,198 @@ void push_with_winston(bool json) {
 
 TEST(Serve, WinstonLokiProtobufSnappyPush) { push_with_winston(false); }
 TEST(Serve, WinstonLokiJsonPush) { push_with_winston(true); }
+
+// serve facing a network. The client is winston-loki, configured as an operator would: a CA to
+// trust, basic auth or a bearer token, a client certificate. winston-loki ignores the status of
+// Loki's answer, so a refusal is checked on klaxon's side: its output and what it said.
+struct Pki {
+  explicit Pki(const std::string& name)
+      : dir(fs::temp_directory_path() / ("klaxon-serve-pki-" + name + "-" + std::to_string(::getpid()))) {
+    fs::create_directories(dir);
+  }
+  ~Pki() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  // A CA, and a server pair it signed for 127.0.0.1, written as NAME-ca.pem, NAME.pem, NAME-key.pem.
+  test::MadeCertificate issue(const std::string& name, const std::string& san) {
+    const auto ca = test::make_certificate({.common_name = name + " CA", .ca = true});
+    const auto leaf = test::make_certificate({.common_name = name, .subject_alt_names = san, .serial = 2, .issuer = &ca});
+    test::write_file(dir / (name + "-ca.pem"), ca.pem());
+    test::write_file(dir / (name + ".pem"), leaf.pem());
+    test::write_file(dir / (name + "-key.pem"), leaf.key_pem());
+    return ca;
+  }
+  // As cert-manager's mounted Secret changes: new files renamed over the old ones.
+  void swap_in(const std::string& name, const std::string& as) {
+    for (const std::string suffix : {".pem", "-key.pem"}) fs::rename(dir / (name + suffix), dir / (as + suffix));
+  }
+  std::string path(const std::string& file) const { return (dir / file).string(); }
+  fs::path dir;
+};
+
+// winston-loki sends `line` to `url` with the KLAXON_PEER_* settings of tests/peers/winston_push.js.
+test::CommandResult winston_send(const std::string& url, const std::map<std::string, std::string>& env,
+                                 const std::string& line) {
+  std::string command = "timeout 60 env";
+  for (const auto& [k, v] : env) command += " " + k + "='" + v + "'";
+  return test::run_command(command + " node " + kSource + "/tests/peers/winston_push.js " + url + " '" + line + "'");
+}
+
+#define REQUIRE_WINSTON()                                                                                              \
+  KLAXON_REQUIRE_PEER(std::system("node --version >/dev/null 2>&1") == 0, "node is not installed (scripts/test installs npm)"); \
+  KLAXON_REQUIRE_PEER(fs::exists(kSource + "/tests/peers/node_modules/winston-loki"),                                  \
+                      "winston-loki is not installed; run: cd tests/peers && npm ci")
+
+// A bcrypt hash of `password` (cost 4: a test, not a vault), as `htpasswd -nbB` writes.
+std::string bcrypt(const std::string& password) {
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  if (!crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof salt)) throw std::runtime_error("no bcrypt salt");
+  auto data = std::make_unique<crypt_data>();
+  const char* hash = crypt_rn(password.c_str(), salt, data.get(), int(sizeof(crypt_data)));
+  if (!hash || hash[0] == '*') throw std::runtime_error("no bcrypt");
+  return hash;
+}
+
+TEST(ServeTls, WinstonLokiBasicAuthOverTlsWithATestCa) {
+  REQUIRE_WINSTON();
+  Pki pki("basic");
+  pki.issue("server", "IP:127.0.0.1");
+  test::write_file(pki.dir / "users", "# klaxon serve --basic-auth-file\npromtail:" + bcrypt("s3cret-pass") + "\n");
+  Klaxon k({"--format", "jsonl", "--matches", "serve", "--listen", "127.0.0.1:0", "--tls-cert-file", pki.path("server.pem"),
+            "--tls-key-file", pki.path("server-key.pem"), "--basic-auth-file", pki.path("users")});
+  const std::string url = "https://" + k.address("pushes on https://");
+  const std::string ca = pki.path("server-ca.pem");
+
+  // Not trusting the test CA, winston-loki itself refuses klaxon's certificate.
+  EXPECT_NE(winston_send(url, {{"KLAXON_PEER_BASIC_AUTH", "promtail:s3cret-pass"}}, kExpiredLine).status, 0);
+  // A wrong password and a wrong user are refused (401): their lines are not read.
+  EXPECT_EQ(winston_send(url, {{"KLAXON_PEER_CA", ca}, {"KLAXON_PEER_BASIC_AUTH", "promtail:guess"}}, kDaprLine).status, 0);
+  EXPECT_EQ(winston_send(url, {{"KLAXON_PEER_CA", ca}, {"KLAXON_PEER_BASIC_AUTH", "nobody:s3cret-pass"}}, kDaprLine).status, 0);
+  // The right one is let in, twice (the second from the verified cache).
+  for (int i = 0; i < 2; ++i) {
+    const auto r = winston_send(url, {{"KLAXON_PEER_CA", ca}, {"KLAXON_PEER_BASIC_AUTH", "promtail:s3cret-pass"}}, kExpiredLine);
+    EXPECT_EQ(r.status, 0) << r.err;
+  }
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  const std::string out = k.out(), err = k.err();
+  EXPECT_NE(err.find("(TLS, basic auth (1 user))"), std::string::npos) << err;
+  EXPECT_NE(err.find("refused a request (401): wrong credential"), std::string::npos) << err;
+  EXPECT_EQ(err.find("s3cret"), std::string::npos) << "a password was printed:\n" << err;
+  EXPECT_NE(out.find(R"("class":"cert_expired")"), std::string::npos) << out;
+  EXPECT_EQ(out.find("dapr.root_cert_expiring"), std::string::npos) << "a refused push was read:\n" << out;
+}
+
+TEST(ServeTls, BearerTokenAndTenantAreCheckedBeforeTheBody) {
+  Pki pki("bearer");
+  test::write_file(pki.dir / "token", "tok-0123456789abcdef\n");
+  Klaxon k({"serve", "--listen", "127.0.0.1:0", "--bearer-token-file", pki.path("token"), "--tenant", "team-a"});
+  const std::string at = k.address("pushes on http://");
+  const std::string path = "/loki/api/v1/push";
+  const std::string body = protobuf_push(R"({app="dapr-sentry"})", {kDaprLine});
+  const std::string proto = "Content-Type: application/x-protobuf";
+  const std::string tenant_a = "X-Scope-OrgID: team-a";
+
+  const HttpReply none = http(at, "POST", path, body, {proto, tenant_a});
+  EXPECT_EQ(none.status, 401);
+  EXPECT_NE(none.head.find("WWW-Authenticate: Bearer realm=\"klaxon\""), std::string::npos) << none.head;
+  EXPECT_EQ(http(at, "POST", path, body, {proto, tenant_a, "Authorization: Bearer tok-0123456789abcdeX"}).status, 401);
+  EXPECT_EQ(http(at, "POST", path, body, {proto, tenant_a, "Authorization: Bearer tok-0123456789abcde"}).status, 401);
+  EXPECT_EQ(http(at, "POST", path, body, {proto, tenant_a, "Authorization: Basic dG9rOnRvaw=="}).status, 401);
+  EXPECT_EQ(http(at, "POST", path, body, {proto, "X-Scope-OrgID: team-b", "Authorization: Bearer tok-0123456789abcdef"}).status, 403);
+  EXPECT_EQ(http(at, "POST", path, body, {proto, "Authorization: Bearer tok-0123456789abcdef"}).status, 403);
+  EXPECT_EQ(http(at, "GET", "/metrics").status, 401) << "metrics name pods and rules: they need the token too";
+  EXPECT_EQ(http(at, "GET", "/ready").status, 200) << "probes carry no credential";
+  EXPECT_EQ(http(at, "POST", path, body, {proto, tenant_a, "Authorization: Bearer tok-0123456789abcdef"}).status, 204);
+  std::map<std::string, double> m;  // scraped until the admitted push shows (counted after the answer)
+  for (const auto deadline = std::chrono::steady_clock::now() + kWait;
+       metric(m, kLinesKey) < 1 && std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(50ms)) {
+    const HttpReply metrics = http(at, "GET", "/metrics", "", {"Authorization: bearer tok-0123456789abcdef"});
+    ASSERT_EQ(metrics.status, 200);
+    m = parse_metrics(metrics.body);
+  }
+  EXPECT_EQ(metric(m, kLinesKey), 1) << "only the admitted push is read";
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  EXPECT_EQ(k.err().find("tok-0123"), std::string::npos) << "the token was printed:\n" << k.err();
+}
+
+TEST(ServeTls, MutualTlsRefusesAClientWithoutACertificateFromTheCa) {
+  REQUIRE_WINSTON();
+  Pki pki("mtls");
+  const auto ca = pki.issue("server", "IP:127.0.0.1");
+  const auto client = test::make_certificate({.common_name = "promtail", .serial = 3, .issuer = &ca});
+  test::write_file(pki.dir / "client.pem", client.pem());
+  test::write_file(pki.dir / "client-key.pem", client.key_pem());
+  pki.issue("stranger", "");  // a client certificate from another CA
+  Klaxon k({"--format", "jsonl", "--matches", "serve", "--listen", "127.0.0.1:0", "--tls-cert-file", pki.path("server.pem"),
+            "--tls-key-file", pki.path("server-key.pem"), "--client-ca-file", pki.path("server-ca.pem")});
+  const std::string url = "https://" + k.address("pushes on https://");
+  const std::string trust = pki.path("server-ca.pem");
+
+  EXPECT_NE(winston_send(url, {{"KLAXON_PEER_CA", trust}}, kDaprLine).status, 0) << "no client certificate";
+  EXPECT_NE(winston_send(url, {{"KLAXON_PEER_CA", trust}, {"KLAXON_PEER_CERT", pki.path("stranger.pem")},
+                               {"KLAXON_PEER_KEY", pki.path("stranger-key.pem")}}, kDaprLine).status, 0)
+      << "a client certificate from another CA";
+  const auto r = winston_send(url, {{"KLAXON_PEER_CA", trust}, {"KLAXON_PEER_CERT", pki.path("client.pem")},
+                                    {"KLAXON_PEER_KEY", pki.path("client-key.pem")}}, kExpiredLine);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  EXPECT_NE(k.err().find("(TLS, client certificates required)"), std::string::npos) << k.err();
+  EXPECT_NE(k.err().find("TLS handshake with 127.0.0.1 failed"), std::string::npos) << k.err();
+  EXPECT_NE(k.out().find(R"("class":"cert_expired")"), std::string::npos) << k.out();
+  EXPECT_EQ(k.out().find("dapr.root_cert_expiring"), std::string::npos) << "a refused client's line was read:\n" << k.out();
+}
+
+TEST(ServeTls, ASwappedCertificateIsServedWithoutARestartAndABadOneKeepsTheOld) {
+  REQUIRE_WINSTON();
+  Pki pki("swap");
+  pki.issue("server", "IP:127.0.0.1");
+  pki.issue("renewed", "IP:127.0.0.1");  // cert-manager's next certificate, from another CA here
+  Klaxon k({"--format", "jsonl", "--matches", "serve", "--listen", "127.0.0.1:0", "--tls-cert-file", pki.path("server.pem"),
+            "--tls-key-file", pki.path("server-key.pem")});
+  const std::string url = "https://" + k.address("pushes on https://");
+  const std::map<std::string, std::string> old_trust{{"KLAXON_PEER_CA", pki.path("server-ca.pem")}};
+  const std::map<std::string, std::string> new_trust{{"KLAXON_PEER_CA", pki.path("renewed-ca.pem")}};
+
+  EXPECT_EQ(winston_send(url, old_trust, "first").status, 0);
+  EXPECT_NE(winston_send(url, new_trust, "first").status, 0);
+  pki.swap_in("renewed", "server");
+  EXPECT_EQ(winston_send(url, new_trust, kExpiredLine).status, 0) << "the renewed certificate should be served";
+  EXPECT_NE(winston_send(url, old_trust, "second").status, 0) << "the old certificate is still served";
+  // A half-written rotation (a key that is not PEM) keeps the renewed pair serving, said once.
+  test::write_file(pki.dir / "next-key.pem", "-----BEGIN PRIVATE KEY-----\ntruncated\n");
+  fs::rename(pki.dir / "next-key.pem", pki.dir / "server-key.pem");
+  EXPECT_EQ(winston_send(url, new_trust, "third").status, 0);
+  EXPECT_EQ(winston_send(url, new_trust, "fourth").status, 0);
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  const std::string err = k.err();
+  EXPECT_NE(err.find("TLS certificate reloaded"), std::string::npos) << err;
+  const std::string kept = "still serving the previous certificate";
+  ASSERT_NE(err.find(kept), std::string::npos) << err;
+  EXPECT_EQ(err.find(kept), err.rfind(kept)) << "said once per change:\n" << err;
+  EXPECT_NE(k.out().find(R"("class":"cert_expired")"), std::string::npos) << k.out();
+}
+
+TEST(ServeTls, BadFilesAreStartupErrors) {
+  Pki pki("bad");
+  pki.issue("server", "IP:127.0.0.1");
+  pki.issue("other", "IP:127.0.0.1");
+  test::write_file(pki.dir / "plain-users", "promtail:s3cret-pass\n");
+  auto run = [&](const std::string& flags) { return test::run_command("timeout 20 " + kBin + " serve --listen 127.0.0.1:0 " + flags + " </dev/null"); };
+  auto r = run("--tls-cert-file " + pki.path("server.pem") + " --tls-key-file " + pki.path("other-key.pem"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("is not the key of the certificate"), std::string::npos) << r.err;
+  r = run("--tls-cert-file " + pki.path("server.pem"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("go together"), std::string::npos) << r.err;
+  r = run("--basic-auth-file " + pki.path("plain-users"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("line 1: write USER:HASH"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("s3cret"), std::string::npos) << r.err;
+  r = run("--bearer-token-file " + pki.path("nonexistent"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("cannot read it"), std::string::npos) << r.err;
+}
 
 }  // namespace
 }  // namespace klaxon

@@ -1,0 +1,59 @@
+// adapters/net/http_auth.hpp — who may push: a bearer token, basic-auth users, tenants.
+//
+// What Loki's clients send: Promtail, Alloy, Vector and Fluent Bit set `Authorization: Bearer
+// TOKEN` (bearer_token_file) or `Authorization: Basic base64(user:password)` (basic_auth), and
+// `X-Scope-OrgID: TENANT` in multi-tenant setups. The secrets stay in files so that they are
+// never on a command line (ps, shell history) and a Kubernetes Secret can be mounted as is.
+//
+// - The bearer token file holds the token (surrounding whitespace ignored).
+// - The basic-auth file holds `user:hash` lines, the format of htpasswd and nginx: hashes in
+//   crypt(3) form, bcrypt (`htpasswd -nbB user`, `$2y$…`) or SHA-256-crypt (`openssl passwd -5`,
+//   `$5$…`); `#` comments and blank lines are skipped. Plain passwords are refused at start.
+//
+// With both, either credential is accepted. Comparisons take the same time whatever the guess
+// (CRYPTO_memcmp over fixed-size digests), so the token cannot be found byte by byte. bcrypt is
+// slow by design (milliseconds); a password that verified is remembered as its SHA-256 digest,
+// so a client pushing every second pays it once. Credentials are never printed or exported.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace klaxon::net {
+
+struct HttpAuthFiles {
+  std::string bearer_token_file;  // "" = no token accepted
+  std::string basic_auth_file;    // "" = no users
+  std::set<std::string> tenants;  // X-Scope-OrgID values allowed; empty = any (or none)
+};
+
+class HttpAuth {
+ public:
+  /// Reads the files now; throws FatalSourceError naming the file and the fault (never its content).
+  explicit HttpAuth(HttpAuthFiles files);
+
+  /// True when a credential is asked for at all.
+  bool required() const { return !token_digest_.empty() || !users_.empty(); }
+  /// True when a tenant allow-list is set.
+  bool checks_tenants() const { return !tenants_.empty(); }
+
+  /// Whether an `Authorization` header value lets the request in (always, when none is required).
+  bool admits(std::string_view authorization);
+  /// Whether an `X-Scope-OrgID` value is allowed (always, without an allow-list).
+  bool allows_tenant(std::string_view tenant) const;
+
+  /// The `WWW-Authenticate` challenge of a 401: what the client should send.
+  std::string challenge() const;
+  /// For the start-up line: "bearer token", "basic auth (3 users)", "bearer token or basic auth …".
+  std::string describe() const;
+
+ private:
+  std::string token_digest_;                          // SHA-256 of the token; "" = none
+  std::map<std::string, std::string, std::less<>> users_;  // user -> crypt(3) hash
+  std::map<std::string, std::string, std::less<>> verified_;  // user -> SHA-256 of a password that matched
+  std::set<std::string, std::less<>> tenants_;
+};
+
+}  // namespace klaxon::net
