@@ -259,19 +259,25 @@ class KlaxonProcess : public Process {
 /// Runs `argv` (a program and its arguments) to completion; killed after options.limit.
 inline CommandResult run_process(const std::vector<std::string>& argv, ProcessOptions options = {}) {
   const auto limit = options.limit;
-  TempDir input;  // the input as a file: a child that never reads it cannot block the test
-  if (options.stdin_file.empty()) {
-    options.stdin_file = options.input.empty() ? std::filesystem::path("/dev/null") : input.path() / "stdin";
-    if (!options.input.empty()) std::ofstream(options.stdin_file, std::ios::binary) << options.input;
-  }
+  // The input goes through a pipe, as `echo x | klaxon` (klaxon reads a regular file on stdin
+  // as a replay), written by a thread: a child that never reads it cannot block the test.
+  const std::string input = std::move(options.input);
+  options.input.clear();
+  if (options.stdin_file.empty() && input.empty()) options.stdin_file = "/dev/null";
   Process p(argv, std::move(options));
-  p.close_stdin();
+  std::thread writer([&] {
+    try {
+      p.write(input);
+    } catch (const std::exception&) {  // the child ended without reading it all
+    }
+    p.close_stdin();
+  });
   CommandResult r;
   r.status = p.wait_exit(limit);
-  if (r.status == -1 && !p.exited()) {
-    p.crash();
-    ADD_FAILURE() << argv[0] << " did not end within " << limit.count() << " s";
-  }
+  const bool hung = r.status == -1 && !p.exited();
+  if (hung) p.crash();
+  writer.join();
+  if (hung) ADD_FAILURE() << argv[0] << " did not end within " << limit.count() << " s";
   r.out = p.out();
   r.err = p.err();
   return r;
