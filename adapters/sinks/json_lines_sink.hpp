@@ -25,12 +25,6 @@ class JsonLinesSink final : public EventSink {
   std::vector<Field> labels_;  // match_labels() of the line being written, reused
 };
 
-/// Appends DESIGN.md's incident object (without the closing brace) to `out`.
-void append_incident_json(std::string& out, const IncidentSnapshot& i);
-/// Appends one whole incident event object, `{"type":"incident","event":...}` (no newline):
-/// a line of `--format jsonl`, and the body `--webhook` posts.
-void append_incident_event_json(std::string& out, const IncidentEvent& e);
-
 /// The labels a match is reported with: the record's own (pod, container, ...) and the rule's
 /// group_by names found in the payload's fields (instance, app_id, ...).
 std::vector<Field> match_labels(const ClassifiedLine& line);

@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "adapters/sinks/json_lines_sink.hpp"
+#include "adapters/sinks/incident_json.hpp"
 #include "engine/json_text.hpp"
 
 namespace klaxon::sinks {

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "adapters/sinks/json_lines_sink.hpp"
+#include "adapters/sinks/incident_json.hpp"
 #include "engine/json_text.hpp"
 
 namespace klaxon::sinks {

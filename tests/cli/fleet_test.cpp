@@ -8,12 +8,14 @@
 #include <sstream>
 
 #include "tests/support/peer.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace klaxon {
 namespace {
 
 using test::run_command;
+using test::run_klaxon;
 
 const std::string kBin = KLAXON_BINARY;
 const std::string kSource = KLAXON_SOURCE_DIR;
@@ -76,7 +78,7 @@ TEST(Fleet, SymptomsStatingOneCauseFoldIntoOneIncidentWhenTheRootIsOutOfSight) {
   auto cut = run_command("gzip -dc " + kSource + "/samples/timelines/dapr-root-cert-expiry.log.gz | grep -v dapr-sentry > " +
                          without_sentry);
   ASSERT_EQ(cut.status, 0) << cut.err;
-  auto r = run_command(kBin + " --format jsonl " + without_sentry);
+  auto r = run_klaxon({"--format", "jsonl", without_sentry});
   ASSERT_EQ(r.status, 0) << r.err;
   int critical = 0;
   std::string folded;
@@ -100,7 +102,7 @@ TEST(Fleet, SymptomsStatingOneCauseFoldIntoOneIncidentWhenTheRootIsOutOfSight) {
 // The packs' correlations as Alertmanager inhibit rules, accepted by the real Alertmanager's
 // config checker, with `equal` on the correlation's labels and every --label name.
 TEST(Fleet, InhibitRulesExportedFromThePacksAreAValidAlertmanagerConfig) {
-  auto r = run_command(kBin + " --label cluster=c1 --label region=eu rules export --as alertmanager-inhibit");
+  auto r = run_klaxon({"--label", "cluster=c1", "--label", "region=eu", "rules", "export", "--as", "alertmanager-inhibit"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(r.out.find("inhibit_rules:\n") != std::string::npos) << r.out;
   // The Dapr outage: the expired root mutes the sidecars' failures in the same cluster and region.

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "rules/yaml_document.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace klaxon {
@@ -80,7 +81,7 @@ TEST(LokiRulerExport, QuotesSurviveYamlAndLogql) {
                                    "  - id: q.ticks\n    class: cert_expired\n    title: it's `expired`\n"
                                    "    match: { message: '(?i)cert \"(?P<name>[^\"]+)\" it''s `gone` \\d+' }\n"
                                    "    annotations: { runbook_url: 'https://runbooks.example/q' }\n";
-  auto r = test::run_command(kBin + " rules export --as loki-ruler --no-default-rules --rules " + (dir / "q.yaml").string());
+  auto r = test::run_klaxon({"rules", "export", "--as", "loki-ruler", "--no-default-rules", "--rules", (dir / "q.yaml").string()});
   std::filesystem::remove_all(dir);
   ASSERT_EQ(r.status, 0) << r.err;
   const rules::YamlDocument doc(r.out);

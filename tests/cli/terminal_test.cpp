@@ -6,12 +6,16 @@
 #include <regex>
 #include <sstream>
 
+#include "tests/support/process.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace klaxon {
 namespace {
 
-using test::run_command;
+using test::run_klaxon;
+
+// As on a terminal that says nothing of its width.
+const test::ProcessOptions kNoColumns = test::ProcessOptions().with_unset("COLUMNS");
 
 const std::string kBin = KLAXON_BINARY;
 const std::string kSource = KLAXON_SOURCE_DIR;
@@ -38,7 +42,7 @@ std::size_t count(const std::string& s, const std::string& what) {
 
 TEST(Terminal, EveryLineFitsColumnsAndKeepsWhatTheRuleMatched) {
   for (const int width : {80, 100, 132}) {
-    auto r = run_command("COLUMNS=" + std::to_string(width) + " " + kBin + " " + kSource + "/samples/quickstart.log");
+    auto r = run_klaxon({kSource + "/samples/quickstart.log"}, test::ProcessOptions().with_env({{"COLUMNS", std::to_string(width)}}));
     ASSERT_EQ(r.status, 0) << r.err;
     const auto lines = lines_of(r.out);
     ASSERT_GT(lines.size(), 20u);
@@ -59,13 +63,13 @@ TEST(Terminal, EveryLineFitsColumnsAndKeepsWhatTheRuleMatched) {
     EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "no colour in a pipe";
   }
   // Without a width (a pipe, no COLUMNS) lines keep their full times and every fact.
-  auto wide = run_command("env -u COLUMNS " + kBin + " " + kSource + "/samples/quickstart.log");
+  auto wide = run_klaxon({kSource + "/samples/quickstart.log"}, kNoColumns);
   EXPECT_NE(wide.out.find("2023-06-19T13:19:53Z CRIT cert_expired "), std::string::npos) << wide.out;
   EXPECT_NE(wide.out.find("[expired_at=2023-06-16T12:31:17Z verification_time=2023-06-19T13:19:51Z]"), std::string::npos);
 }
 
 TEST(Terminal, AKubeletLineShowsThePodItIsAbout) {
-  auto r = run_command("env -u COLUMNS " + kBin + " " + kDapr);
+  auto r = run_klaxon({kDapr}, kNoColumns);
   ASSERT_EQ(r.status, 0) << r.err;
   std::size_t crashloops = 0;
   for (const std::string& line : lines_of(r.out)) {
@@ -78,13 +82,13 @@ TEST(Terminal, AKubeletLineShowsThePodItIsAbout) {
 }
 
 TEST(Terminal, IncidentsPrintsEveryIncidentEventAndTheSummaryInFewLines) {
-  auto text = run_command("env -u COLUMNS " + kBin + " --incidents " + kDapr);
+  auto text = run_klaxon({"--incidents", kDapr}, kNoColumns);
   ASSERT_EQ(text.status, 0) << text.err;
   const auto lines = lines_of(text.out);
   EXPECT_LT(lines.size(), 300u) << text.out;
   // Every opened, escalated and resolved event of an incident that is not a symptom (those are
   // counted under their root), as the JSON lines have them.
-  auto jsonl = run_command(kBin + " --format jsonl " + kDapr);
+  auto jsonl = run_klaxon({"--format", "jsonl", kDapr});
   std::map<std::string, std::size_t> events;
   const std::regex event(R"re("type":"incident","event":"([a-z]+)".*"caused_by":null)re");
   std::smatch m;
@@ -111,15 +115,15 @@ TEST(Terminal, IncidentsPrintsEveryIncidentEventAndTheSummaryInFewLines) {
   EXPECT_EQ(listed - resolved_heads, std::stoul(open[1])) << text.out;
   EXPECT_NE(text.out.find("   CRIT ROOT cert_expired"), std::string::npos) << text.out;
   // Without --incidents the classified lines are there too, and the same incident lines.
-  auto all = run_command("env -u COLUMNS " + kBin + " " + kDapr);
+  auto all = run_klaxon({kDapr}, kNoColumns);
   EXPECT_EQ(count(all.out, "▲ INCIDENT UPDATED"), count(text.out, "▲ INCIDENT UPDATED"));
   EXPECT_GT(lines_of(all.out).size(), 1200u);
 }
 
 TEST(Terminal, IncidentLinesStandOutInColourOnlyWhenAsked) {
-  auto plain = run_command("env -u COLUMNS " + kBin + " --incidents " + kDapr);
+  auto plain = run_klaxon({"--incidents", kDapr}, kNoColumns);
   EXPECT_EQ(plain.out.find('\x1b'), std::string::npos);
-  auto colored = run_command("env -u COLUMNS " + kBin + " --incidents --color always " + kDapr);
+  auto colored = run_klaxon({"--incidents", "--color", "always", kDapr}, kNoColumns);
   EXPECT_NE(colored.out.find("\x1b[1;31m▲ INCIDENT ESCALATED"), std::string::npos) << colored.out;
   EXPECT_NE(colored.out.find("\x1b[1mROOT\x1b[0m"), std::string::npos) << colored.out;
 }

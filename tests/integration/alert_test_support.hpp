@@ -36,9 +36,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/support/process.hpp"
 #include "tests/support/test_support.hpp"
 
-extern char** environ;
 
 namespace klaxon::test {
 
@@ -71,80 +71,21 @@ inline std::string slurp(const fs::path& p) {
 }
 
 
-/// A real child process: stdin a pipe we write to, stdout and stderr files we read.
-class Child {
+/// A real child process (tests/support/process.hpp): stdin a pipe we write to, stdout and stderr
+/// files we read. `argv[0]` is the program (KLAXON_BINARY for klaxon).
+class Child : public Process {
  public:
-  Child(const std::vector<std::string>& argv, const fs::path& dir, const std::string& name)
-      : out_(dir / (name + ".out")), err_(dir / (name + ".err")) {
-    std::signal(SIGPIPE, SIG_IGN);  // a child that died makes write() fail, not the test process
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    const int rc = posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(fds[0]);
-    stdin_ = fds[1];
-    if (rc != 0) {
-      ::close(stdin_);
-      throw std::runtime_error("cannot start " + argv[0]);
-    }
-  }
-  ~Child() {
-    close_stdin();
-    if (pid_ > 0 && !status_) {
-      ::kill(pid_, SIGKILL);
-      int st;
-      ::waitpid(pid_, &st, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
+  Child(const std::vector<std::string>& argv, const fs::path& /*dir*/, const std::string& /*name*/) : Process(argv) {}
 
-  void write(const std::string& text) {
-    if (stdin_ < 0) return;
-    const char* p = text.data();
-    std::size_t left = text.size();
-    while (left > 0) {
-      const ssize_t n = ::write(stdin_, p, left);
-      if (n <= 0) throw std::runtime_error("writing to the child failed");
-      p += n;
-      left -= static_cast<std::size_t>(n);
-    }
-  }
-  void close_stdin() {
-    if (stdin_ >= 0) ::close(stdin_);
-    stdin_ = -1;
-  }
   void signal(int sig) {
-    if (!status_) ::kill(pid_, sig);
+    if (!exited()) stop(sig, std::chrono::seconds(0));
   }
   /// The exit status once it exited within `limit` (-1 for a signal), else nullopt.
   std::optional<int> wait(std::chrono::milliseconds limit) {
-    wait_until(
-        [&] {
-          if (status_) return true;
-          int st;
-          if (::waitpid(pid_, &st, WNOHANG) == pid_) status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-          return status_.has_value();
-        },
-        limit);
-    return status_;
+    const bool ended = wait_until([&] { return exited(); }, limit);
+    if (!ended) return std::nullopt;
+    return wait_exit(std::chrono::seconds(0));
   }
-  std::string out() const { return slurp(out_); }
-  std::string err() const { return slurp(err_); }
-
- private:
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  std::optional<int> status_;
-  fs::path out_, err_;
 };
 
 struct HttpAnswer {

@@ -228,14 +228,18 @@ TEST_F(AlertmanagerTest, ReplayedFilesPageNobodyUnlessAsked) {
   am.start();
   const std::string file = (dir.path() / "old.log").string();
   std::ofstream(file) << "[pod/replayed-1/app] 2023-06-19T13:19:51Z x509: certificate has expired\n";
-  const std::string common = kBin + " --no-default-rules --rules " + kSource + "/tests/integration/short_rules.yaml" +
-                             " --alertmanager " + am.url() + " ";
-  auto quiet = test::run_command(common + file);
+  const std::vector<std::string> common{"--no-default-rules", "--rules", kSource + "/tests/integration/short_rules.yaml",
+                                        "--alertmanager", am.url()};
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), common.begin(), common.end());
+    return test::run_klaxon(more);
+  };
+  auto quiet = with({file});
   EXPECT_EQ(quiet.status, 0) << quiet.err;
   EXPECT_NE(quiet.err.find("--send-replayed"), std::string::npos) << quiet.err;
   EXPECT_TRUE(am.alerts().empty()) << "a replay paged someone";
 
-  auto sent = test::run_command(common + "--send-replayed " + file);
+  auto sent = with({"--send-replayed", file});
   EXPECT_EQ(sent.status, 0) << sent.err;
   // The replayed incident was still open at the end: Alertmanager has it, once.
   std::optional<Alert> alert;
@@ -267,14 +271,14 @@ TEST_F(AlertmanagerTest, ExternalUrlIsTheBaseOfGeneratorUrl) {
   EXPECT_EQ(klaxon->wait(20s), 0) << klaxon->err();
 
   for (const std::string bad : {"klaxon.example", "https://", "https://a b", "ftp://x", "https://x/\"><script>"}) {
-    auto r = test::run_command("echo x | " + kBin + " --external-url '" + bad + "'");
+    auto r = test::run_klaxon({"--external-url", bad}, test::ProcessOptions().with_input("x\n"));
     EXPECT_EQ(r.status, 2) << bad;
     EXPECT_NE(r.err.find("is not a URL klaxon can link to"), std::string::npos) << r.err;
   }
 }
 
 TEST_F(AlertmanagerTest, ABadUrlIsAUsageError) {
-  auto r = test::run_command("echo x | " + kBin + " --alertmanager alertmanager:9093");
+  auto r = test::run_klaxon({"--alertmanager", "alertmanager:9093"}, test::ProcessOptions().with_input("x\n"));
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("--alertmanager alertmanager:9093"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("http://"), std::string::npos) << r.err;

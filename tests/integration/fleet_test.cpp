@@ -17,6 +17,7 @@
 
 #include "tests/integration/alert_test_support.hpp"
 #include "tests/support/peer.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace klaxon {
@@ -126,7 +127,7 @@ class FleetTest : public ::testing::Test {
 
 TEST_F(FleetTest, ThreeKlaxonsTwoAlertmanagersOneRootNotificationEverySymptomInhibited) {
   // The inhibit rules, exported from the shipped packs as an operator would.
-  auto inhibit = test::run_command(kBin + " --label cluster=c1 rules export --as alertmanager-inhibit");
+  auto inhibit = test::run_klaxon({"--label", "cluster=c1", "rules", "export", "--as", "alertmanager-inhibit"});
   ASSERT_EQ(inhibit.status, 0) << inhibit.err;
   test::HttpReceiver receiver;
   const std::string config = (dir.path() / "alertmanager.yml").string();

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/support/process.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace klaxon {
@@ -54,96 +55,11 @@ void append(const fs::path& file, const std::string& text) {
 }
 
 
-// klaxon running as a child process, its stdout and stderr in files.
-class Klaxon {
+// klaxon as a child (tests/support/process.hpp); `max_files`: its RLIMIT_NOFILE, soft and hard (`ulimit -n`).
+class Klaxon : public test::KlaxonProcess {
  public:
-  /// `max_files`: when set, klaxon's RLIMIT_NOFILE, soft and hard (`ulimit -n`).
-  Klaxon(const std::vector<std::string>& args, const fs::path& dir, const std::string& name, rlim_t max_files = 0)
-      : out_(dir / (name + ".out")), err_(dir / (name + ".err")) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      if (max_files > 0) {
-        const struct rlimit limit {max_files, max_files};
-        ::setrlimit(RLIMIT_NOFILE, &limit);
-      }
-      const int out = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(out, STDOUT_FILENO);
-      ::dup2(err, STDERR_FILENO);
-      std::vector<char*> argv{const_cast<char*>(kBin.c_str())};
-      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(kBin.c_str(), argv.data());
-      ::_exit(127);
-    }
-  }
-  ~Klaxon() {
-    if (pid_ > 0 && status_ < 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  std::string out() const { return read(out_); }
-  std::string err() const { return read(err_); }
-
-  /// Polls until `done(stdout)` holds or klaxon exits or time runs out.
-  bool wait_for(const std::function<bool(const std::string&)>& done) {
-    const auto deadline = std::chrono::steady_clock::now() + kPatience;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (done(out())) return true;
-      if (exited()) return done(out());
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
-  bool wait_for_err(const std::string& text) {
-    const auto deadline = std::chrono::steady_clock::now() + kPatience;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (err().find(text) != std::string::npos) return true;
-      if (exited()) break;
-      std::this_thread::sleep_for(50ms);
-    }
-    return err().find(text) != std::string::npos;
-  }
-
-  /// SIGTERM (or `signal`), then the exit status (-1 if it did not exit in time or died of a signal).
-  int stop(int signal = SIGTERM) {
-    ::kill(pid_, signal);
-    const auto deadline = std::chrono::steady_clock::now() + kPatience;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (exited()) return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
-      std::this_thread::sleep_for(20ms);
-    }
-    return -1;
-  }
-
-  /// A crash: SIGKILL, nothing flushed or saved on the way out.
-  void crash() {
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    status_ = status;
-  }
-
-  bool exited() {
-    if (status_ >= 0) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) status_ = status;
-    return status_ >= 0;
-  }
-
- private:
-  static std::string read(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
-
-  fs::path out_, err_;
-  pid_t pid_ = -1;
-  int status_ = -1;
+  explicit Klaxon(const std::vector<std::string>& args, rlim_t max_files = 0)
+      : KlaxonProcess(args, test::ProcessOptions().with_max_files(max_files)) {}
 };
 
 // Whole output lines of one type ("match", "summary", ...).
@@ -195,8 +111,7 @@ TEST(Follow, PodLogTreeThroughRenameRotationLosesAndRepeatsNothing) {
   append(container / "0.log", cri_line(1) + noise_line(1) + cri_line(2));  // history: read first
 
   // A generous --rotate-wait: the late line below must arrive within it even on a loaded machine.
-  Klaxon k({"--format", "jsonl", "--matches", "--rotate-wait", "60s", "--follow", (tmp.path() / "pods").string()},
-           tmp.path(), "run");
+  Klaxon k({"--format", "jsonl", "--matches", "--rotate-wait", "60s", "--follow", (tmp.path() / "pods").string()});
   ASSERT_TRUE(k.wait_for(reported_all({1, 2}))) << k.out() << k.err();
 
   append(container / "0.log", cri_line(3) + noise_line(2));
@@ -233,7 +148,7 @@ TEST(Follow, CopytruncatedFileIsReadAgainFromItsStart) {
   const fs::path log = tmp.path() / "app.log";
   append(log, cri_line(1) + cri_line(2) + noise_line(1) + cri_line(3));
 
-  Klaxon k({"--format", "jsonl", "--matches", "--follow", (tmp.path() / "*.log").string()}, tmp.path(), "run");
+  Klaxon k({"--format", "jsonl", "--matches", "--follow", (tmp.path() / "*.log").string()});
   ASSERT_TRUE(k.wait_for(reported_all({1, 2, 3}))) << k.out() << k.err();
 
   // logrotate's copytruncate: copy away (a name the glob does not match), then truncate in place.
@@ -251,7 +166,7 @@ TEST(Follow, CopytruncatedFileIsReadAgainFromItsStart) {
 
 TEST(Follow, GlobGainsFilesThatAppearLater) {
   TempDir tmp;
-  Klaxon k({"--format", "jsonl", "--matches", "--follow", (tmp.path() / "*" / "*.log").string()}, tmp.path(), "run");
+  Klaxon k({"--format", "jsonl", "--matches", "--follow", (tmp.path() / "*" / "*.log").string()});
   ASSERT_TRUE(k.wait_for_err("no file there yet; waiting for one to appear")) << k.err();
 
   fs::create_directories(tmp.path() / "later");
@@ -282,7 +197,7 @@ TEST(Follow, RestartWithStateResumesWithoutLossOrRepetition) {
 
   std::map<int, int> all;
   {
-    Klaxon first(args, tmp.path(), "first");
+    Klaxon first(args);
     ASSERT_TRUE(first.wait_for(reported_all({1, 2}))) << first.out() << first.err();
     append(container / "0.log", cri_line(3));
     ASSERT_TRUE(first.wait_for(reported_all({3}))) << first.out() << first.err();
@@ -294,7 +209,7 @@ TEST(Follow, RestartWithStateResumesWithoutLossOrRepetition) {
   fs::rename(container / "0.log", container / "0.log.20240401-234335");
   append(container / "0.log", cri_line(6) + noise_line(2) + cri_line(7));
   {
-    Klaxon second(args, tmp.path(), "second");
+    Klaxon second(args);
     ASSERT_TRUE(second.wait_for(reported_all({4, 5, 6, 7}))) << second.out() << second.err();
     // What the rotated file still held comes first, under the name it has now.
     EXPECT_LT(second.out().find("[req-5]"), second.out().find("[req-6]"));
@@ -305,7 +220,7 @@ TEST(Follow, RestartWithStateResumesWithoutLossOrRepetition) {
     for (auto [r, n] : reported(second.out())) all[r] += n;
   }
   {
-    Klaxon third(args, tmp.path(), "third");  // nothing new: nothing reported again
+    Klaxon third(args);  // nothing new: nothing reported again
     ASSERT_TRUE(third.wait_for_err("following 1 file")) << third.err();
     append(container / "0.log", cri_line(9));
     ASSERT_TRUE(third.wait_for(reported_all({9}))) << third.out() << third.err();
@@ -339,7 +254,7 @@ TEST(Follow, CrashLeavesTheStateBehindTheOutputNeverAhead) {
   std::map<int, int> all;
   std::uint64_t offset = 0;
   {
-    Klaxon first(args, tmp.path(), "first");
+    Klaxon first(args);
     ASSERT_TRUE(first.wait_for([&](const std::string&) { return saved_offset() > 0; })) << first.err();
     for (int i = 11; i <= 20; ++i) append(log, cri_line(i));  // may or may not be read before the crash
     first.crash();
@@ -353,7 +268,7 @@ TEST(Follow, CrashLeavesTheStateBehindTheOutputNeverAhead) {
     }
   }
   {
-    Klaxon second(args, tmp.path(), "second");
+    Klaxon second(args);
     std::set<int> everything;
     for (int i = 1; i <= 20; ++i) everything.insert(i);
     std::set<int> after;
@@ -371,7 +286,7 @@ TEST(Follow, FromEndSkipsWhatFilesHoldAtStart) {
   TempDir tmp;
   const fs::path log = tmp.path() / "app.log";
   append(log, cri_line(1) + cri_line(2));
-  Klaxon k({"--format", "jsonl", "--matches", "--from-end", "--follow", log.string()}, tmp.path(), "run");
+  Klaxon k({"--format", "jsonl", "--matches", "--from-end", "--follow", log.string()});
   ASSERT_TRUE(k.wait_for_err("following 1 file from their end")) << k.err();
   append(log, cri_line(3));
   ASSERT_TRUE(k.wait_for(reported_all({3}))) << k.out() << k.err();
@@ -393,7 +308,7 @@ TEST(Follow, PastTheFileLimitTheNewestAreFollowedAndNothingIsReadTwice) {
     fs::last_write_time(file, base + std::chrono::seconds(i));  // the higher, the newer
   }
   // 128 descriptors: klaxon keeps 64 for itself and follows 64 files, the 64 newest.
-  Klaxon k({"--format", "jsonl", "--matches", "--follow", pods.string()}, tmp.path(), "run", 128);
+  Klaxon k({"--format", "jsonl", "--matches", "--follow", pods.string()}, 128);
   std::set<int> newest;
   for (int i = 87; i <= 150; ++i) newest.insert(i);
   ASSERT_TRUE(k.wait_for(reported_all(newest))) << k.err();
@@ -411,7 +326,7 @@ TEST(LiveInput, AFifoIsReportedLineByLineWhateverTheThreads) {
   TempDir tmp;
   const fs::path fifo = tmp.path() / "logs";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  Klaxon k({"--format", "jsonl", "--matches", "--threads", "4", fifo.string()}, tmp.path(), "run");
+  Klaxon k({"--format", "jsonl", "--matches", "--threads", "4", fifo.string()});
   const int w = ::open(fifo.c_str(), O_WRONLY);  // waits for klaxon to open it
   ASSERT_GE(w, 0);
   const std::string first = cri_line(1);
@@ -439,7 +354,7 @@ TEST(Replay, AnInterruptedReplayExitsWithTheSignalAndSaysItWasCutShort) {
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   for (const int signal : {SIGTERM, SIGINT}) {
     const std::string name = signal == SIGTERM ? "term" : "int";
-    Klaxon jsonl({"--format", "jsonl", "--matches", log.string(), fifo.string()}, tmp.path(), name + "-jsonl");
+    Klaxon jsonl({"--format", "jsonl", "--matches", log.string(), fifo.string()});
     const int w = ::open(fifo.c_str(), O_WRONLY);
     ASSERT_GE(w, 0);
     const std::string third = cri_line(3);
@@ -452,7 +367,7 @@ TEST(Replay, AnInterruptedReplayExitsWithTheSignalAndSaysItWasCutShort) {
     EXPECT_NE(summary[0].find("\"cut_short_by_signal\":" + std::to_string(signal)), std::string::npos) << summary[0];
     EXPECT_NE(summary[0].find("\"lines\":4,"), std::string::npos) << summary[0];
   }
-  Klaxon console({"--matches", log.string(), fifo.string()}, tmp.path(), "console");
+  Klaxon console({"--matches", log.string(), fifo.string()});
   const int w = ::open(fifo.c_str(), O_WRONLY);
   ASSERT_GE(w, 0);
   const std::string third = cri_line(3);
@@ -463,7 +378,7 @@ TEST(Replay, AnInterruptedReplayExitsWithTheSignalAndSaysItWasCutShort) {
   EXPECT_NE(console.out().find("cut short after 4 lines (Ctrl-C): the rest was not read"), std::string::npos) << console.out();
 
   // Read to its end, the same replay says nothing of the kind.
-  const auto whole = test::run_command(kBin + " --format jsonl " + log.string());
+  const auto whole = test::run_klaxon({"--format", "jsonl", log.string()});
   EXPECT_EQ(whole.status, 0) << whole.err;
   EXPECT_EQ(whole.out.find("cut_short"), std::string::npos);
 }
@@ -473,7 +388,7 @@ TEST(Replay, AFailedWriteToStandardOutputIsAnError) {
   TempDir tmp;
   const fs::path log = tmp.path() / "app.log";
   append(log, cri_line(1) + noise_line(1));
-  const auto r = test::run_command(kBin + " --format jsonl --matches " + log.string() + " > /dev/full");
+  const auto r = test::run_klaxon({"--format", "jsonl", "--matches", log.string()}, test::ProcessOptions().with_stdout_file("/dev/full"));
   EXPECT_EQ(r.status, 1) << r.err;
   EXPECT_NE(r.err.find("klaxon: error: writing the output failed"), std::string::npos) << r.err;
 }
@@ -488,7 +403,7 @@ TEST(Follow, StateTempFileNeverWritesThroughAPlantedSymlink) {
   append(log, cri_line(1));
   append(victim, "precious\n");
   fs::create_symlink(victim, tmp.path() / "follow.state.tmp");
-  Klaxon k({"--format", "jsonl", "--matches", "--state", state.string(), "--follow", log.string()}, tmp.path(), "run");
+  Klaxon k({"--format", "jsonl", "--matches", "--state", state.string(), "--follow", log.string()});
   ASSERT_TRUE(k.wait_for(reported_all({1}))) << k.out() << k.err();
   EXPECT_EQ(k.stop(), 0) << k.err();
   EXPECT_EQ(test::read_file(victim.string()), "precious\n");
@@ -498,13 +413,13 @@ TEST(Follow, StateTempFileNeverWritesThroughAPlantedSymlink) {
 
 TEST(Follow, UsageErrorsSayWhatToDo) {
   TempDir tmp;
-  auto r = test::run_command(kBin + " --state " + (tmp.path() / "s").string() + " " + (tmp.path() / "x.log").string());
+  auto r = test::run_klaxon({"--state", (tmp.path() / "s").string(), (tmp.path() / "x.log").string()});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("--state go with --follow"), std::string::npos) << r.err;
 
   const fs::path not_ours = tmp.path() / "notes.txt";
   append(not_ours, "my notes\n");
-  r = test::run_command(kBin + " --state " + not_ours.string() + " --follow " + tmp.path().string());
+  r = test::run_klaxon({"--state", not_ours.string(), "--follow", tmp.path().string()});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("not a klaxon state file"), std::string::npos) << r.err;
   EXPECT_EQ(test::read_file(not_ours.string()), "my notes\n");  // left as it was

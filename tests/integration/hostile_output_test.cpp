@@ -4,16 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "tests/support/process.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace klaxon {
 namespace {
 
-const std::string kBin = KLAXON_BINARY;
 
 // The first thing in `text` that a terminal would act on, or "" when there is none: a control
 // character other than the newline, DEL, a C1 control (U+0080..U+009F), or a byte that is not
@@ -56,7 +57,11 @@ void expect_inert(const std::vector<std::string>& flag_sets) {
   std::ofstream(file, std::ios::binary) << kHostile;
   for (const std::string& flags : flag_sets) {
     SCOPED_TRACE(flags);
-    auto r = test::run_command(kBin + " " + flags + " " + file);
+    std::vector<std::string> args;  // the set's words, then the file
+    std::istringstream words(flags);
+    for (std::string w; words >> w;) args.push_back(w);
+    args.push_back(file);
+    auto r = test::run_klaxon(args);
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find("cert_expired"), std::string::npos) << r.out;
     EXPECT_EQ(first_unsafe(r.out), "") << "stdout";
@@ -75,7 +80,7 @@ TEST(HostileOutput, ErrorsAboutHostileNamesAreInert) {
   test::TempDir dir;
   // A file name is text an attacker can choose (a pod's log file on a node).
   const std::string missing = (dir.path() / "x\x1b]0;owned\x07.log").string();
-  auto r = test::run_command(kBin + " '" + missing + "'");
+  auto r = test::run_klaxon({missing});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("x\\x1B]0;owned\\x07.log"), std::string::npos) << r.err;
   EXPECT_EQ(first_unsafe(r.err), "") << r.err;

@@ -27,8 +27,8 @@
 #include "tests/certs/test_certificates.hpp"
 #include "tests/support/fake_kube_api.hpp"
 #include "tests/support/peer.hpp"
+#include "tests/support/process.hpp"
 
-extern char** environ;
 
 namespace klaxon {
 namespace {
@@ -40,113 +40,24 @@ using Clock = std::chrono::steady_clock;
 const std::string kBin = KLAXON_BINARY;
 constexpr auto kPatience = 40s;  // kubectl starts in about a second; a shared machine may be slow
 
-// The real klaxon binary as a child, its output collected as it comes.
-class Klaxon {
+// The real klaxon binary as a child (tests/support/process.hpp) with kubectl's environment.
+class Klaxon : public test::KlaxonProcess {
  public:
-  Klaxon(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
-    std::vector<std::string> argv{kBin};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<std::string> envs;
-    for (char** e = environ; *e; ++e) {
-      const std::string kv = *e;
-      if (!env.contains(kv.substr(0, kv.find('=')))) envs.push_back(kv);
-    }
-    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
-    std::vector<char*> a, e;
-    for (auto& s : argv) a.push_back(s.data());
-    a.push_back(nullptr);
-    for (auto& s : envs) e.push_back(s.data());
-    e.push_back(nullptr);
-    int out[2], err[2];
-    if (::pipe(out) != 0 || ::pipe(err) != 0) throw std::runtime_error("pipe");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    posix_spawn_file_actions_addclose(&actions, err[0]);
-    if (::posix_spawn(&pid_, a[0], &actions, nullptr, a.data(), e.data()) != 0) throw std::runtime_error("spawn klaxon");
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out[1]);
-    ::close(err[1]);
-    out_fd_ = out[0];
-    err_fd_ = err[0];
-  }
-  ~Klaxon() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    ::close(out_fd_);
-    ::close(err_fd_);
-  }
+  Klaxon(const std::vector<std::string>& args, const std::map<std::string, std::string>& env)
+      : KlaxonProcess(args, test::ProcessOptions().with_env(env)) {}
 
-  /// Reads what is there until `done()` holds or the deadline passes; returns done().
+  /// Polls until `done()` holds, klaxon exits or the patience runs out; returns done().
   bool wait_for(const std::function<bool()>& done, std::chrono::seconds patience = kPatience) {
-    const auto deadline = Clock::now() + patience;
-    while (!done()) {
-      if (Clock::now() >= deadline) return false;
-      if (!pump(100) && exited()) return done();
-    }
-    return true;
+    return KlaxonProcess::wait_for([&](const std::string&) { return done(); }, patience);
   }
   bool saw(const std::string& text) {
-    return wait_for([&] { return out.find(text) != std::string::npos || err.find(text) != std::string::npos; });
+    return wait_for([&] { return out().find(text) != std::string::npos || err().find(text) != std::string::npos; });
   }
-
-  /// Waits for klaxon to end on its own; returns its exit status (-1: it did not end).
-  int wait_exit(std::chrono::seconds patience = kPatience) {
-    const auto deadline = Clock::now() + patience;
-    while (Clock::now() < deadline) {
-      pump(100);
-      if (exited()) {
-        while (pump(0)) {
-        }
-        return status_;
-      }
-    }
-    return -1;
-  }
+  int wait_exit(std::chrono::seconds patience = kPatience) { return KlaxonProcess::wait_exit(patience); }
   /// SIGTERM, as a service manager stops it; returns its exit status (-1: it hung).
-  int terminate() {
-    ::kill(pid_, SIGTERM);
-    return wait_exit(20s);
-  }
-
+  int terminate() { return stop(SIGTERM, 20s); }
   /// SIGKILL: klaxon gets no chance to clean up.
-  void kill_hard() { ::kill(pid_, SIGKILL); }
-
-  std::string out, err;
-
- private:
-  // Reads from both pipes for up to `ms`; false when nothing came.
-  bool pump(int ms) {
-    pollfd fds[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
-    if (::poll(fds, 2, ms) <= 0) return false;
-    bool any = false;
-    char buf[65536];
-    for (int i = 0; i < 2; ++i) {
-      if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
-      const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        (i == 0 ? out : err).append(buf, n);
-        any = true;
-      }
-    }
-    return any;
-  }
-  bool exited() {
-    if (pid_ <= 0) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
-    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    pid_ = -1;
-    return true;
-  }
-
-  pid_t pid_ = -1;
-  int out_fd_ = -1, err_fd_ = -1;
-  int status_ = -1;
+  void kill_hard() { crash(); }
 };
 
 // A line the built-in packs classify (go.x509 unknown authority), numbered so we can count it.
@@ -211,7 +122,7 @@ TEST_F(KubectlSourceTest, EveryLineExactlyOnceAcrossStreamCuts) {
   api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
   for (int i = 0; i < 5; ++i) log("sentry-a", i, stamp(i));
   auto k = start({"-n", "dapr-system", "-l", "app=sentry"});
-  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 4) > 0; })) << k->err;
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out(), 4) > 0; })) << k->err();
   ASSERT_TRUE(attached(*k, "sentry-a"));
 
   int next = 5;
@@ -219,27 +130,27 @@ TEST_F(KubectlSourceTest, EveryLineExactlyOnceAcrossStreamCuts) {
     // Lines while connected, then the API server drops the stream, then lines only a restarted
     // kubectl can fetch.
     for (int end = next + 2; next < end; ++next) log("sentry-a", next, stamp(next));
-    ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, next - 1) > 0; })) << k->err;
+    ASSERT_TRUE(k->wait_for([&] { return count_of(k->out(), next - 1) > 0; })) << k->err();
     api_.cut_log_streams("dapr-system", "sentry-a");
     for (int end = next + 2; next < end; ++next) log("sentry-a", next, stamp(next));
-    ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, next - 1) > 0; })) << "cut " << cut << "\n" << k->err;
+    ASSERT_TRUE(k->wait_for([&] { return count_of(k->out(), next - 1) > 0; })) << "cut " << cut << "\n" << k->err();
     ASSERT_TRUE(attached(*k, "sentry-a"));
   }
-  EXPECT_EQ(k->terminate(), 0) << k->err;
-  for (int i = 0; i < next; ++i) EXPECT_EQ(count_of(k->out, i), 1) << "seq=" << i;
+  EXPECT_EQ(k->terminate(), 0) << k->err();
+  for (int i = 0; i < next; ++i) EXPECT_EQ(count_of(k->out(), i), 1) << "seq=" << i;
 
   // The restarts resumed from the newest timestamp, and were said and counted.
   int resumed = 0;
   for (const auto& r : api_.requests()) resumed += r.find("/log?") != std::string::npos && r.find("sinceTime=") != std::string::npos;
   EXPECT_GE(resumed, 3);
-  EXPECT_NE(k->err.find("kubectl logs dapr-system/sentry-a/sentry ended (the API server closed the stream); restarting"),
+  EXPECT_NE(k->err().find("kubectl logs dapr-system/sentry-a/sentry ended (the API server closed the stream); restarting"),
             std::string::npos)
-      << k->err;
-  EXPECT_TRUE(std::regex_search(k->out, std::regex(R"("source_events":\{[^}]*"kubectl_restarts":[3-9])"))) << k->out;
+      << k->err();
+  EXPECT_TRUE(std::regex_search(k->out(), std::regex(R"("source_events":\{[^}]*"kubectl_restarts":[3-9])"))) << k->out();
   // Namespace, pod and container from the source and the prefix; event time from the timestamp.
-  EXPECT_NE(k->out.find(R"("labels":{"namespace":"dapr-system","pod":"sentry-a","container":"sentry")"), std::string::npos)
-      << k->out.substr(0, 2000);
-  EXPECT_NE(k->out.find(R"("time":"2024-06-19T13:19:52.000001Z")"), std::string::npos) << k->out.substr(0, 2000);
+  EXPECT_NE(k->out().find(R"("labels":{"namespace":"dapr-system","pod":"sentry-a","container":"sentry")"), std::string::npos)
+      << k->out().substr(0, 2000);
+  EXPECT_NE(k->out().find(R"("time":"2024-06-19T13:19:52.000001Z")"), std::string::npos) << k->out().substr(0, 2000);
 }
 
 TEST_F(KubectlSourceTest, FollowsNewPodsAndLetsGoOfDeletedOnes) {
@@ -248,46 +159,46 @@ TEST_F(KubectlSourceTest, FollowsNewPodsAndLetsGoOfDeletedOnes) {
   log("sentry-a", 0, stamp(0));
   log("other", 900, stamp(0));
   auto k = start({"-n", "dapr-system", "-l", "app=sentry"});
-  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 0) > 0; })) << k->err;
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out(), 0) > 0; })) << k->err();
 
   // A rollout: a new pod appears, the old one goes.
   api_.add_pod("dapr-system", "sentry-b", {{"app", "sentry"}}, {"sentry"});
   for (int i = 100; i < 103; ++i) log("sentry-b", i, stamp(i));
-  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 102) > 0; })) << k->err;
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out(), 102) > 0; })) << k->err();
   api_.delete_pod("dapr-system", "sentry-a");
   ASSERT_TRUE(k->wait_for([&] { return api_.open_follows("dapr-system", "sentry-a") == 0; }));
   log("sentry-b", 103, stamp(103));
-  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 103) > 0; })) << k->err;
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out(), 103) > 0; })) << k->err();
 
-  EXPECT_EQ(k->terminate(), 0) << k->err;
-  for (int seq : {0, 100, 101, 102, 103}) EXPECT_EQ(count_of(k->out, seq), 1) << "seq=" << seq;
-  EXPECT_EQ(count_of(k->out, 900), 0) << "a pod the selector does not match";
-  EXPECT_NE(k->out.find(R"("pod":"sentry-b")"), std::string::npos);
-  EXPECT_NE(k->out.find(R"({"type":"summary")"), std::string::npos) << "the summary is printed on SIGTERM";
+  EXPECT_EQ(k->terminate(), 0) << k->err();
+  for (int seq : {0, 100, 101, 102, 103}) EXPECT_EQ(count_of(k->out(), seq), 1) << "seq=" << seq;
+  EXPECT_EQ(count_of(k->out(), 900), 0) << "a pod the selector does not match";
+  EXPECT_NE(k->out().find(R"("pod":"sentry-b")"), std::string::npos);
+  EXPECT_NE(k->out().find(R"({"type":"summary")"), std::string::npos) << "the summary is printed on SIGTERM";
 }
 
 TEST_F(KubectlSourceTest, AStalledStreamIsRestartedWithoutLoss) {
   api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
   log("sentry-a", 0, stamp(0));
   auto k = start({"-n", "dapr-system", "pod/sentry-a", "--stall-timeout", "2s"});
-  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 0) > 0; })) << k->err;
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out(), 0) > 0; })) << k->err();
   ASSERT_TRUE(attached(*k, "sentry-a"));
   api_.stall_log_streams("dapr-system", "sentry-a");  // connected, but nothing comes any more
   for (int i = 1; i < 4; ++i) log("sentry-a", i, stamp(i));
-  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 3) > 0; })) << k->err;
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out(), 3) > 0; })) << k->err();
   // Then it is quiet: restarted again after 2s, and again, but said only the first time.
   auto follows = [&] {
     int n = 0;
     for (const std::string& r : api_.requests()) n += r.find("/pods/sentry-a/log?") != std::string::npos && r.find("follow=true") != std::string::npos;
     return n;
   };
-  ASSERT_TRUE(k->wait_for([&] { return follows() >= 3; })) << k->err;
-  EXPECT_EQ(k->terminate(), 0) << k->err;
-  for (int i = 0; i < 4; ++i) EXPECT_EQ(count_of(k->out, i), 1) << "seq=" << i;
+  ASSERT_TRUE(k->wait_for([&] { return follows() >= 3; })) << k->err();
+  EXPECT_EQ(k->terminate(), 0) << k->err();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(count_of(k->out(), i), 1) << "seq=" << i;
   const std::string said = "kubectl logs dapr-system/sentry-a/sentry ended (silent for 2s, stopped); restarting";
-  EXPECT_NE(k->err.find(said), std::string::npos) << k->err;
-  EXPECT_EQ(k->err.find(said), k->err.rfind(said)) << "said once: " << k->err;
-  EXPECT_TRUE(std::regex_search(k->out, std::regex(R"("source_events":\{[^}]*"kubectl_restarts":[2-9])"))) << k->out;
+  EXPECT_NE(k->err().find(said), std::string::npos) << k->err();
+  EXPECT_EQ(k->err().find(said), k->err().rfind(said)) << "said once: " << k->err();
+  EXPECT_TRUE(std::regex_search(k->out(), std::regex(R"("source_events":\{[^}]*"kubectl_restarts":[2-9])"))) << k->out();
 }
 
 TEST_F(KubectlSourceTest, FollowsADeploymentsPods) {
@@ -297,12 +208,12 @@ TEST_F(KubectlSourceTest, FollowsADeploymentsPods) {
   log("sentry-a", 0, stamp(0));
   log("other", 900, stamp(0));
   auto k = start({"-n", "dapr-system", "deploy/dapr-sentry"});
-  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 0) > 0; })) << k->err;
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out(), 0) > 0; })) << k->err();
   api_.add_pod("dapr-system", "sentry-b", {{"app", "sentry"}}, {"sentry"});
   log("sentry-b", 1, stamp(1));
-  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 1) > 0; })) << k->err;
-  EXPECT_EQ(k->terminate(), 0) << k->err;
-  EXPECT_EQ(count_of(k->out, 900), 0);
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out(), 1) > 0; })) << k->err();
+  EXPECT_EQ(k->terminate(), 0) << k->err();
+  EXPECT_EQ(count_of(k->out(), 900), 0);
 }
 
 TEST_F(KubectlSourceTest, AllContainersAreOneStreamEach) {
@@ -310,11 +221,11 @@ TEST_F(KubectlSourceTest, AllContainersAreOneStreamEach) {
   api_.append_log("dapr-system", "app-0", "web", stamp(0), tls_line(0));
   api_.append_log("dapr-system", "app-0", "daprd", stamp(0), tls_line(1));  // the same instant, another container
   auto k = start({"-n", "dapr-system", "-l", "app=web", "--all-containers"});
-  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 0) > 0 && count_of(k->out, 1) > 0; })) << k->err;
-  EXPECT_EQ(k->terminate(), 0) << k->err;
-  EXPECT_NE(k->out.find(R"("source":"dapr-system/app-0/web")"), std::string::npos);
-  EXPECT_NE(k->out.find(R"("labels":{"namespace":"dapr-system","pod":"app-0","container":"daprd"})"), std::string::npos)
-      << k->out.substr(0, 2000);
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out(), 0) > 0 && count_of(k->out(), 1) > 0; })) << k->err();
+  EXPECT_EQ(k->terminate(), 0) << k->err();
+  EXPECT_NE(k->out().find(R"("source":"dapr-system/app-0/web")"), std::string::npos);
+  EXPECT_NE(k->out().find(R"("labels":{"namespace":"dapr-system","pod":"app-0","container":"daprd"})"), std::string::npos)
+      << k->out().substr(0, 2000);
 }
 
 TEST_F(KubectlSourceTest, AllNamespacesKeepTheirOwnNamespaceLabel) {
@@ -323,17 +234,17 @@ TEST_F(KubectlSourceTest, AllNamespacesKeepTheirOwnNamespaceLabel) {
   log("sentry-a", 0, stamp(0));
   api_.append_log("linkerd", "sentry-a", "sentry", stamp(0), tls_line(1));
   auto k = start({"-A", "-l", "app=sentry"});
-  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out, 0) > 0 && count_of(k->out, 1) > 0; })) << k->err;
-  EXPECT_EQ(k->terminate(), 0) << k->err;
-  EXPECT_NE(k->out.find(R"("source":"linkerd/sentry-a/sentry")"), std::string::npos);
-  EXPECT_NE(k->out.find(R"("labels":{"namespace":"linkerd","pod":"sentry-a","container":"sentry"})"), std::string::npos)
-      << k->out.substr(0, 2000);
+  ASSERT_TRUE(k->wait_for([&] { return count_of(k->out(), 0) > 0 && count_of(k->out(), 1) > 0; })) << k->err();
+  EXPECT_EQ(k->terminate(), 0) << k->err();
+  EXPECT_NE(k->out().find(R"("source":"linkerd/sentry-a/sentry")"), std::string::npos);
+  EXPECT_NE(k->out().find(R"("labels":{"namespace":"linkerd","pod":"sentry-a","container":"sentry"})"), std::string::npos)
+      << k->out().substr(0, 2000);
 }
 
 TEST_F(KubectlSourceTest, ChildrenDieWithKlaxonEvenOnSigkill) {
   api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
   auto k = start({"-n", "dapr-system", "-l", "app=sentry"});
-  ASSERT_TRUE(attached(*k, "sentry-a")) << k->err;
+  ASSERT_TRUE(attached(*k, "sentry-a")) << k->err();
   k->kill_hard();
   const auto deadline = Clock::now() + kPatience;
   while (api_.open_follows("dapr-system", "sentry-a") > 0 && Clock::now() < deadline) std::this_thread::sleep_for(50ms);
@@ -344,21 +255,21 @@ TEST_F(KubectlSourceTest, ForbiddenIsAClearFatalError) {
   api_.add_pod("dapr-system", "sentry-a", {{"app", "sentry"}}, {"sentry"});
   api_.forbid(true);
   auto k = start({"-n", "dapr-system", "-l", "app=sentry"});
-  EXPECT_EQ(k->wait_exit(), 2) << k->err;
-  EXPECT_NE(k->err.find("klaxon: kubectl: Error from server (Forbidden): pods is forbidden"), std::string::npos) << k->err;
+  EXPECT_EQ(k->wait_exit(), 2) << k->err();
+  EXPECT_NE(k->err().find("klaxon: kubectl: Error from server (Forbidden): pods is forbidden"), std::string::npos) << k->err();
 }
 
 TEST_F(KubectlSourceTest, MissingNamespaceIsAClearFatalError) {
   auto k = start({"-n", "no-such-namespace", "-l", "app=sentry"});
-  EXPECT_EQ(k->wait_exit(), 2) << k->err;
-  EXPECT_NE(k->err.find(R"(namespace "no-such-namespace" not found)"), std::string::npos) << k->err;
+  EXPECT_EQ(k->wait_exit(), 2) << k->err();
+  EXPECT_NE(k->err().find(R"(namespace "no-such-namespace" not found)"), std::string::npos) << k->err();
 }
 
 TEST_F(KubectlSourceTest, TheStreamBoundIsSaid) {
   for (const char* pod : {"sentry-a", "sentry-b", "sentry-c"}) api_.add_pod("dapr-system", pod, {{"app", "sentry"}}, {"sentry"});
   auto k = start({"-n", "dapr-system", "-l", "app=sentry", "--max-streams", "2"});
-  EXPECT_TRUE(k->saw("following 2 of 3 containers (--max-streams 2)")) << k->err;
-  EXPECT_EQ(k->terminate(), 0) << k->err;
+  EXPECT_TRUE(k->saw("following 2 of 3 containers (--max-streams 2)")) << k->err();
+  EXPECT_EQ(k->terminate(), 0) << k->err();
 }
 
 // --certs-kubernetes: the seeds' Dapr scenario through the real kubectl. The trust-anchor Secret
@@ -378,10 +289,11 @@ TEST_F(KubectlSourceTest, TheTrustBundleSecretPredictsAndTheSidecarLinesJoinIt) 
   api_.add_pod("dapr-system", "orders-1", {{"app", "orders"}}, {"daprd"});
   auto k = start({"-n", "dapr-system", "-l", "app=orders", "--certs-kubernetes", "--probe-interval", "1s"});
   const std::string source = R"("source":"secret:dapr-system/dapr-trust-bundle/ca.crt")";
-  ASSERT_TRUE(k->wait_for([&] { return k->out.find(source) != std::string::npos; })) << k->out << k->err;
+  ASSERT_TRUE(k->wait_for([&] { return k->out().find(source) != std::string::npos; })) << k->out() << k->err();
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(k->out, m, std::regex(R"re(\{"type":"incident","event":"opened".*"id":"([0-9a-f]+)".*"class":"cert_expiring_soon","severity":"warning".*)re" + source)))
-      << k->out;
+  const std::string first_out = k->out();
+  ASSERT_TRUE(std::regex_search(first_out, m, std::regex(R"re(\{"type":"incident","event":"opened".*"id":"([0-9a-f]+)".*"class":"cert_expiring_soon","severity":"warning".*)re" + source)))
+      << k->out();
   const std::string id = m[1];
 
   const std::string not_after = format_rfc3339(Nanos(now + 20 * 86400) * kNanosPerSecond);
@@ -390,19 +302,19 @@ TEST_F(KubectlSourceTest, TheTrustBundleSecretPredictsAndTheSidecarLinesJoinIt) 
                   R"({"app_id":"orders","instance":"orders-1","level":"fatal","msg":"Fatal error from runtime: failed to retrieve the initial identity certificate: error from sentry SignCertificate: rpc error: code = Unavailable desc = connection error: desc = \"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time )" +
                       not_after + " is after " + not_after + R"(\"","scope":"dapr.runtime","type":"log","ver":"1.14.4"})");
   const std::string joined = fmt::format(R"("id":"{}","rule":"certificate.inventory","class":"cert_expired")", id);
-  ASSERT_TRUE(k->wait_for([&] { return k->out.find(joined) != std::string::npos; })) << k->out << k->err;
-  EXPECT_NE(k->out.find(R"("pods":["orders-1"])"), std::string::npos) << k->out;
+  ASSERT_TRUE(k->wait_for([&] { return k->out().find(joined) != std::string::npos; })) << k->out() << k->err();
+  EXPECT_NE(k->out().find(R"("pods":["orders-1"])"), std::string::npos) << k->out();
   std::size_t opened = 0;
-  for (auto at = k->out.find(R"("event":"opened")"); at != std::string::npos; at = k->out.find(R"("event":"opened")", at + 1))
+  for (auto at = k->out().find(R"("event":"opened")"); at != std::string::npos; at = k->out().find(R"("event":"opened")", at + 1))
     ++opened;
-  EXPECT_EQ(opened, 1u) << "the sidecar's line opened no incident of its own\n" << k->out;
+  EXPECT_EQ(opened, 1u) << "the sidecar's line opened no incident of its own\n" << k->out();
 
   const auto renewed = test::make_certificate({.common_name = "cluster.local", .not_after = now + 400 * 86400, .ca = true});
   put_bundle(renewed);
   ASSERT_TRUE(k->wait_for([&] {
-    return std::regex_search(k->out, std::regex(R"re("event":"resolved".*"id":")re" + id + R"re(".*"open":false)re"));
-  })) << k->out << k->err;
-  EXPECT_NE(k->out.find("now holds a later certificate"), std::string::npos) << k->out;
+    return std::regex_search(k->out(), std::regex(R"re("event":"resolved".*"id":")re" + id + R"re(".*"open":false)re"));
+  })) << k->out() << k->err();
+  EXPECT_NE(k->out().find("now holds a later certificate"), std::string::npos) << k->out();
 
   // Watched, not listed again: one list of the Secrets, then a watch from its resourceVersion.
   auto requests_of = [&](const std::string& prefix) {
@@ -439,14 +351,14 @@ TEST_F(KubectlSourceTest, TheTrustBundleSecretPredictsAndTheSidecarLinesJoinIt) 
                               R"("data":{{"tls.crt":"{}"}}}})",
                               test::base64(web.pem())));
   ASSERT_TRUE(k->wait_for([&] {
-    return std::regex_search(k->out, std::regex(R"re("event":"opened".*"severity":"critical".*"source":"secret:dapr-system/web-tls/tls.crt")re"));
-  })) << k->out << k->err;
+    return std::regex_search(k->out(), std::regex(R"re("event":"opened".*"severity":"critical".*"source":"secret:dapr-system/web-tls/tls.crt")re"));
+  })) << k->out() << k->err();
   EXPECT_EQ(requests_of(list), 2);
-  EXPECT_EQ(k->terminate(), 0) << k->err;
+  EXPECT_EQ(k->terminate(), 0) << k->err();
   for (const auto& key : {root.key_pem(), renewed.key_pem()}) {
     const std::string body = key.substr(key.find('\n') + 1, 40);
-    EXPECT_EQ(k->out.find(body), std::string::npos);
-    EXPECT_EQ(k->err.find(body), std::string::npos);
+    EXPECT_EQ(k->out().find(body), std::string::npos);
+    EXPECT_EQ(k->err().find(body), std::string::npos);
   }
   bool listed = false;
   for (const std::string& r : api_.requests()) listed = listed || r.starts_with("GET /api/v1/namespaces/dapr-system/secrets?limit=");
@@ -521,14 +433,14 @@ TEST_F(KubectlSourceTest, ALinkerdIssuerOutsideItsTrustRootsIsPredictedBeforeAny
 
 TEST(KubectlSource, MissingKubectlIsAClearFatalError) {
   Klaxon k({"kubectl", "-n", "x", "-l", "app=y"}, {{"PATH", "/nonexistent"}});
-  EXPECT_EQ(k.wait_exit(), 2) << k.err;
-  EXPECT_NE(k.err.find("kubectl is not on PATH"), std::string::npos) << k.err;
+  EXPECT_EQ(k.wait_exit(), 2) << k.err();
+  EXPECT_NE(k.err().find("kubectl is not on PATH"), std::string::npos) << k.err();
 }
 
 TEST(KubectlSource, UnsupportedArgumentsAreUsageErrors) {
   Klaxon k({"kubectl", "-n", "x", "--bogus"}, {});
-  EXPECT_EQ(k.wait_exit(), 2) << k.err;
-  EXPECT_NE(k.err.find("--bogus is not supported here"), std::string::npos) << k.err;
+  EXPECT_EQ(k.wait_exit(), 2) << k.err();
+  EXPECT_NE(k.err().find("--bogus is not supported here"), std::string::npos) << k.err();
 }
 
 }  // namespace

@@ -9,12 +9,12 @@
 #include "adapters/sources/loki_source.hpp"
 #include "engine/civil_time.hpp"
 #include "tests/support/loki_test_server.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace klaxon {
 namespace {
 
-const std::string kBin = KLAXON_BINARY;
 
 // The hash is part of the contract: a fleet mid-upgrade must agree on it. These values were
 // computed by hand (python: h = (h ^ byte) * 1099511628211 mod 2^64 from 14695981039346656037).
@@ -32,11 +32,13 @@ TEST(LokiShard, TwoShardsSplitFortyStreamsWithNoOverlapAndNoGap) {
     last = server.append(labels, "x509: certificate has expired or is not yet valid (stream-" + std::to_string(s) + ")");
     if (first == 0) first = last;
   }
-  const std::string window = " --from " + format_rfc3339_nano(first) + " --to " + format_rfc3339_nano(last + 1);
+  const std::vector<std::string> window{"--from", format_rfc3339_nano(first), "--to", format_rfc3339_nano(last + 1)};
   std::set<int> seen[2];
   for (int shard = 0; shard < 2; ++shard) {
-    auto r = test::run_command(kBin + " --format jsonl --matches loki --url " + server.url() +
-                               " --query '{namespace=\"default\"}' --shard " + std::to_string(shard) + "/2" + window);
+    std::vector<std::string> args{"--format", "jsonl", "--matches", "loki", "--url", server.url(),
+                                  "--query", "{namespace=\"default\"}", "--shard", std::to_string(shard) + "/2"};
+    args.insert(args.end(), window.begin(), window.end());
+    auto r = test::run_klaxon(args);
     ASSERT_EQ(r.status, 0) << r.err;
     std::istringstream in(r.out);
     for (std::string l; std::getline(in, l);) {
@@ -56,7 +58,7 @@ TEST(LokiShard, TwoShardsSplitFortyStreamsWithNoOverlapAndNoGap) {
 
 TEST(LokiShard, ABadShardIsAUsageError) {
   for (const char* bad : {"2/2", "0/0", "1", "a/2", "-1/2", "0/2000"}) {
-    auto r = test::run_command(kBin + " loki --url http://127.0.0.1:9 --query '{a=\"b\"}' --shard " + bad);
+    auto r = test::run_klaxon({"loki", "--url", "http://127.0.0.1:9", "--query", "{a=\"b\"}", "--shard", bad});
     EXPECT_EQ(r.status, 2) << bad;
     EXPECT_NE(r.err.find("--shard"), std::string::npos) << bad << ": " << r.err;
   }

@@ -16,6 +16,7 @@
 
 #include "engine/civil_time.hpp"
 #include "tests/support/loki_test_server.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/test_support.hpp"
 
 extern char** environ;
@@ -27,7 +28,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using test::LokiTestServer;
 
-const std::string kBin = KLAXON_BINARY;
 const std::string kSource = KLAXON_SOURCE_DIR;
 const std::string kQuery = R"({namespace="dapr-system"})";
 
@@ -55,52 +55,6 @@ std::set<std::string> opened_incident_ids(const std::string& text) {
   return ids;
 }
 
-/// The binary in the background, stdout and stderr into files; killed if the test leaves early.
-class Child {
- public:
-  explicit Child(const std::vector<std::string>& args) {
-    out_ = fs::temp_directory_path() / ("klaxon-loki-out-" + std::to_string(::getpid()));
-    err_ = out_.string() + ".err";
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    fs::remove(out_);
-    fs::remove(err_);
-  }
-  bool started() const { return pid_ > 0; }
-  std::string out() const { return test::read_file(out_.string()); }
-  std::string err() const { return test::read_file(err_.string()); }
-  /// SIGTERM, then waits (bounded) for the exit status; -1 if it did not exit.
-  int stop(std::chrono::seconds limit) {
-    ::kill(pid_, SIGTERM);
-    for (auto until = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < until;) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  fs::path out_, err_;
-};
-
 /// What one sorted list holds that the other does not, for a readable failure.
 std::string difference(const std::vector<std::string>& a, const std::vector<std::string>& b) {
   std::vector<std::string> only_a, only_b;
@@ -126,8 +80,7 @@ TEST(LokiIntegration, LiveTailCutTwiceAndReplayGiveTheSameMatchesAndIncidents) {
   so.tails = {{test::LokiTailCut::close_1011, 15}, {test::LokiTailCut::reset, 15}};
   LokiTestServer server(so);
   // klaxon's own flags after the source word's (they are taken anywhere on the line).
-  Child live({kBin, "loki", "--url", server.url(), "--query", kQuery, "--format", "jsonl", "--matches"});
-  ASSERT_TRUE(live.started());
+  test::KlaxonProcess live({"loki", "--url", server.url(), "--query", kQuery, "--format", "jsonl", "--matches"});
   ASSERT_TRUE(wait_for([&] { return server.tails_opened() >= 1; }, 30s)) << live.err();
 
   // The seeds, one Loki stream per file, appended line by line as an ingester would receive them.
@@ -142,15 +95,15 @@ TEST(LokiIntegration, LiveTailCutTwiceAndReplayGiveTheSameMatchesAndIncidents) {
       std::this_thread::sleep_for(2ms);
     }
   }
-  auto replay = test::run_command(kBin + " --format jsonl --matches loki --url " + server.url() + " --query '" + kQuery +
-                                  "' --from " + format_rfc3339_nano(first) + " --to " + format_rfc3339_nano(last + 1));
+  auto replay = test::run_klaxon({"--format", "jsonl", "--matches", "loki", "--url", server.url(), "--query", kQuery, "--from",
+                                  format_rfc3339_nano(first), "--to", format_rfc3339_nano(last + 1)});
   ASSERT_EQ(replay.status, 0) << replay.err;
   const auto expected = starting_with(replay.out, R"({"type":"match")");
   ASSERT_GE(expected.size(), 30u) << "the seeds hold many classified lines";
 
   EXPECT_TRUE(wait_for([&] { return starting_with(live.out(), R"({"type":"match")").size() >= expected.size(); }, 60s))
       << live.err();
-  ASSERT_EQ(live.stop(10s), 0) << live.err();
+  ASSERT_EQ(live.stop(SIGTERM, 10s), 0) << live.err();
   const std::string live_out = live.out();
   const auto got = starting_with(live_out, R"({"type":"match")");
   EXPECT_TRUE(got == expected) << difference(got, expected);
@@ -168,16 +121,16 @@ TEST(LokiIntegration, ConfigurationErrorsExitTwoWithWhatToDo) {
   test::LokiServerOptions so;
   so.require_tenant = "team-a";
   LokiTestServer server(so);
-  auto r = test::run_command(kBin + " loki --url " + server.url() + " --query '" + kQuery + "'");
+  auto r = test::run_klaxon({"loki", "--url", server.url(), "--query", kQuery});
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find("--tenant"), std::string::npos) << r.err;
-  r = test::run_command(kBin + " loki --url " + server.url() + " --tenant team-a --query 'dapr'");
+  r = test::run_klaxon({"loki", "--url", server.url(), "--tenant", "team-a", "--query", "dapr"});
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find("parse error"), std::string::npos) << r.err;
-  r = test::run_command(kBin + " loki --url loki:3100 --query '" + kQuery + "'");
+  r = test::run_klaxon({"loki", "--url", "loki:3100", "--query", kQuery});
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find("http"), std::string::npos) << r.err;
-  r = test::run_command(kBin + " loki --url " + server.url() + " --query '" + kQuery + "' --since yesterday");
+  r = test::run_klaxon({"loki", "--url", server.url(), "--query", kQuery, "--since", "yesterday"});
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find("not a duration"), std::string::npos) << r.err;
 }

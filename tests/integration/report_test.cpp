@@ -23,6 +23,7 @@
 
 #include "tests/support/chromium.hpp"
 #include "tests/support/peer.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace klaxon {
@@ -51,7 +52,7 @@ const std::string& dapr_report() {
   static const test::TempDir dir;  // removed at exit
   static const std::string path = [] {
     const std::string p = (dir.path() / "dapr.html").string();
-    const auto r = test::run_command("timeout 120 " + kBin + " --report " + p + " " + kTimeline + " >/dev/null");
+    const auto r = test::run_klaxon({"--report", p, kTimeline}, test::ProcessOptions().with_limit(120s));
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.err.find("report written to " + p), std::string::npos) << r.err;
     return p;
@@ -183,8 +184,8 @@ rules:
       << R"({"time":"2024-04-01T10:00:00Z","level":"error","msg":"x509: certificate has expired","pod":"a</script><script>document.title='PWNED'</script><img src=x onerror=\"document.title='PWNED'\">"})"
       << "\n";
   const std::string report = (dir.path() / "r.html").string();
-  const auto k = test::run_command(kBin + " --no-default-rules --rules " + (dir.path() / "pack.yaml").string() +
-                                   " --report " + report + " " + (dir.path() / "app.log").string() + " >/dev/null");
+  const auto k = test::run_klaxon({"--no-default-rules", "--rules", (dir.path() / "pack.yaml").string(), "--report", report,
+                                   (dir.path() / "app.log").string()});
   ASSERT_EQ(k.status, 0) << k.err;
   const auto r = test::run_chromium(chromium, (dir.path() / "profile").string(), {"--dump-dom"}, "file://" + report);
   ASSERT_EQ(r.status, 0) << r.err;
@@ -195,74 +196,12 @@ rules:
 }
 
 TEST(Report, AnUnwritableReportPathIsAUsageErrorBeforeReading) {
-  const auto r = test::run_command(kBin + " --report /nonexistent-dir-klaxon/r.html " + kTimeline + " >/dev/null");
+  const auto r = test::run_klaxon({"--report", "/nonexistent-dir-klaxon/r.html", kTimeline});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("--report /nonexistent-dir-klaxon/r.html: no directory"), std::string::npos) << r.err;
 }
 
 // ---- the status page of a held replay ------------------------------------------------------------
-
-// klaxon as a child with stderr to a file; SIGTERM (then SIGKILL) at the end.
-class Child {
- public:
-  Child(const std::vector<std::string>& args, const fs::path& err) : err_(err) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int null = ::open("/dev/null", O_RDWR);
-      const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(null, 0);
-      ::dup2(null, 1);
-      ::dup2(e, 2);
-      std::vector<char*> argv{const_cast<char*>(kBin.c_str())};
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(kBin.c_str(), argv.data());
-      ::_exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  std::string err() const { return fs::exists(err_) ? test::read_file(err_) : std::string(); }
-  // Waits until stderr holds `marker`; returns what follows it up to the end of its line.
-  std::string wait_for(const std::string& marker) {
-    const auto deadline = std::chrono::steady_clock::now() + kWait;
-    while (std::chrono::steady_clock::now() < deadline) {
-      const std::string e = err();
-      if (const std::size_t at = e.find(marker); at != std::string::npos) {
-        const std::size_t end = e.find('\n', at);
-        if (end != std::string::npos) return e.substr(at + marker.size(), end - at - marker.size());
-      }
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    ADD_FAILURE() << "klaxon never said '" << marker << "'; stderr:\n" << err();
-    return {};
-  }
-  int stop() {
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    const auto deadline = std::chrono::steady_clock::now() + kWait;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return -1;
-  }
-
- private:
-  fs::path err_;
-  pid_t pid_ = -1;
-};
 
 // GET with Connection: close, bounded by socket timeouts. Returns {status, body}.
 std::pair<int, std::string> get(const std::string& address, const std::string& target) {
@@ -292,10 +231,9 @@ std::pair<int, std::string> get(const std::string& address, const std::string& t
 
 TEST(StatusPage, AHeldReplayOfTheDaprTimelineShowsTheRootFirstWithItsFix) {
   test::TempDir dir;
-  Child k({"--listen", "127.0.0.1:0", "--hold", "--format", "jsonl", kTimeline}, dir.path() / "err");
-  std::string at = k.wait_for("status on http://");
-  at = at.substr(0, at.find('/'));
-  k.wait_for("replay done; holding");
+  test::KlaxonProcess k({"--listen", "127.0.0.1:0", "--hold", "--format", "jsonl", kTimeline});
+  const std::string at = k.address("status on http://", kWait);
+  ASSERT_TRUE(k.wait_for_err("replay done; holding", 120s)) << k.err();
   if (HasFailure()) return;
 
   const auto [status, page] = get(at, "/");
@@ -342,7 +280,7 @@ TEST(StatusPage, AHeldReplayOfTheDaprTimelineShowsTheRootFirstWithItsFix) {
 }
 
 TEST(StatusPage, HoldWithoutListenIsAUsageError) {
-  const auto r = test::run_command(kBin + " --hold " + kTimeline + " >/dev/null");
+  const auto r = test::run_klaxon({"--hold", kTimeline});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("add --listen"), std::string::npos) << r.err;
 }
@@ -356,9 +294,8 @@ TEST(Report, ALiveRunWritesItsReportAtShutdown) {
          R"(certificate expires in 2 days and 15 hours","scope":"dapr.sentry","time":"2024-04-01T23:43:35.931825236Z"})"
       << "\n";
   const std::string report = (dir.path() / "live.html").string();
-  Child k({"--listen", "127.0.0.1:0", "--report", report, "--follow", logs.string()}, dir.path() / "err");
-  std::string at = k.wait_for("status on http://");
-  at = at.substr(0, at.find('/'));
+  test::KlaxonProcess k({"--listen", "127.0.0.1:0", "--report", report, "--follow", logs.string()});
+  const std::string at = k.address("status on http://", kWait);
   const auto deadline = std::chrono::steady_clock::now() + kWait;
   std::string api;
   while (std::chrono::steady_clock::now() < deadline && api.find(kRootTitle) == std::string::npos) {

@@ -22,8 +22,9 @@
 
 #include "adapters/sources/loki_push.pb.h"
 #include "tests/certs/test_certificates.hpp"
-#include "tests/support/test_support.hpp"
 #include "tests/support/peer.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace klaxon {
 namespace {
@@ -43,97 +44,7 @@ const std::string kExpiredLine =
     "failed: x509: certificate has expired or is not yet valid: current time 2024-04-01T23:50:00Z is after "
     "2024-03-30T12:31:17Z";
 
-// klaxon as a child: stdin a pipe we hold, stdout and stderr to files; killed at the end.
-class Klaxon {
- public:
-  explicit Klaxon(const std::vector<std::string>& args) {
-    dir_ = fs::temp_directory_path() / ("klaxon-serve-test-" + std::to_string(::getpid()) + "-" + std::to_string(++count_));
-    fs::create_directories(dir_);
-    int in[2];
-    if (::pipe(in) != 0) throw std::runtime_error("pipe");
-    const int out = ::open((dir_ / "out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = ::open((dir_ / "err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(in[0], 0);
-      ::close(in[1]);
-      ::dup2(out, 1);
-      ::dup2(err, 2);
-      std::vector<char*> argv{const_cast<char*>(kBin.c_str())};
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(kBin.c_str(), argv.data());
-      ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out);
-    ::close(err);
-    stdin_ = in[1];
-  }
-  ~Klaxon() {
-    close_stdin();
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  void write(const std::string& data) { ASSERT_EQ(::write(stdin_, data.data(), data.size()), ssize_t(data.size())); }
-  void close_stdin() {
-    if (stdin_ >= 0) ::close(stdin_);
-    stdin_ = -1;
-  }
-  std::string err() const { return test::read_file(dir_ / "err"); }
-  std::string out() const { return test::read_file(dir_ / "out"); }
-
-  /// The HOST:PORT klaxon printed after `marker` on stderr ("status on http://", "pushes on http://").
-  std::string address(const std::string& marker) {
-    const auto deadline = std::chrono::steady_clock::now() + kWait;
-    while (std::chrono::steady_clock::now() < deadline) {
-      const std::string e = err();
-      const std::size_t at = e.find(marker);
-      if (at != std::string::npos) {
-        const std::size_t start = at + marker.size();
-        const std::size_t end = e.find_first_of("/\n", start);
-        if (end != std::string::npos) return e.substr(start, end - start);
-      }
-      if (exited()) break;
-      std::this_thread::sleep_for(20ms);
-    }
-    ADD_FAILURE() << "klaxon did not say where it listens (" << marker << "); stderr:\n" << err();
-    return "127.0.0.1:1";
-  }
-
-  bool exited() {
-    if (pid_ <= 0) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      pid_ = -1;
-      return true;
-    }
-    return false;
-  }
-  /// SIGTERM and the exit status (-1 if it did not end within kWait).
-  int stop() {
-    if (pid_ > 0) ::kill(pid_, SIGTERM);
-    const auto deadline = std::chrono::steady_clock::now() + kWait;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (exited()) return status_;
-      std::this_thread::sleep_for(20ms);
-    }
-    return -1;
-  }
-
- private:
-  static inline int count_ = 0;
-  fs::path dir_;
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  int status_ = -1;
-};
+using Klaxon = test::KlaxonProcess;
 
 struct HttpReply {
   int status = 0;
@@ -419,7 +330,7 @@ TEST(Serve, LabelSetsAreBounded) {
 TEST(Serve, TakenPortIsAClearStartupError) {
   Klaxon first({"serve", "--listen", "127.0.0.1:0"});
   const std::string at = first.address("pushes on http://");
-  const auto r = test::run_command("timeout 20 " + kBin + " serve --listen " + at + " </dev/null");
+  const auto r = test::run_klaxon({"serve", "--listen", at}, test::ProcessOptions().with_limit(20s));
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("cannot listen on " + at), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("pick another"), std::string::npos) << r.err;
@@ -463,7 +374,7 @@ TEST(Listen, MetricsOfAStdinPipeMatchWhatWasFed) {
 }
 
 TEST(Listen, BadAddressIsAUsageError) {
-  const auto r = test::run_command("timeout 20 " + kBin + " --listen nowhere </dev/null");
+  const auto r = test::run_klaxon({"--listen", "nowhere"}, test::ProcessOptions().with_limit(20s));
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("HOST:PORT"), std::string::npos) << r.err;
 }
@@ -476,8 +387,10 @@ void push_with_winston(bool json) {
                       "winston-loki is not installed; run: cd tests/peers && npm ci");
   Klaxon k({"serve", "--listen", "127.0.0.1:0", "--format", "jsonl", "--matches"});  // klaxon's flags after serve's
   const std::string at = k.address("pushes on http://");
-  const auto r = test::run_command("timeout 60 node " + peers + "/winston_push.js http://" + at + (json ? " --json" : "") +
-                                   " '" + kDaprLine + "' 'an ordinary line' '" + kExpiredLine + "'");
+  std::vector<std::string> push{"/usr/bin/env", "node", peers + "/winston_push.js", "http://" + at};
+  if (json) push.push_back("--json");
+  for (const std::string& line : {kDaprLine, std::string("an ordinary line"), kExpiredLine}) push.push_back(line);
+  const auto r = test::run_process(push, test::ProcessOptions().with_limit(60s));
   ASSERT_EQ(r.status, 0) << r.err << r.out;
   const std::string format_key = std::string(R"(klaxon_source_events_total{event="loki_push_requests_)") +
                                  (json ? "json" : "protobuf") + "\"}";

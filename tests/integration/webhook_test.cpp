@@ -7,6 +7,7 @@
 #include <simdjson.h>
 
 #include "tests/integration/alert_test_support.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace klaxon {
@@ -142,25 +143,24 @@ TEST(Webhook, AReplayWhoseAlertsWereNotDeliveredExitsOne) {
   const std::string file = (dir.path() / "replay.log").string();
   std::ofstream(file) << kLine;
   const unsigned short dead = test::free_port();
-  auto r = test::run_command(kBin + " --no-default-rules --rules " + kSource + "/tests/integration/short_rules.yaml" +
-                             " --send-replayed --webhook http://127.0.0.1:" + std::to_string(dead) + "/ " + file);
+  auto r = test::run_klaxon({"--no-default-rules", "--rules", kSource + "/tests/integration/short_rules.yaml", "--send-replayed",
+                              "--webhook", "http://127.0.0.1:" + std::to_string(dead) + "/", file});
   EXPECT_EQ(r.status, 1) << r.err;
   EXPECT_NE(r.err.find("posts not delivered"), std::string::npos) << r.err;
 }
 
 TEST(Webhook, TlsOptionsAreCheckedAndTheUnsafeOneWarns) {
   test::TempDir dir;
-  auto bad = test::run_command("echo x | " + kBin + " --webhook https://127.0.0.1:9/ --ca-file " +
-                               (dir.path() / "missing.pem").string());
+  auto bad = test::run_klaxon({"--webhook", "https://127.0.0.1:9/", "--ca-file", (dir.path() / "missing.pem").string()}, test::ProcessOptions().with_input("x\n"));
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.err.find("--ca-file"), std::string::npos) << bad.err;
-  auto unsafe = test::run_command("echo x | " + kBin + " --webhook https://127.0.0.1:9/ --insecure-skip-verify");
+  auto unsafe = test::run_klaxon({"--webhook", "https://127.0.0.1:9/", "--insecure-skip-verify"}, test::ProcessOptions().with_input("x\n"));
   EXPECT_EQ(unsafe.status, 0) << unsafe.err;
   EXPECT_NE(unsafe.err.find("warning: --insecure-skip-verify"), std::string::npos) << unsafe.err;
 }
 
 TEST(Webhook, ABadHeaderIsAUsageError) {
-  auto r = test::run_command("echo x | " + kBin + " --webhook http://127.0.0.1:9/ --webhook-header NoColon");
+  auto r = test::run_klaxon({"--webhook", "http://127.0.0.1:9/", "--webhook-header", "NoColon"}, test::ProcessOptions().with_input("x\n"));
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("'Name: value'"), std::string::npos) << r.err;
 }
@@ -196,12 +196,12 @@ TEST(Webhook, TheUrlIsASecretNeitherPrintedNorExported) {
 }
 
 TEST(Webhook, ARefusedUrlWithCredentialsIsNotEchoed) {
-  auto r = test::run_command("echo x | " + kBin + " --webhook https://bot:hunter2@hooks.example.com/T1/B2/sEcReT");
+  auto r = test::run_klaxon({"--webhook", "https://bot:hunter2@hooks.example.com/T1/B2/sEcReT"}, test::ProcessOptions().with_input("x\n"));
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("credentials in the URL"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("https://hooks.example.com/…"), std::string::npos) << r.err;
   for (const char* secret : {"hunter2", "bot:", "sEcReT"}) EXPECT_EQ(r.err.find(secret), std::string::npos) << r.err;
-  auto header = test::run_command("echo x | " + kBin + " --webhook http://127.0.0.1:9/ --webhook-header 'X-Token s3cr3t'");
+  auto header = test::run_klaxon({"--webhook", "http://127.0.0.1:9/", "--webhook-header", "X-Token s3cr3t"}, test::ProcessOptions().with_input("x\n"));
   EXPECT_EQ(header.status, 2);
   EXPECT_EQ(header.err.find("s3cr3t"), std::string::npos) << header.err;
 }
@@ -209,7 +209,7 @@ TEST(Webhook, ARefusedUrlWithCredentialsIsNotEchoed) {
 TEST(Webhook, AMissingCaFileIsNamedAndSaidUnreadable) {
   test::TempDir dir;
   const std::string missing = (dir.path() / "missing.pem").string();
-  auto r = test::run_command("echo x | " + kBin + " --webhook https://127.0.0.1:9/ --ca-file " + missing);
+  auto r = test::run_klaxon({"--webhook", "https://127.0.0.1:9/", "--ca-file", missing}, test::ProcessOptions().with_input("x\n"));
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("--ca-file " + missing + ": cannot be read (No such file or directory)"), std::string::npos)
       << r.err;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "adapters/sinks/incident_json.hpp"
 #include "adapters/sinks/report_html.hpp"
 #include "adapters/sinks/run_picture.hpp"
 #include "engine/json_text.hpp"
@@ -184,6 +185,49 @@ TEST(RunPicture, ActivityCountsClassifiedLinesPerPodOverTime) {
   EXPECT_EQ(p.activity.bucket, 60 * kNanosPerSecond);
   EXPECT_EQ(p.activity.rows[0].counts, (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
   EXPECT_EQ(p.activity.rows[1].counts, (std::vector<std::uint64_t>{0, 0, 0, 0, 5}));
+}
+
+// /api/incidents and `--format jsonl` (and --webhook's body) write an incident with the one
+// writer of incident_json.hpp: every key of the jsonl incident is in the page's, with the same
+// value; the page only adds keys of its own.
+TEST(RunPicture, AnApiIncidentIsTheJsonLinesIncidentPlusThePagesOwnKeys) {
+  PackRun run(kPack);
+  std::string lines;
+  lines += json_line("2024-04-01T10:00:00Z", "warning", "handshake failed after 1 tries", "app1-abc");
+  lines += json_line("2024-04-01T10:01:00Z", "info", "root CA has expired", "sentry-0");
+  run.pipeline.feed("app.log", lines);
+  const RunPicture p = run.picture();
+  ASSERT_EQ(p.incidents.size(), 2u);
+
+  simdjson::dom::parser api_parser;
+  simdjson::dom::array api;
+  const std::string api_json = incidents_json(p);
+  ASSERT_EQ(api_parser.parse(api_json)["incidents"].get(api), simdjson::SUCCESS) << api_json;
+  ASSERT_EQ(api.size(), 2u);
+  std::size_t compared = 0;
+  for (simdjson::dom::object page : api) {
+    std::string_view id;
+    ASSERT_EQ(page["id"].get(id), simdjson::SUCCESS);
+    const IncidentSnapshot* snapshot = p.find(id);
+    ASSERT_NE(snapshot, nullptr) << id;
+    std::string line;
+    append_incident_event_json(line, IncidentEvent{IncidentEvent::Kind::opened, snapshot->first_seen, *snapshot});
+    simdjson::dom::parser line_parser;
+    simdjson::dom::object event;
+    ASSERT_EQ(line_parser.parse(line).get(event), simdjson::SUCCESS) << line;
+    for (auto [key, value] : event) {
+      if (key == "type" || key == "event" || key == "time") continue;  // the event's, not the incident's
+      simdjson::dom::element mine;
+      ASSERT_EQ(page[key].get(mine), simdjson::SUCCESS) << key << " is missing from /api/incidents: " << api_json;
+      EXPECT_EQ(simdjson::minify(mine), simdjson::minify(value)) << key;
+      ++compared;
+    }
+    for (const char* own : {"history", "symptom_ids", "resolved_because"}) {
+      simdjson::dom::element e;
+      EXPECT_EQ(page[own].get(e), simdjson::SUCCESS) << own;
+    }
+  }
+  EXPECT_GE(compared, 2u * 15u) << "id, rule, class, severity, title, labels, first_seen, ... of both";
 }
 
 TEST(RunPicture, ActivityStaysBoundedOverALongRun) {

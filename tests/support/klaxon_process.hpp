@@ -1,8 +1,8 @@
-// tests/support/klaxon_process.hpp — the real klaxon binary as a child, and what it serves.
+// tests/support/klaxon_process.hpp — what the real klaxon binary serves, asked from a test.
 //
-// KlaxonProcess runs KLAXON_BINARY with a pipe we hold as its stdin and files for stdout and
-// stderr; http() asks its --listen port; parse_metrics() reads Prometheus text. Every wait is
-// bounded (kProcessWait): a hung klaxon fails the test, it never hangs it.
+// KlaxonProcess (tests/support/process.hpp) runs the binary; http_get() asks its --listen port;
+// metric_lines() and first_metrics() read Prometheus text. Every wait is bounded (kProcessWait):
+// a hung klaxon fails the test, it never hangs it.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -23,126 +23,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/support/process.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace klaxon::test {
-
-inline constexpr auto kProcessWait = std::chrono::seconds(20);
-
-class KlaxonProcess {
- public:
-  explicit KlaxonProcess(const std::vector<std::string>& args) {
-    static int count = 0;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("klaxon-process-" + std::to_string(::getpid()) + "-" + std::to_string(++count));
-    std::filesystem::create_directories(dir_);
-    int in[2];
-    if (::pipe(in) != 0) throw std::runtime_error("pipe");
-    const int out = ::open((dir_ / "out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = ::open((dir_ / "err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(in[0], 0);
-      ::close(in[1]);
-      ::dup2(out, 1);
-      ::dup2(err, 2);
-      const std::string bin = KLAXON_BINARY;
-      std::vector<char*> argv{const_cast<char*>(bin.c_str())};
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(bin.c_str(), argv.data());
-      ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out);
-    ::close(err);
-    stdin_ = in[1];
-  }
-  ~KlaxonProcess() {
-    close_stdin();
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  KlaxonProcess(const KlaxonProcess&) = delete;
-  KlaxonProcess& operator=(const KlaxonProcess&) = delete;
-
-  void write(const std::string& data) { ASSERT_EQ(::write(stdin_, data.data(), data.size()), ssize_t(data.size())); }
-  void close_stdin() {
-    if (stdin_ >= 0) ::close(stdin_);
-    stdin_ = -1;
-  }
-  std::string err() const { return read_file(dir_ / "err"); }
-  std::string out() const { return read_file(dir_ / "out"); }
-
-  /// Waits until stdout holds `text`; false after kProcessWait.
-  bool wait_for_output(const std::string& text) {
-    const auto deadline = std::chrono::steady_clock::now() + kProcessWait;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (out().find(text) != std::string::npos) return true;
-      if (exited()) return out().find(text) != std::string::npos;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-  }
-
-  /// The HOST:PORT klaxon printed after `marker` on stderr ("status on http://").
-  std::string address(const std::string& marker = "status on http://") {
-    const auto deadline = std::chrono::steady_clock::now() + kProcessWait;
-    while (std::chrono::steady_clock::now() < deadline) {
-      const std::string e = err();
-      const std::size_t at = e.find(marker);
-      if (at != std::string::npos) {
-        const std::size_t start = at + marker.size();
-        const std::size_t end = e.find_first_of("/\n", start);
-        if (end != std::string::npos) return e.substr(start, end - start);
-      }
-      if (exited()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    ADD_FAILURE() << "klaxon did not say where it listens (" << marker << "); stderr:\n" << err();
-    return "127.0.0.1:1";
-  }
-
-  bool exited() {
-    if (pid_ <= 0) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      pid_ = -1;
-      return true;
-    }
-    return false;
-  }
-  /// The exit status once it ends by itself (-1 if it did not within kProcessWait).
-  int wait_exit() {
-    const auto deadline = std::chrono::steady_clock::now() + kProcessWait;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (exited()) return status_;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return -1;
-  }
-  /// SIGTERM and the exit status (-1 if it did not end within kProcessWait).
-  int stop() {
-    if (pid_ > 0) ::kill(pid_, SIGTERM);
-    const auto deadline = std::chrono::steady_clock::now() + kProcessWait;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (exited()) return status_;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return -1;
-  }
-
- private:
-  std::filesystem::path dir_;
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  int status_ = -1;
-};
 
 struct HttpReply {
   int status = 0;
