@@ -55,7 +55,7 @@ std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* 
   rules::RuleSet set;
   std::vector<Diagnostic> problems;
   rules::load_rule_selection({!options.no_default_rules, rules::TestLines::skip, threads, options.rule_paths,
-                              options.disabled_rules, options.runbook_base},
+                              options.disabled_rules, options.runbook_base, options.expiry},
                              set, problems);
   rules::check_rule_set(set, problems);
   std::optional<Matcher> matcher;
