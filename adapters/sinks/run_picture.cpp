@@ -259,6 +259,8 @@ RunPicture RunRecorder::take_picture(const Pipeline& pipeline, Nanos wall_now, b
     return lane_before(a, b);
   });
   p.first_time = first_;
+  p.first_line = first_;
+  p.last_line = last_;
   for (const IncidentSnapshot& i : p.incidents) {
     if (i.first_seen > 0) p.first_time = p.first_time == 0 ? i.first_seen : std::min(p.first_time, i.first_seen);
     if (auto h = history_.find(i.id); h != history_.end()) p.history.emplace(i.id, h->second);
@@ -338,6 +340,10 @@ std::string picture_json(const RunPicture& p) {
   clock_json(b, p);
   b += R"(,"first_time":)";
   instant(b, p.first_time);
+  b += R"(,"first_line":)";
+  instant(b, p.first_line);
+  b += R"(,"last_line":)";
+  instant(b, p.last_line);
   fmt::format_to(std::back_inserter(b), R"(,"lines":{},"classified":{},)", p.lines, p.classified);
   incidents_array(b, p);
   b += ',';

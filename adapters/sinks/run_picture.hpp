@@ -80,6 +80,8 @@ struct RunPicture {
   Nanos taken_at = 0;     // wall clock
   Nanos clock = 0;        // "now" for the picture: the latest event time (replay), the wall clock (live)
   Nanos first_time = 0;   // the earliest event time shown (first incident or classified line)
+  Nanos first_line = 0;   // the event time of the first classified line with a time; 0 = none
+  Nanos last_line = 0;    // ... and of the last
   bool live = false;
   std::string not_ready;  // empty: ready
   std::uint64_t lines = 0, classified = 0;
