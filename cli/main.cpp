@@ -16,6 +16,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/certs_command.hpp"
+#include "cli/expiry_flags.hpp"
 #include "adapters/sources/follow_source.hpp"
 #include "cli/external_labels.hpp"
 #include "cli/flags.hpp"
@@ -141,6 +142,8 @@ int run_main(int argc, char** argv) {
   app.add_option("--runbook-base", run.rules.runbook_base, "Make runbook links (docs/runbooks/...) absolute with this URL")
       ->type_name("URL")
       ->group(kRules);
+  ExpiryFlags expiry;  // --expiry-warning, --expiry-critical (cli/expiry_flags.hpp)
+  add_expiry_flags(app, expiry, kRules);
   // Hidden: the slow reference that tests and bench/ compare the prefiltered matcher against.
   app.add_flag("!--no-prefilter", run.rules.prefilter, "Try every rule on every line")->group("");
   app.add_option("--color", run.color, "Colour severities: auto (on a terminal), always, never")
@@ -338,6 +341,10 @@ int run_main(int argc, char** argv) {
   run.tracker.expiry_retention = duration_ms(expiry_retention).count() * (klaxon::kNanosPerSecond / 1000);
   run.tracker.max_clock_skew = duration_ms(max_clock_skew).count() * (klaxon::kNanosPerSecond / 1000);
   while (alerts.status_url.ends_with('/')) alerts.status_url.pop_back();
+  if (const std::string error = apply_expiry_flags(expiry, run, certs); !error.empty()) {
+    std::fprintf(stderr, "klaxon: %s\n", error.c_str());
+    return kExitUsage;
+  }
   // A source word reads no FILEs; a word after it that is neither its flag nor ours lands here.
   for (const CLI::App* source : {loki.app, kubectl.app, serve})
     if (source->parsed() && !run.inputs.empty()) {

@@ -25,6 +25,7 @@ struct RuleOptions {
   bool prefilter = true;                // --no-prefilter: try every rule on every line (the reference)
   std::vector<std::string> disabled_rules;  // --disable-rule ID (globs)
   std::string runbook_base;                 // --runbook-base URL (docs/runbooks/ links)
+  rules::ExpiryThresholds expiry;           // --expiry-warning, --expiry-critical
 };
 
 /// Network sinks (Alertmanager, webhooks): see cli/alerting.hpp.

@@ -40,6 +40,7 @@ rules::RuleSet load_rules_for_command(const RuleOptions& options, const std::vec
   for (const std::string& p : options.rule_paths) selection.user_paths.push_back(p);
   selection.disabled = options.disabled_rules;
   selection.runbook_base = options.runbook_base;
+  selection.expiry = options.expiry;
   rules::RuleSet set;
   rules::load_rule_selection(selection, set, problems);
   rules::check_rule_set(set, problems);

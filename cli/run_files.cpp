@@ -55,7 +55,7 @@ std::optional<Matcher> load_matcher(const RuleOptions& options, rules::RuleSet* 
   rules::RuleSet set;
   std::vector<Diagnostic> problems;
   rules::load_rule_selection({!options.no_default_rules, rules::TestLines::skip, threads, options.rule_paths,
-                              options.disabled_rules, options.runbook_base},
+                              options.disabled_rules, options.runbook_base, options.expiry},
                              set, problems);
   rules::check_rule_set(set, problems);
   std::optional<Matcher> matcher;
@@ -85,6 +85,10 @@ std::unique_ptr<EventSink> make_output_sink(const RunOptions& options) {
   sinks::ConsoleOptions console;
   console.color = options.color == "always" || (options.color == "auto" && tty && std::getenv("NO_COLOR") == nullptr);
   console.width = sinks::terminal_width(STDOUT_FILENO);
+  if (sinks::width_follows_window(STDOUT_FILENO)) {
+    console.resize_fd = STDOUT_FILENO;  // a resized window: the next line fits the new width
+    sinks::watch_window_changes();
+  }
   console.incidents_only = options.incidents_only;
   return std::make_unique<sinks::ConsoleSink>(stdout, console);
 }

@@ -104,7 +104,7 @@ void check_report_path(const std::string& path) {
 
 StatusService::StatusService(const RunOptions& options, Pipeline& pipeline, bool live)
     : pipeline_(pipeline), live_(live), expiry_retention_(options.tracker.expiry_retention),
-      base_url_(options.alerts.status_url) {
+      base_url_(options.alerts.status_url), recorder_(options.tracker.certificate_warning) {
   check_report_path(options.report);
   report_path_ = options.report;
   registry_.set_constant_labels(options.labels);

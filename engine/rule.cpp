@@ -66,6 +66,9 @@ std::optional<Comparison> parse_comparison(std::string_view text) {
     auto [end, ec] = std::from_chars(rhs.data(), rhs.data() + rhs.size(), number);
     if (ec == std::errc() && end == rhs.data() + rhs.size()) {
       c.value = number;
+    } else if (rhs.size() > 2 && rhs.front() == '{' && rhs.back() == '}') {
+      c.threshold = std::string(trim(rhs.substr(1, rhs.size() - 2)));
+      if (c.threshold.empty()) return std::nullopt;
     } else if (auto secs = parse_duration_seconds(rhs)) {
       c.value = double(*secs);
     } else {

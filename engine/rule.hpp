@@ -50,14 +50,18 @@ struct Extraction {
   std::string capture;
 };
 
-/// `expires_in < 7d`, or `true` (always).
+/// `expires_in < 7d`, `expires_in < {expiry_critical}`, or `true` (always).
 struct Comparison {
   enum class Op { lt, le, gt, ge, eq, ne, always };
   std::string name;
   Op op = Op::always;
   double value = 0;
+  /// A value named rather than written (`{expiry_critical}`): the loader fills `value` from
+  /// the run's setting (rules/rule_pack_loader.hpp, ExpiryThresholds). Empty: `value` as written.
+  std::string threshold;
 };
-/// Parses a condition; durations (`7d`, `30m`) become seconds. Returns nullopt on bad syntax.
+/// Parses a condition; durations (`7d`, `30m`) become seconds, `{name}` is kept in `threshold`
+/// (value 0 until filled). Returns nullopt on bad syntax.
 std::optional<Comparison> parse_comparison(std::string_view text);
 
 struct SeverityCase {

@@ -272,6 +272,16 @@ class PackReader {
                                      what, condition.is_scalar() ? condition.text() : "?"));
         continue;
       }
+      if (!cond->threshold.empty()) {
+        const auto seconds = ExpiryThresholds{}.seconds(cond->threshold);
+        if (!seconds) {
+          error(condition, fmt::format("{}: severity condition '{}': no threshold is called {{{}}} "
+                                       "(there are {{expiry_warning}} and {{expiry_critical}})",
+                                       what, condition.text(), cond->threshold));
+          continue;
+        }
+        cond->value = double(*seconds);
+      }
       r.severity.push_back({*sev, *cond});
     }
   }
@@ -413,6 +423,19 @@ void load_builtin_packs(RuleSet& into, std::vector<Diagnostic>& problems, TestLi
     move_all(sets[i].tests, into.tests);
     move_all(found[i], problems);
   }
+}
+
+std::optional<std::int64_t> ExpiryThresholds::seconds(std::string_view name) const {
+  if (name == "expiry_warning") return warning_seconds;
+  if (name == "expiry_critical") return critical_seconds;
+  return std::nullopt;
+}
+
+void set_expiry_thresholds(std::vector<RuleSpec>& rules, const ExpiryThresholds& thresholds) {
+  for (RuleSpec& r : rules)
+    for (SeverityCase& c : r.severity)
+      if (!c.when.threshold.empty())
+        if (const auto seconds = thresholds.seconds(c.when.threshold)) c.when.value = double(*seconds);
 }
 
 void check_rule_set(const RuleSet& set, std::vector<Diagnostic>& problems) {

@@ -5,6 +5,8 @@
 // wants all of them at once, not one per run). The engine never sees YAML.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,6 +15,17 @@
 #include "engine/rule.hpp"
 
 namespace klaxon::rules {
+
+/// The thresholds of "expires soon" that packs name instead of writing a number
+/// (`critical: 'expires_in < {expiry_critical}'`), so one flag moves every expiry rule at
+/// once: --expiry-warning and --expiry-critical. A rule about something else (a workload
+/// certificate that lives 24 hours) keeps its own number.
+struct ExpiryThresholds {
+  std::int64_t warning_seconds = 30 * 86400;   // {expiry_warning}, --expiry-warning
+  std::int64_t critical_seconds = 7 * 86400;   // {expiry_critical}, --expiry-critical
+  /// The value `{name}` stands for, or nullopt when no threshold has that name.
+  std::optional<std::int64_t> seconds(std::string_view name) const;
+};
 
 /// One embedded test line of a rule.
 struct RuleTest {
@@ -54,6 +67,9 @@ enum class TestLines { read, skip };
 /// start-up faster; line numbers in diagnostics stay those of the pack files.
 void load_builtin_packs(RuleSet& into, std::vector<Diagnostic>& problems, TestLines tests = TestLines::read,
                         unsigned threads = 1);
+
+/// Fills every named threshold of `rules` with `thresholds` (the loader fills the defaults).
+void set_expiry_thresholds(std::vector<RuleSpec>& rules, const ExpiryThresholds& thresholds);
 
 /// Checks what spans packs: correlations naming rules that exist.
 void check_rule_set(const RuleSet& set, std::vector<Diagnostic>& problems);

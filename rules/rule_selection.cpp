@@ -66,6 +66,8 @@ void load_rule_selection(const RuleSelection& selection, RuleSet& into, std::vec
         if (key == "runbook_url" && value.find("://") == std::string::npos) value = base + "/" + value;
   }
 
+  set_expiry_thresholds(into.rules, selection.expiry);
+
   // --disable-rule, last.
   std::set<std::string> gone;
   for (const std::string& pattern : selection.disabled) {

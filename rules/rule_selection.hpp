@@ -27,6 +27,9 @@ struct RuleSelection {
   std::vector<std::string> disabled;    // --disable-rule patterns
   /// --runbook-base URL: a relative `runbook_url` (docs/runbooks/<class>.md) is made absolute with it.
   std::string runbook_base;
+  /// --expiry-warning / --expiry-critical: what `{expiry_warning}` and `{expiry_critical}` in
+  /// a pack's severity conditions stand for.
+  ExpiryThresholds expiry = {};
 };
 
 /// Loads what `selection` names into `into` (overrides recorded in `into.overrides`).

@@ -1,6 +1,7 @@
 #include "adapters/sinks/console_sink.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <csignal>
@@ -174,15 +175,57 @@ std::vector<std::string> wrapped(std::string_view prefix, std::string_view text,
 
 }  // namespace
 
-std::size_t terminal_width(int fd) {
+namespace {
+
+// COLUMNS when it is set to a number, else 0.
+std::size_t columns_from_environment() {
   if (const char* columns = std::getenv("COLUMNS"); columns != nullptr && *columns != '\0') {
     std::size_t n = 0;
     const char* end = columns + std::char_traits<char>::length(columns);
     if (auto [at, ec] = std::from_chars(columns, end, n); ec == std::errc() && at == end && n > 0) return n;
   }
+  return 0;
+}
+
+std::size_t window_width(int fd) {
   struct winsize ws {};
   if (::isatty(fd) == 1 && ::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
   return 0;
+}
+
+std::atomic<unsigned> g_window_changes{0};
+static_assert(std::atomic<unsigned>::is_always_lock_free, "a signal handler may only touch lock-free atomics");
+
+void on_window_change(int) { g_window_changes.fetch_add(1, std::memory_order_relaxed); }
+
+}  // namespace
+
+std::size_t terminal_width(int fd) {
+  if (const std::size_t n = columns_from_environment(); n != 0) return n;
+  return window_width(fd);
+}
+
+bool width_follows_window(int fd) { return columns_from_environment() == 0 && ::isatty(fd) == 1; }
+
+void watch_window_changes() {
+  static const bool installed = [] {
+    struct sigaction sa {};
+    sa.sa_handler = on_window_change;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    return ::sigaction(SIGWINCH, &sa, nullptr) == 0;
+  }();
+  (void)installed;
+}
+
+unsigned window_changes() noexcept { return g_window_changes.load(std::memory_order_relaxed); }
+
+void ConsoleSink::follow_window() {
+  if (options_.resize_fd < 0) return;
+  const unsigned changes = window_changes();
+  if (changes == window_changes_seen_) return;
+  window_changes_seen_ = changes;
+  if (const std::size_t width = window_width(options_.resize_fd); width != 0) options_.width = width;
 }
 
 std::string terminal_safe(std::string_view s) {
@@ -315,6 +358,7 @@ void ConsoleSink::put(std::string line) {
 
 void ConsoleSink::match(const ClassifiedLine& line) {
   if (options_.incidents_only) return;
+  follow_window();
   std::string who = terminal_safe(who_of(line));
   if (options_.width != 0) {
     // Narrow: the pod rather than its container, then the pod's head and tail.
@@ -356,6 +400,7 @@ void ConsoleSink::match(const ClassifiedLine& line) {
 void ConsoleSink::incident(const IncidentEvent& e) {
   const IncidentSnapshot& i = e.incident;
   if (!i.caused_by.empty()) return;  // shown through its root
+  follow_window();
   // An update is worth a line when the incident doubled or changed severity; the JSON lines
   // (and alerts) have every one.
   if (e.kind == IncidentEvent::Kind::resolved) {
@@ -398,6 +443,7 @@ void ConsoleSink::incident(const IncidentEvent& e) {
 }
 
 void ConsoleSink::summary(const RunSummary& s) {
+  follow_window();
   std::string classes;
   for (const auto& [klass, n] : s.matches_by_class) classes += fmt::format("{}{} {}", classes.empty() ? "" : ", ", n, klass);
   put(fmt::format("── {} lines read from {} source{}, {} classified{}", s.stats.lines, s.sources, s.sources == 1 ? "" : "s",

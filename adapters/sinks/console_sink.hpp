@@ -4,7 +4,9 @@
 //
 // Written for an operator at 3 a.m. on whatever terminal they have:
 // - Every line fits the width (`ConsoleOptions::width`: COLUMNS, else the terminal's; 0 = no
-//   limit, as in a pipe). Below 120 columns the time is the time of day, and a `── DATE` line
+//   limit, as in a pipe), also after the window is resized: SIGWINCH only counts (an atomic,
+//   all a signal handler may touch), and the sink reads the terminal's width again before its
+//   next line when the count moved. Below 120 columns the time is the time of day, and a `── DATE` line
 //   says when the day changes. A long message is cut around what the rule matched, so the
 //   words that made the line a certificate failure stay on screen.
 // - The who column is the pod/container (from the envelope, a `pod`/`k8s.pod` field or a
@@ -32,6 +34,9 @@ struct ConsoleOptions {
   bool color = false;
   std::size_t width = 0;        ///< columns; 0 = no limit
   bool incidents_only = false;  ///< --incidents: incident events and the summary, no matched lines
+  /// The terminal whose width `width` follows after a window change (watch_window_changes());
+  /// -1: the width stays (a pipe, or COLUMNS set).
+  int resize_fd = -1;
 };
 
 class ConsoleSink final : public EventSink {
@@ -49,6 +54,7 @@ class ConsoleSink final : public EventSink {
     Severity severity = Severity::warning;
   };
   bool narrow() const { return options_.width != 0 && options_.width < 120; }
+  void follow_window();
   std::string time_column(Nanos t);
   void put(std::string line);
 
@@ -57,11 +63,19 @@ class ConsoleSink final : public EventSink {
   std::string buf_;
   std::string day_;                        // narrow: the day of the last line with a time
   std::map<std::string, Printed> printed_;  // open incidents, by id
+  unsigned window_changes_seen_ = 0;
 };
 
 /// The width to fit output to: COLUMNS when set to a number, else the terminal's (`fd` a tty),
 /// else 0 (no limit).
 std::size_t terminal_width(int fd);
+/// Whether that width is the terminal's own, so that it changes with its window: `fd` is a tty
+/// and COLUMNS does not say otherwise.
+bool width_follows_window(int fd);
+/// Counts SIGWINCH from now on (installs the handler once; SA_RESTART, so no read is cut short).
+void watch_window_changes();
+/// How many window changes were counted so far.
+unsigned window_changes() noexcept;
 
 /// `text` safe to print on a terminal, byte for byte as long: control characters become
 /// spaces, C1 controls `·`, bytes that are no UTF-8 `?`.

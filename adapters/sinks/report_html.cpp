@@ -254,8 +254,34 @@ Nanos first_symptom(const RunPicture& p) {
   return first;
 }
 
-// `symptom_rows`: draw each symptom as a row beneath its root (else only the pods affected).
-std::string timeline_svg(const RunPicture& p, Nanos t0, Nanos t1, bool symptom_rows) {
+// The first and last classified lines on the time axis, when they fall in [t0, t1]: dashed
+// lines across the lanes, labelled below the axis (on two rows when they are close).
+double line_marks(std::string& svg, const RunPicture& p, const Scale& sc, double bottom) {
+  struct Mark {
+    Nanos t;
+    const char* what;
+  };
+  std::vector<Mark> shown;
+  for (const Mark& m : {Mark{p.first_line, "first line"}, Mark{p.last_line, "last line"}})
+    if (m.t != 0 && m.t >= sc.t0 && m.t <= sc.t1) shown.push_back(m);
+  if (p.first_line == p.last_line && shown.size() == 2) shown.pop_back();
+  constexpr double kLabelWidth = 190;  // "first line 2023-06-19T13:19:53Z" at 11px
+  double y = bottom + 28;
+  for (std::size_t k = 0; k < shown.size(); ++k) {
+    const double x = sc.x(shown[k].t);
+    if (k == 1 && sc.x(shown[1].t) - sc.x(shown[0].t) < 2 * kLabelWidth) y += 14;
+    const bool right = x > kRight - kLabelWidth;
+    fmt::format_to(std::back_inserter(svg),
+                   R"(<line class="line-mark" x1="{0:.1f}" y1="0" x2="{0:.1f}" y2="{1:.1f}" stroke="#555" stroke-dasharray="2 3"/>)"
+                   R"(<text x="{0:.1f}" y="{2:.1f}" text-anchor="{3}" fill="#555">{4} {5}</text>)",
+                   x, bottom, y, right ? "end" : "start", shown[k].what, format_rfc3339(shown[k].t));
+  }
+  return shown.empty() ? bottom + 24 : y + 4;
+}
+
+// `symptom_rows`: draw each symptom as a row beneath its root (else they are folded: their
+// number and the pods affected). `link`: lane titles go to /incident/ID (else to the table row).
+std::string timeline_svg(const RunPicture& p, Nanos t0, Nanos t1, bool symptom_rows, bool link) {
   auto roots = lanes(p);
   // A lane that ended before the window opens is not in it.
   std::erase_if(roots, [&](const IncidentSnapshot* i) { return !i->open && i->last_seen < t0; });
@@ -272,8 +298,8 @@ std::string timeline_svg(const RunPicture& p, Nanos t0, Nanos t1, bool symptom_r
       break;
     }
     const double top = y;
-    fmt::format_to(std::back_inserter(body), R"(<a href="#i-{}"><text x="4" y="{:.1f}" font-weight="bold">{}</text></a>)",
-                   html_escaped(root->id), y + 14, html_escaped(clipped(root->title, 40)));
+    fmt::format_to(std::back_inserter(body), R"(<a href="{}{}"><text x="4" y="{:.1f}" font-weight="bold">{}</text></a>)",
+                   link ? "/incident/" : "#i-", html_escaped(root->id), y + 14, html_escaped(clipped(root->title, 40)));
     for (const Segment& s : segments(p, *root, t1))
       fmt::format_to(std::back_inserter(body),
                      R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="12" fill="{}" rx="2"><title>{} {} – {}</title></rect>)",
@@ -299,6 +325,7 @@ std::string timeline_svg(const RunPicture& p, Nanos t0, Nanos t1, bool symptom_r
                      y + 9, html_escaped(clipped(who, 44)), sc.x(s->first_seen), y + 3,
                      std::max(1.5, sc.x(s->open ? t1 : s->last_seen) - sc.x(s->first_seen)),
                      s->open ? colour_of(s->severity) : "#999", html_escaped(s->title), html_escaped(who));
+      marks(body, p, *s, sc, y + 6);  // its own opened, escalated, resolved
       y += 11;
     }
     if (!symptoms.empty()) {
@@ -319,9 +346,10 @@ std::string timeline_svg(const RunPicture& p, Nanos t0, Nanos t1, bool symptom_r
         path += fmt::format("H{:.1f}V{:.1f}", sc.x(t), base - h * double(n) / most);
       path += fmt::format("H{:.1f}V{:.1f}Z", sc.x(t1), base);
       fmt::format_to(std::back_inserter(body),
-                     R"(<text x="16" y="{:.1f}" font-size="9">pods affected (up to {})</text>)"
+                     R"(<text x="16" y="{:.1f}" font-size="9">{}{} symptom{}: pods affected (up to {})</text>)"
                      R"(<path d="{}" fill="{}" opacity=".35" stroke="{}"><title>{} pods affected by the end</title></path>)",
-                     base - 4, pods.size(), path, colour_of(root->severity), colour_of(root->severity), pods.size());
+                     base - 4, symptom_rows ? "" : "▸ ", symptoms.size(), symptoms.size() == 1 ? "" : "s", pods.size(), path,
+                     colour_of(root->severity), colour_of(root->severity), pods.size());
       y = base + 6;
     }
     fmt::format_to(std::back_inserter(body), R"(<line x1="0" y1="{0:.1f}" x2="{1}" y2="{0:.1f}" stroke="#ddd"/>)",
@@ -329,12 +357,45 @@ std::string timeline_svg(const RunPicture& p, Nanos t0, Nanos t1, bool symptom_r
     (void)top;
     y += 6;
   }
+  std::string marks_svg;
+  const double height = line_marks(marks_svg, p, sc, y);
   std::string svg = fmt::format(
-      R"(<svg class="timeline" viewBox="0 0 {} {:.0f}" role="img" aria-label="incident timeline">)", kWidth, y + 24);
+      R"(<svg class="timeline" viewBox="0 0 {} {:.0f}" role="img" aria-label="incident timeline">)", kWidth, height);
   axis(svg, sc, 0, y);
+  svg += marks_svg;
   svg += body;
   svg += "</svg>";
   return svg;
+}
+
+// Where a run's last stretch begins when it deserves a zoomed drawing of its own (an outage
+// after weeks of warnings is a sliver at the right), else 0.
+Nanos zoom_from(const RunPicture& p, Nanos t0, Nanos t1) {
+  const Nanos s0 = first_symptom(p);
+  if (s0 <= t0 || (t1 - s0) * 10 >= t1 - t0) return 0;
+  return std::max(t0, s0 - std::max<Nanos>((t1 - s0) / 5, 60 * kNanosPerSecond));
+}
+
+std::string timeline_caption(const RunPicture& p) {
+  std::string out = "<p class=\"mute\">One lane per root cause (or incident of its own), its symptoms beneath. "
+                    "○ opened, ▲ escalated, □ resolved; colour is severity at that time.";
+  if (p.first_line != 0)
+    out += fmt::format(" First classified line {}, last {}.", format_rfc3339(p.first_line), format_rfc3339(p.last_line));
+  return out + "</p>\n";
+}
+
+// The status page's timeline: the whole run with symptoms folded under their root (and the
+// last stretch again when the run is long), every symptom's own row one click away.
+std::string status_timeline(const RunPicture& p) {
+  if (lanes(p).empty()) return {};
+  const auto [t0, t1] = run_span(p);
+  const Nanos from = zoom_from(p, t0, t1);
+  std::string out = "<h2>Timeline</h2>\n" + timeline_caption(p) + timeline_svg(p, t0, t1, false, true);
+  if (from != 0) out += fmt::format("<h3>The last {}</h3>\n", span_text(t1 - from)) + timeline_svg(p, from, t1, false, true);
+  if (first_symptom(p) != 0)
+    out += "<details class=\"symptoms\"><summary>Each symptom on its own row</summary>" +
+           timeline_svg(p, from != 0 ? from : t0, t1, true, true) + "</details>\n";
+  return out;
 }
 
 std::string certificate_svg(const RunPicture& p) {
@@ -585,18 +646,15 @@ std::string render_report(const RunPicture& p) {
                      html_escaped(title), p.live ? "live run" : "replay", p.lines, p.classified, when(p.first_time),
                      when(p.clock), when(p.taken_at));
   out += "<h2>Verdict</h2>\n" + verdict(p, false);
-  out += "<h2>Incident timeline</h2>\n<p class=\"mute\">One lane per root cause (or incident of its own), its symptoms "
-         "beneath. ○ opened, ▲ escalated, □ resolved; colour is severity at that time.</p>\n";
+  out += "<h2>Incident timeline</h2>\n" + timeline_caption(p);
   // An outage after weeks of warnings is a sliver at the right: its last stretch is drawn
   // again, with the symptoms' rows there only.
   const auto [t0, t1] = run_span(p);
-  const Nanos s0 = first_symptom(p);
-  const bool zoom = s0 > t0 && (t1 - s0) * 10 < t1 - t0;
-  out += timeline_svg(p, t0, t1, !zoom);
-  if (zoom) {
-    const Nanos from = std::max(t0, s0 - std::max<Nanos>((t1 - s0) / 5, 60 * kNanosPerSecond));
+  const Nanos from = zoom_from(p, t0, t1);
+  out += timeline_svg(p, t0, t1, from == 0, false);
+  if (from != 0) {
     out += fmt::format("<h3>The last {}, when the symptoms came</h3>\n", span_text(t1 - from));
-    out += timeline_svg(p, from, t1, true);
+    out += timeline_svg(p, from, t1, true, false);
   }
   out += "<h2>Certificates</h2>\n" + certificate_svg(p) + certificate_table(p);
   out += "<h2>Classified lines per pod over time</h2>\n" + heat_svg(p);
@@ -623,6 +681,7 @@ std::string render_status_page(const RunPicture& p) {
   const auto roots = lanes(p);
   if (roots.empty()) out += "<p>No incidents.</p>";
   for (const IncidentSnapshot* r : roots) out += root_card(p, *r, true);
+  out += status_timeline(p);
   out += "<h2>Certificates, soonest expiry first</h2>\n" + certificate_table(p);
   out += "<h2>Sources</h2>\n" + sources_table(p);
   out += "</body></html>\n";

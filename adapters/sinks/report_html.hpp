@@ -21,7 +21,8 @@ namespace klaxon::sinks {
 
 /// The whole --report page.
 std::string render_report(const RunPicture& picture);
-/// The --listen status page (`/`): roots first with their symptoms folded, certificates by
+/// The --listen status page (`/`): roots first with their symptoms folded, the timeline (symptoms
+/// folded under their root, each one's row in a <details>), certificates by
 /// soonest expiry, sources with their last line, a red banner when not ready.
 std::string render_status_page(const RunPicture& picture);
 /// `/incident/ID`; nullopt-like empty string when the picture holds no such incident.

@@ -26,14 +26,14 @@ std::string_view pod_of(const Record& r, std::string_view source) {
   return source;
 }
 
-// `warning: 'expires_in < 30d'` in a rule states its warning threshold.
-Nanos warning_threshold_of(const RuleSpec* r, Nanos critical) {
+// `warning: 'expires_in < {expiry_warning}'` in a rule states its warning threshold; else `fallback`.
+Nanos warning_threshold_of(const RuleSpec* r, Nanos critical, Nanos fallback) {
   if (r)
     for (const SeverityCase& c : r->severity)
       if (c.severity == Severity::warning && c.when.name == "expires_in" &&
           (c.when.op == Comparison::Op::lt || c.when.op == Comparison::Op::le))
         return std::max(critical, static_cast<Nanos>(c.when.value) * kNanosPerSecond);
-  return std::max(critical, kDefaultWarningThreshold);
+  return std::max(critical, fallback);
 }
 
 bool lane_before(const IncidentSnapshot& a, const IncidentSnapshot& b) {
@@ -259,6 +259,8 @@ RunPicture RunRecorder::take_picture(const Pipeline& pipeline, Nanos wall_now, b
     return lane_before(a, b);
   });
   p.first_time = first_;
+  p.first_line = first_;
+  p.last_line = last_;
   for (const IncidentSnapshot& i : p.incidents) {
     if (i.first_seen > 0) p.first_time = p.first_time == 0 ? i.first_seen : std::min(p.first_time, i.first_seen);
     if (auto h = history_.find(i.id); h != history_.end()) p.history.emplace(i.id, h->second);
@@ -272,7 +274,7 @@ RunPicture RunRecorder::take_picture(const Pipeline& pipeline, Nanos wall_now, b
     v.certificate = c;
     auto r = rules.find(c.rule);
     v.critical_threshold = c.threshold;
-    v.warning_threshold = warning_threshold_of(r == rules.end() ? nullptr : r->second, c.threshold);
+    v.warning_threshold = warning_threshold_of(r == rules.end() ? nullptr : r->second, c.threshold, warning_threshold_);
     if (p.clock >= c.expires_at) v.state = CertificateView::State::expired;
     else if (p.clock >= c.expires_at - v.critical_threshold) v.state = CertificateView::State::critical;
     else if (p.clock >= c.expires_at - v.warning_threshold) v.state = CertificateView::State::warning;
@@ -338,6 +340,10 @@ std::string picture_json(const RunPicture& p) {
   clock_json(b, p);
   b += R"(,"first_time":)";
   instant(b, p.first_time);
+  b += R"(,"first_line":)";
+  instant(b, p.first_line);
+  b += R"(,"last_line":)";
+  instant(b, p.last_line);
   fmt::format_to(std::back_inserter(b), R"(,"lines":{},"classified":{},)", p.lines, p.classified);
   incidents_array(b, p);
   b += ',';

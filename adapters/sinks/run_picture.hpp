@@ -80,6 +80,8 @@ struct RunPicture {
   Nanos taken_at = 0;     // wall clock
   Nanos clock = 0;        // "now" for the picture: the latest event time (replay), the wall clock (live)
   Nanos first_time = 0;   // the earliest event time shown (first incident or classified line)
+  Nanos first_line = 0;   // the event time of the first classified line with a time; 0 = none
+  Nanos last_line = 0;    // ... and of the last
   bool live = false;
   std::string not_ready;  // empty: ready
   std::uint64_t lines = 0, classified = 0;
@@ -99,6 +101,10 @@ struct RunPicture {
   std::string runbook_url(const IncidentSnapshot& i) const;
 };
 
+/// The default warning threshold of a certificate whose rule states none (30 days,
+/// --expiry-warning).
+inline constexpr Nanos kDefaultWarningThreshold = 30 * 86400 * kNanosPerSecond;
+
 /// Keeps what the tracker forgets: each incident's marks, classified lines per pod over time,
 /// the event time of each source's last classified line, and when each source's last line
 /// arrived (note_arrivals). Bounded: marks per incident are coalesced (an update is kept when
@@ -109,6 +115,10 @@ class RunRecorder final : public EventSink {
   static constexpr std::size_t kMaxIncidents = 20'000;
   static constexpr std::size_t kMaxRows = 500;
   static constexpr std::size_t kMaxBuckets = 2'048;
+
+  /// `warning_threshold`: when a certificate whose rule names no warning threshold turns
+  /// warning (--expiry-warning).
+  explicit RunRecorder(Nanos warning_threshold = kDefaultWarningThreshold) : warning_threshold_(warning_threshold) {}
 
   void match(const ClassifiedLine& line) override;
   void incident(const IncidentEvent& event) override;
@@ -132,6 +142,7 @@ class RunRecorder final : public EventSink {
   std::map<std::string, Nanos> last_match_;  // source -> event time
   std::map<std::string, std::pair<std::uint64_t, Nanos>> arrivals_;  // source -> (lines, wall time of the last growth)
   std::uint64_t classified_ = 0;
+  Nanos warning_threshold_;
 };
 
 /// The whole picture as one JSON document (embedded in the report).
@@ -140,8 +151,5 @@ std::string picture_json(const RunPicture& picture);
 std::string incidents_json(const RunPicture& picture);
 /// `/api/certificates`: {"clock":..., "certificates":[...]} (soonest expiry first).
 std::string certificates_json(const RunPicture& picture);
-
-/// The default warning threshold of a certificate whose rule states none (30 days).
-inline constexpr Nanos kDefaultWarningThreshold = 30 * 86400 * kNanosPerSecond;
 
 }  // namespace klaxon::sinks

@@ -276,6 +276,22 @@ TEST(StatusPage, AHeldReplayOfTheDaprTimelineShowsTheRootFirstWithItsFix) {
   EXPECT_LT(dom_root, r.out.find(kFix));
   EXPECT_LT(r.out.find(kFix), dom_symptom);
 
+  // The timeline as the browser parsed it: drawn by klaxon (the page has no script, so it
+  // reads the same with JavaScript off), the root's lane above its folded symptoms, the first
+  // and the last line on the axis.
+  EXPECT_EQ(page.find("<script"), std::string::npos);
+  const auto& off = r;
+  const std::size_t axis = off.out.find("<svg class=\"timeline\"");
+  ASSERT_NE(axis, std::string::npos) << off.out.substr(0, 3000);
+  const std::size_t lane = off.out.find(">" + kRootTitle + "</text>", axis);
+  const std::size_t folded = off.out.find("▸ 2 symptoms: pods affected (up to 41)", axis);
+  ASSERT_NE(lane, std::string::npos);
+  ASSERT_NE(folded, std::string::npos) << off.out.substr(axis, 3000);
+  EXPECT_LT(lane, folded);
+  EXPECT_NE(off.out.find(">first line 2023-05-17T12:49:06Z</text>", axis), std::string::npos);
+  EXPECT_NE(off.out.find(">last line 2023-06-19T13:26:40Z</text>", axis), std::string::npos);
+  EXPECT_NE(off.out.find("<summary>Each symptom on its own row</summary>", axis), std::string::npos);
+
   EXPECT_EQ(k.stop(), 0) << k.err();
 }
 

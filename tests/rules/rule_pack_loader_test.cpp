@@ -113,6 +113,41 @@ rules:
   EXPECT_TRUE(has(p, "p.yaml:26: rule t.e: test needs `expect:`"));
 }
 
+TEST(RulePackLoader, NamedThresholdsAreFilledAndMovedAtOnce) {
+  const std::string pack = R"(pack: t
+rules:
+  - id: t.expiring
+    class: cert_expiring_soon
+    title: expires
+    match: { message: 'expires in (?P<remaining>.+)' }
+    extract: { expires_in: duration(remaining) }
+    severity: [ { critical: 'expires_in < {expiry_critical}' }, { warning: 'expires_in <= { expiry_warning }' }, { info: true } ]
+)";
+  RuleSet set;
+  std::vector<Diagnostic> problems;
+  load_pack_text(pack, "t.yaml", set, problems);
+  ASSERT_FALSE(has_errors(problems));
+  const auto& cases = set.rules.at(0).severity;
+  ASSERT_EQ(cases.size(), 3u);
+  EXPECT_EQ(cases[0].when.threshold, "expiry_critical");
+  EXPECT_EQ(cases[0].when.value, 7 * 86400) << "the default until a run says otherwise";
+  EXPECT_EQ(cases[1].when.threshold, "expiry_warning");
+  EXPECT_EQ(cases[1].when.value, 30 * 86400);
+  set_expiry_thresholds(set.rules, {60 * 86400, 3 * 86400});
+  EXPECT_EQ(cases[0].when.value, 3 * 86400);
+  EXPECT_EQ(cases[1].when.value, 60 * 86400);
+  EXPECT_EQ(cases[2].when.op, Comparison::Op::always);
+
+  std::string typo = pack;
+  typo.replace(typo.find("{expiry_critical}"), 17, "{expiry_critcal}");
+  EXPECT_TRUE(has(problems_of(typo), "p.yaml:8: rule t.expiring: severity condition 'expires_in < {expiry_critcal}': no "
+                                     "threshold is called {expiry_critcal} (there are {expiry_warning} and {expiry_critical})"))
+      << testing::PrintToString(problems_of(typo));
+  typo = pack;
+  typo.replace(typo.find("{expiry_critical}"), 17, "{}");
+  EXPECT_TRUE(has(problems_of(typo), "is not NAME OP VALUE"));
+}
+
 TEST(RulePackLoader, InvalidYamlSaysWhere) {
   auto p = problems_of("pack: t\nrules:\n  - id: t.a\n    title: [unclosed\n");
   ASSERT_FALSE(p.empty());

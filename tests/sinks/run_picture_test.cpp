@@ -160,6 +160,59 @@ TEST(RunPicture, RootsComeFirstWithTheirSymptomsTheFixAndTheHistory) {
   EXPECT_NE(report.find("href=\"https://runbooks.example/ca\""), std::string::npos);
 }
 
+TEST(RunPicture, TheStatusPageDrawsTheTimelineWithTheRootAboveItsFoldedSymptoms) {
+  PackRun run(kPack);
+  std::string lines;
+  lines += json_line("2024-04-01T10:00:00Z", "warning", "handshake failed after 1 tries", "app1-abc");
+  lines += json_line("2024-04-01T10:01:00Z", "info", "root CA has expired", "sentry-0");
+  lines += json_line("2024-04-01T10:02:00Z", "warning", "handshake failed after 1 tries", "app2-def");
+  lines += json_line("2024-04-01T10:03:00Z", "error", "handshake failed after 4 tries", "app2-def");  // escalates app2's
+  lines += json_line("2024-04-01T11:10:00Z", "info", "root CA has expired", "sentry-0");  // both symptoms resolved by now
+  run.pipeline.feed("app.log", lines);
+  const RunPicture p = run.picture();
+  EXPECT_EQ(format_rfc3339(p.first_line), "2024-04-01T10:00:00Z");
+  EXPECT_EQ(format_rfc3339(p.last_line), "2024-04-01T11:10:00Z");
+  const std::string& root_id = p.incidents.at(0).id;
+  const std::string page = render_status_page(p);
+  constexpr auto npos = std::string::npos;
+
+  // One time axis, after the root cards: the root's lane (linked to its page), its symptoms
+  // folded beneath it (how many, the pods affected), the first and last line.
+  const std::size_t h2 = page.find("<h2>Timeline</h2>");
+  ASSERT_NE(h2, npos) << page;
+  EXPECT_NE(page.find("First classified line 2024-04-01T10:00:00Z, last 2024-04-01T11:10:00Z.", h2), npos);
+  const std::size_t svg = page.find("<svg class=\"timeline\"", h2);
+  ASSERT_NE(svg, npos);
+  const std::string folded = page.substr(svg, page.find("</svg>", svg) - svg);
+  const std::size_t lane = folded.find(">Test CA has expired</text>");
+  const std::size_t fold = folded.find("▸ 2 symptoms: pods affected (up to 3)");
+  ASSERT_NE(lane, npos) << folded;
+  ASSERT_NE(fold, npos) << folded;
+  EXPECT_LT(lane, fold) << "the root above its symptoms";
+  EXPECT_NE(folded.find("<a href=\"/incident/" + root_id + "\">"), npos);
+  EXPECT_NE(folded.find("<title>opened critical at 2024-04-01T10:01:00Z"), npos) << folded;
+  EXPECT_EQ(folded.find("app2-def"), npos) << "folded: no row per symptom";
+  EXPECT_NE(folded.find(">first line 2024-04-01T10:00:00Z</text>"), npos) << folded;
+  EXPECT_NE(folded.find(">last line 2024-04-01T11:10:00Z</text>"), npos) << folded;
+
+  // Every symptom's own row (opened, escalated, resolved) one click away, without any script.
+  const std::size_t details = page.find("<summary>Each symptom on its own row</summary>", h2);
+  ASSERT_NE(details, npos);
+  const std::string rows = page.substr(details, page.find("</details>", details) - details);
+  const std::size_t app2 = rows.find(">app2-def</text>");
+  ASSERT_NE(app2, npos) << rows;
+  EXPECT_LT(rows.find(">Test CA has expired</text>"), app2);
+  for (const char* mark : {"<title>opened warning at 2024-04-01T10:02:00Z", "<title>escalated critical at 2024-04-01T10:03:00Z",
+                           "<title>resolved critical at"})
+    EXPECT_NE(rows.find(mark, app2), npos) << mark << "\n" << rows;
+  EXPECT_EQ(page.find("<script"), npos) << "the status page is readable without JavaScript: it has none";
+
+  // The report draws the same axis with the same marks.
+  const std::string report = render_report(p);
+  EXPECT_NE(report.find(">first line 2024-04-01T10:00:00Z</text>"), npos);
+  EXPECT_NE(report.find("<title>escalated critical at 2024-04-01T10:03:00Z"), npos);
+}
+
 TEST(RunPicture, NotReadyIsABannerNotAFootnote) {
   PackRun run(kPack);
   run.pipeline.finish();
