@@ -143,6 +143,7 @@ struct IncidentTracker::Impl {
     const RuleSpec* rule = nullptr;
     Nanos threshold = 0;
     Nanos imprecision = 0;
+    Nanos said_at = 0;  // the own time of the line whose statement `c.expires_at` holds
     Nanos scheduled = kNever;
     std::list<std::string>::iterator lru;
   };
@@ -702,10 +703,17 @@ struct IncidentTracker::Impl {
     // "Expires in 5 hours" on a line whose own time was not believed counts from the time it
     // was taken at.
     Nanos stated = at ? at->integer : 0;
-    if (at && t != line.record.time && imprecision(r) > 60 * kNanosPerSecond) stated += t - line.record.time;
+    Nanos said_at = line.record.time != 0 ? line.record.time : t;  // what "expires in" counts from
+    if (at && t != line.record.time && imprecision(r) > 60 * kNanosPerSecond) {
+      stated += t - line.record.time;
+      said_at = t;
+    }
     if (at) {
-      Cert& c = remember(key, r, labels, line, stated, t);
-      if (i && i->s.expires_at != 0 && stated > i->s.expires_at + std::max(c.imprecision, imprecision(*i->rule))) {
+      const auto held = certs.find(key);
+      const bool older = held != certs.end() && says_older(held->second, said_at);
+      Cert& c = remember(key, r, labels, line, stated, t, said_at);
+      if (i && !older && i->s.expires_at != 0 &&
+          stated > i->s.expires_at + std::max(c.imprecision, imprecision(*i->rule))) {
         renewed(*i, line, t, fmt::format("states a later expiry, {}", format_rfc3339(stated)), out);
         i = nullptr;
         generation = incidents.at(key)->generation + 1;
@@ -759,8 +767,17 @@ struct IncidentTracker::Impl {
   }
 
   // Records a stated expiry in the inventory; returns the entry.
+  // Lines about one certificate can arrive out of their order: one payload in two envelopes, a
+  // replay of pods whose logs interleave. A statement said well before the one held does not
+  // overwrite it: otherwise a stale "expires in 2 days" read after a fresh one would move the
+  // expiry back and forth, expiring and "renewing" the certificate each time.
+  static bool says_older(const Cert& c, Nanos said_at) {
+    constexpr Nanos kOutOfOrder = 5 * 60 * kNanosPerSecond;  // clocks of two pods may differ this much
+    return said_at + kOutOfOrder < c.said_at;
+  }
+
   Cert& remember(const std::string& key, const RuleSpec& r, const Labels& labels, const ClassifiedLine& line,
-                 Nanos expires_at, Nanos t) {
+                 Nanos expires_at, Nanos t, Nanos said_at) {
     auto [it, fresh] = certs.try_emplace(key);
     Cert& c = it->second;
     if (fresh) {
@@ -771,6 +788,8 @@ struct IncidentTracker::Impl {
     }
     const Nanos slack = std::max(c.imprecision, imprecision(r));
     const Nanos known = c.c.expires_at;
+    if (!fresh && says_older(c, said_at)) return c;
+    c.said_at = said_at;
     // Within the slack of what is known, a lower bound only tightens it (and never loosens an
     // exact statement); further off, the new statement is the certificate's expiry.
     if (fresh || expires_at > known + slack || expires_at < known - slack) c.c.expires_at = expires_at;
@@ -1320,6 +1339,23 @@ std::vector<IncidentSnapshot> IncidentTracker::incidents() const {
 std::vector<IncidentTracker::Certificate> IncidentTracker::certificates() const {
   std::vector<Certificate> out;
   for (const auto& [key, c] : impl_->certs) out.push_back(c.c);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.expires_at < b.expires_at; });
+  return out;
+}
+
+std::vector<IncidentTracker::Certificate> IncidentTracker::inventory_certificates() const {
+  std::vector<Certificate> out;
+  for (const auto& [key, k] : impl_->kept) {
+    Certificate c;
+    c.identity = k.c.subject.empty() ? k.c.source : k.c.subject;
+    c.rule = impl_->inventory_rule.id;
+    c.labels = k.c.labels;
+    c.expires_at = k.c.not_after;
+    c.stated_at = k.read_at;
+    c.source = k.c.source;
+    c.threshold = impl_->options.expiry_threshold;
+    out.push_back(std::move(c));
+  }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.expires_at < b.expires_at; });
   return out;
 }

@@ -174,6 +174,9 @@ class IncidentTracker {
     Nanos threshold = 0;   // critical from expires_at - threshold on (the rule's, else the default)
   };
   std::vector<Certificate> certificates() const;
+  /// Every certificate of the inventory (--certs, --certs-kubernetes, --probe), one per place it
+  /// is kept, in the same shape (rule `certificate.inventory`, source where it is kept), soonest first.
+  std::vector<Certificate> inventory_certificates() const;
 
   /// What a restart must not forget (--state-dir): the clock, the open incidents (and the
   /// resolved certificate incidents, whose expiry a renewal settled), and the certificate

@@ -34,7 +34,7 @@ struct KubernetesOptions {
   std::string kubeconfig, context;  // --kubeconfig, --context
   std::string namespace_;           // -n; empty: the context's namespace
   bool all_namespaces = false;      // -A
-  std::size_t page_size = 200;      // objects per list request
+  std::size_t page_size = 500;      // objects per list request (kubectl's own chunk size)
 };
 
 /// Follows the cluster: lists every kind once, then watches each from the list's

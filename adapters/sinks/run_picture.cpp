@@ -269,7 +269,11 @@ RunPicture RunRecorder::take_picture(const Pipeline& pipeline, Nanos wall_now, b
         if (name == "runbook_url") p.runbook_urls[i.rule] = value;
   }
 
-  for (const IncidentTracker::Certificate& c : tracker.certificates()) {
+  // What lines stated and what the inventory read, one table, soonest first.
+  std::vector<IncidentTracker::Certificate> known = tracker.certificates();
+  for (IncidentTracker::Certificate& c : tracker.inventory_certificates()) known.push_back(std::move(c));
+  std::stable_sort(known.begin(), known.end(), [](const auto& a, const auto& b) { return a.expires_at < b.expires_at; });
+  for (const IncidentTracker::Certificate& c : known) {
     CertificateView v;
     v.certificate = c;
     auto r = rules.find(c.rule);
@@ -279,7 +283,7 @@ RunPicture RunRecorder::take_picture(const Pipeline& pipeline, Nanos wall_now, b
     else if (p.clock >= c.expires_at - v.critical_threshold) v.state = CertificateView::State::critical;
     else if (p.clock >= c.expires_at - v.warning_threshold) v.state = CertificateView::State::warning;
     p.certificates.push_back(std::move(v));
-  }  // certificates() is soonest first already
+  }
 
   for (const auto& [name, s] : pipeline.stats_by_source()) {
     SourceView v{name, s.lines, s.bytes, 0, 0};

@@ -1,5 +1,6 @@
 #include "engine/incident_tracker.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -239,6 +240,27 @@ TEST_F(TrackerTest, OneCertificateOneIncidentUntilARenewalSaysSo) {
   EXPECT_TRUE(r.incidents[0].open);
   EXPECT_EQ(r.incidents[0].klass, "cert_expiring_soon");
   EXPECT_EQ(r.incidents[0].id, old.id + "-2");
+}
+
+// One warning in two envelopes, or a replay of pods whose logs interleave: a line stamped days
+// before the statement already held arrives after it. Its "expires in" counts from its own,
+// older time; it must neither expire the certificate early nor, when the fresh statement comes
+// again, count as a renewal.
+TEST_F(TrackerTest, AStaleStatementReadAfterAFreshOneMovesNoExpiry) {
+  std::string text;
+  for (int i = 0; i < 10; ++i) {
+    text += line(fmt::format("2024-04-06T00:00:{:02}Z", i), "certificate expires in 2 days and 15 hours", "sentry-1");
+    text += line(fmt::format("2024-04-01T00:00:{:02}Z", i), "certificate expires in 2 days and 15 hours", "sentry-1");
+  }
+  Replay r = replay(*matcher, correlations, text);
+  ASSERT_EQ(r.incidents.size(), 1u);
+  EXPECT_TRUE(r.incidents[0].open);
+  EXPECT_EQ(r.incidents[0].klass, "cert_expiring_soon");
+  EXPECT_EQ(at(r.incidents[0].expires_at).substr(0, 16), "2024-04-08T15:00");  // the fresh lines, not 04-03
+  for (const auto& e : r.events) {
+    EXPECT_NE(e.kind, IncidentEvent::Kind::resolved) << at(e.time);
+    EXPECT_NE(e.kind, IncidentEvent::Kind::escalated) << at(e.time);
+  }
 }
 
 TEST_F(TrackerTest, ARenewalLineResolvesTheWarning) {

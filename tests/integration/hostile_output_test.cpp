@@ -88,14 +88,16 @@ TEST(HostileOutput, ErrorsAboutHostileNamesAreInert) {
 
 // A URL's credentials, path and query may be its secret: errors name scheme and host only.
 TEST(HostileOutput, LokiUrlsAreSaidWithoutCredentialsPathOrQuery) {
-  auto r = test::run_command(kBin + " loki --url 'ftp://user:pw0rd@127.0.0.1:1' --query '{a=\"b\"}'");
+  auto r = test::run_klaxon({"loki", "--url", "ftp://user:pw0rd@127.0.0.1:1", "--query", "{a=\"b\"}"});
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find("ftp://127.0.0.1:1"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("pw0rd"), std::string::npos) << r.err;
   // Port 1 refuses at once; klaxon retries for ever, so it is stopped after its first words.
-  r = test::run_command("timeout 3 " + kBin + " loki --url 'http://127.0.0.1:1/xsecretpath?tok=xsecret' --query '{a=\"b\"}'");
-  EXPECT_NE(r.err.find("cannot reach Loki at http://127.0.0.1:1/…"), std::string::npos) << r.err;
-  EXPECT_EQ(r.err.find("xsecret"), std::string::npos) << r.err;
+  test::KlaxonProcess k({"loki", "--url", "http://127.0.0.1:1/xsecretpath?tok=xsecret", "--query", "{a=\"b\"}"});
+  EXPECT_TRUE(k.wait_for_err("cannot reach Loki at")) << k.err();
+  k.stop();
+  EXPECT_NE(k.err().find("cannot reach Loki at http://127.0.0.1:1/…"), std::string::npos) << k.err();
+  EXPECT_EQ(k.err().find("xsecret"), std::string::npos) << k.err();
 }
 
 }  // namespace

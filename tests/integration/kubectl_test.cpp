@@ -338,8 +338,8 @@ TEST_F(KubectlSourceTest, TheTrustBundleSecretPredictsAndTheSidecarLinesJoinIt) 
                               R"("data":{{"tls.crt":"{}"}}}})",
                               test::base64(db.pem())));
   ASSERT_TRUE(k->wait_for([&] {
-    return std::regex_search(k->out, std::regex(R"re("event":"opened".*"severity":"critical".*"source":"secret:dapr-system/db-tls/tls.crt")re"));
-  })) << k->out << k->err;
+    return std::regex_search(k->out(), std::regex(R"re("event":"opened".*"severity":"critical".*"source":"secret:dapr-system/db-tls/tls.crt")re"));
+  })) << k->out() << k->err();
   EXPECT_EQ(requests_of(list), 1) << ::testing::PrintToString(api_.requests());
   EXPECT_GE(requests_of(watch + "9&"), 1) << ::testing::PrintToString(api_.requests());
 
@@ -392,9 +392,10 @@ TEST_F(KubectlSourceTest, ALinkerdIssuerOutsideItsTrustRootsIsPredictedBeforeAny
   api_.add_pod("linkerd", "web-1", {{"app", "web"}}, {"linkerd-proxy"});
   auto k = start({"-n", "linkerd", "-l", "app=web", "--certs-kubernetes"});
   std::smatch m;
+  std::string seen;  // the match's text lives as long as `m` is read
   const std::regex predicted(
       R"re(\{"type":"incident","event":"opened".*"id":"([0-9a-f]+)","rule":"certificate.trust_check","class":"cert_bad_signature","severity":"critical".*)re");
-  ASSERT_TRUE(k->wait_for([&] { return std::regex_search(k->out, m, predicted); })) << k->out << k->err;
+  ASSERT_TRUE(k->wait_for([&] { return std::regex_search(seen = k->out(), m, predicted); })) << k->out() << k->err();
   const std::string id = m[1], opened = m[0];
   for (const char* both : {"secret:linkerd/linkerd-identity-issuer/tls.crt", "configmap:linkerd/linkerd-identity-trust-roots/ca-bundle.crt",
                            "step certificate create identity.linkerd.cluster.local"})
@@ -402,33 +403,33 @@ TEST_F(KubectlSourceTest, ALinkerdIssuerOutsideItsTrustRootsIsPredictedBeforeAny
   EXPECT_NE(opened.find(R"("certificate":{"source":"secret:linkerd/linkerd-identity-issuer/tls.crt","subject":"CN=identity.linkerd.cluster.local")"),
             std::string::npos)
       << opened;
-  EXPECT_EQ(k->out.find(R"("type":"match")"), std::string::npos) << "predicted before any line";
+  EXPECT_EQ(k->out().find(R"("type":"match")"), std::string::npos) << "predicted before any line";
 
   ASSERT_TRUE(k->wait_for([&] { return api_.open_follows("linkerd", "web-1") > 0; }));
   api_.append_log("linkerd", "web-1", "linkerd-proxy", Nanos(std::time(nullptr)) * kNanosPerSecond,
                   "[ 84322.120348s]  WARN ThreadId(02) outbound:proxy{addr=10.96.12.4:8080}:service{ns=emojivoto name=voting-svc "
                   "port=8080}:endpoint{addr=10.244.2.17:8080}: linkerd_reconnect: Failed to connect error=invalid peer "
                   "certificate: BadSignature");
-  ASSERT_TRUE(k->wait_for([&] { return k->out.find(R"("type":"match")") != std::string::npos; })) << k->out << k->err;
-  EXPECT_NE(k->out.find(R"("rule":"linkerd.proxy_bad_signature")"), std::string::npos) << k->out;
+  ASSERT_TRUE(k->wait_for([&] { return k->out().find(R"("type":"match")") != std::string::npos; })) << k->out() << k->err();
+  EXPECT_NE(k->out().find(R"("rule":"linkerd.proxy_bad_signature")"), std::string::npos) << k->out();
 
   put_issuer(root, 3);  // re-issued from the root the bundle holds
   ASSERT_TRUE(k->wait_for([&] {
-    return std::regex_search(k->out, std::regex(R"re("event":"resolved".*"id":")re" + id + R"re(".*"open":false)re"));
-  })) << k->out << k->err;
-  EXPECT_NE(k->out.find("is signed by a root in configmap:linkerd/linkerd-identity-trust-roots/ca-bundle.crt again"),
+    return std::regex_search(k->out(), std::regex(R"re("event":"resolved".*"id":")re" + id + R"re(".*"open":false)re"));
+  })) << k->out() << k->err();
+  EXPECT_NE(k->out().find("is signed by a root in configmap:linkerd/linkerd-identity-trust-roots/ca-bundle.crt again"),
             std::string::npos)
-      << k->out;
-  EXPECT_EQ(k->terminate(), 0) << k->err;
+      << k->out();
+  EXPECT_EQ(k->terminate(), 0) << k->err();
   std::size_t opened_events = 0;
-  for (auto at = k->out.find(R"("event":"opened")"); at != std::string::npos; at = k->out.find(R"("event":"opened")", at + 1))
+  for (auto at = k->out().find(R"("event":"opened")"); at != std::string::npos; at = k->out().find(R"("event":"opened")", at + 1))
     ++opened_events;
-  EXPECT_EQ(opened_events, 1u) << "the proxy's line opened no incident of its own\n" << k->out;
-  EXPECT_TRUE(std::regex_search(k->out, std::regex(R"re("type":"summary".*"id":")re" + id + R"re(".*"count":1,.*"pods":\["web-1"\])re")))
-      << k->out;
+  EXPECT_EQ(opened_events, 1u) << "the proxy's line opened no incident of its own\n" << k->out();
+  EXPECT_TRUE(std::regex_search(k->out(), std::regex(R"re("type":"summary".*"id":")re" + id + R"re(".*"count":1,.*"pods":\["web-1"\])re")))
+      << k->out();
   const std::string body = stray_key.substr(stray_key.find('\n') + 1, 40);
-  EXPECT_EQ(k->out.find(body), std::string::npos);
-  EXPECT_EQ(k->err.find(body), std::string::npos);
+  EXPECT_EQ(k->out().find(body), std::string::npos);
+  EXPECT_EQ(k->err().find(body), std::string::npos);
 }
 
 TEST(KubectlSource, MissingKubectlIsAClearFatalError) {

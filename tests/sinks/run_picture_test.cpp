@@ -333,6 +333,30 @@ TEST(RunPicture, CertificatesAreSetAgainstTheirThresholds) {
   EXPECT_NE(render_status_page(p).find("<span class=\"countdown critical\">in 2d 14h</span>"), std::string::npos);
 }
 
+// A certificate read where it is kept (--certs, --certs-kubernetes, --probe) is in the page's and
+// the report's certificate table beside the expiries lines stated, with where to renew it.
+TEST(RunPicture, TheInventoryIsInTheCertificateTable) {
+  const Matcher matcher = test::builtin_matcher();
+  RunRecorder recorder;
+  Pipeline pipeline(matcher, {}, PipelineOptions{}, {&recorder});
+  pipeline.set_replay(true);
+  InventoryCertificate c;
+  c.source = "secret:dapr-system/dapr-trust-bundle/ca.crt";
+  c.subject = "cluster.local";
+  c.not_after = (1'800'000'000 + 10 * 86400) * kNanosPerSecond;  // 10 days after the picture
+  c.not_after_seconds = 1'800'000'000 + 10 * 86400;
+  c.not_after_text = format_rfc3339(c.not_after);
+  pipeline.certificate_read(c);
+  pipeline.finish();
+  const RunPicture p = recorder.take_picture(pipeline, 1'800'000'000 * kNanosPerSecond, false, "");
+  ASSERT_EQ(p.certificates.size(), 1u);
+  EXPECT_EQ(p.certificates[0].certificate.source, c.source);
+  EXPECT_EQ(p.certificates[0].certificate.identity, "cluster.local");
+  EXPECT_EQ(p.certificates[0].state, CertificateView::State::warning);  // within 30 days, beyond 7
+  EXPECT_NE(certificates_json(p).find("dapr-trust-bundle"), std::string::npos) << certificates_json(p);
+  EXPECT_NE(render_status_page(p).find("dapr-trust-bundle"), std::string::npos);
+}
+
 TEST(ReportFile, IsWrittenWholeOrNotAtAll) {
   test::TempDir dir;
   const std::string path = (dir.path() / "r.html").string();
