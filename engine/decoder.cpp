@@ -215,7 +215,9 @@ struct Decoder::Impl {
     r.level = normalize_level(p.substr(0, 1));
     r.message = p.substr(close + 2);
     r.format = PayloadFormat::klog;
-    if (r.time == 0) {
+    // A klog line names no year: the caller's (the envelope's, the file's), which must leave the
+    // nanoseconds in range (kLatestInstant), or the line keeps no time of its own.
+    if (r.time == 0 && year >= 1970 && year < 2200) {
       auto num = [&](int at) { return (p[at] - '0') * 10 + (p[at + 1] - '0'); };
       const int month = num(1), day = num(3);
       const std::int64_t secs =

@@ -86,6 +86,15 @@ TEST(Decoder, DockerJsonFileWithAJsonPayload) {
   EXPECT_EQ(format_rfc3339(d.r.time), "2023-06-19T12:49:06Z");  // the payload's time wins
 }
 
+// A year from context that no 64-bit nanosecond count can hold (a fuzzed envelope) leaves the
+// klog line without a time of its own rather than overflowing (found by stream_fuzz).
+TEST(Decoder, KlogWithAYearBeyondTheInstantsKeepsNoTime) {
+  Decoded d("W0601 02:52:46.530879 1 reflector.go:347] watch ended", 371086126);
+  EXPECT_EQ(d.r.format, PayloadFormat::klog);
+  EXPECT_EQ(d.r.time, 0);
+  EXPECT_EQ(d.r.message, "watch ended");
+}
+
 TEST(Decoder, KlogTakesItsYearFromTheEnvelope) {
   Decoded d("2023-06-01T02:52:46.531Z stderr F E0601 02:52:46.531050       1 leaderelection.go:330] error retrieving resource lock: http2: client connection lost", 1999);
   EXPECT_EQ(d.r.format, PayloadFormat::klog);
