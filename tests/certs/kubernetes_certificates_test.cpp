@@ -188,7 +188,7 @@ TEST_F(KubernetesCertificates, ALinkerdIssuerOutsideItsTrustRootsIsAPredictedBad
 }
 
 TEST_F(KubernetesCertificates, ListsArePagedAndAForbiddenKindLosesNothingElse) {
-  for (int i = 0; i < 530; ++i)
+  for (int i = 0; i < 5030; ++i)
     put_configmap("default", fmt::format("plain-{:03}", i), {{"setting", "value"}});
   api_.forbid_resource("secrets");
   const auto r = certs("-A");
@@ -201,10 +201,10 @@ TEST_F(KubernetesCertificates, ListsArePagedAndAForbiddenKindLosesNothingElse) {
   int pages = 0;
   std::string asked;
   for (const std::string& request : api_.requests()) {
-    if (request.starts_with("GET /api/v1/configmaps?") && request.find("limit=500") != std::string::npos) ++pages;
+    if (request.starts_with("GET /api/v1/configmaps?") && request.find("limit=5000") != std::string::npos) ++pages;
     asked += request + "\n";
   }
-  EXPECT_EQ(pages, 2) << "532 ConfigMaps in pages of 500, as kubectl asks\n" << asked;
+  EXPECT_EQ(pages, 2) << "5,032 ConfigMaps in pages of 5,000\n" << asked;
 }
 
 }  // namespace
