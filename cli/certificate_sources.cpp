@@ -65,6 +65,9 @@ std::unique_ptr<CertificateSources> CertificateSources::create(const Certificate
     w.kubernetes = k;
   }
   auto sources = std::make_unique<CertificateSources>(std::move(w), pipeline);
+  // Restored from --state-dir: what the first readings must confirm or end.
+  const IncidentTracker::OpenInventory open = pipeline.tracker().open_inventory();
+  sources->ledger_->expect(open.sources, open.predictions);
   metrics.add([ledger = sources->ledger_](std::vector<sinks::MetricFamily>& out) {
     certs::append_certificate_metrics(*ledger, out);
   });

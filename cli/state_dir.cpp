@@ -96,6 +96,23 @@ void render_incident(std::string& b, const IncidentTracker::State::HeldIncident&
   field(b, "resolved_because", s.resolved_because);
   field(b, "resolved_by", s.resolved_by);
   field(b, "certificate", s.certificate);
+  if (!s.inventory.source.empty()) {  // a certificate read where it is kept: what it is about
+    const InventoryCertificate& c = s.inventory;
+    key(b, "inventory");
+    b += '{';
+    field(b, "source", c.source);
+    field(b, "subject", c.subject);
+    field(b, "issuer", c.issuer);
+    field(b, "serial", c.serial);
+    field(b, "not_after_text", c.not_after_text);
+    field(b, "not_after_seconds", c.not_after_seconds);
+    field(b, "not_before", c.not_before);
+    field(b, "not_after", c.not_after);
+    labels(b, "labels", c.labels);
+    field(b, "runbook", c.runbook);
+    strings(b, "names", c.names);
+    b += '}';
+  }
   field(b, "generation", std::int64_t(h.generation));
   field(b, "expired", h.expired);
   field(b, "class_since", h.class_since);
@@ -177,6 +194,13 @@ class Fields {
   void fail(const std::string& why) {
     if (ok()) error_ = where_ + ": " + why;
   }
+  /// A field that older states do not have: nullopt when absent.
+  std::optional<dom::element> optional(const char* name) {
+    dom::element e;
+    if (!ok() || object_[name].get(e) != simdjson::SUCCESS) return std::nullopt;
+    return e;
+  }
+  const std::string& where() const { return where_; }
 
  private:
   dom::object object_;
@@ -209,6 +233,22 @@ std::optional<IncidentTracker::State::HeldIncident> parse_incident(dom::element 
   s.resolved_because = f.text("resolved_because");
   s.resolved_by = f.text("resolved_by");
   s.certificate = f.text("certificate");
+  if (auto inventory = f.optional("inventory")) {
+    Fields c(*inventory, f.where() + ".inventory", error);
+    InventoryCertificate& i = s.inventory;
+    i.source = c.text("source");
+    i.subject = c.text("subject");
+    i.issuer = c.text("issuer");
+    i.serial = c.text("serial");
+    i.not_after_text = c.text("not_after_text");
+    i.not_after_seconds = c.integer("not_after_seconds", -62'135'596'800, 253'402'300'799);  // years 1-9999
+    i.not_before = c.instant("not_before");
+    i.not_after = c.instant("not_after");
+    i.labels = c.pairs("labels");
+    i.runbook = c.text("runbook");
+    i.names = c.texts("names");
+    if (!c.ok()) return std::nullopt;
+  }
   h.generation = unsigned(f.integer("generation", 1, 1'000'000));
   h.expired = f.flag("expired");
   h.class_since = f.instant("class_since");

@@ -1003,6 +1003,51 @@ struct IncidentTracker::Impl {
     return i;
   }
 
+  // An inventory or prediction incident from --state-dir, under the key its source (or its two
+  // objects) gives it, so that the next reading finds it rather than opening another: the same
+  // certificate read again says nothing, a later one resolves it (renewed), and the ledger says
+  // which sources and predictions are gone (CertificateLedger::expect). An open inventory
+  // incident brings its certificate back into the inventory (the join by not_after, the
+  // not-yet-valid deadline) until a reading replaces it. False: not such an incident.
+  bool restore_inventory(const IncidentTracker::State::HeldIncident& held) {
+    const bool prediction = held.s.rule == prediction_rule.id;
+    if (!prediction && held.s.rule != inventory_rule.id) return false;
+    std::string key;
+    if (prediction) {
+      std::string bundle;
+      for (const auto& [name, value] : held.s.labels)
+        if (name == "trust_bundle") bundle = value;
+      if (held.s.certificate.empty() || bundle.empty()) return true;  // nothing to key it by: left out
+      key = kPredictionMark + held.s.certificate + " " + bundle;
+    } else {
+      if (held.s.inventory.source.empty()) return true;
+      key = kInventoryMark + held.s.inventory.source;
+    }
+    if (incidents.count(key)) return true;
+    Incident& i = create(key, prediction ? prediction_rule : inventory_rule, held.s.labels, held.s.first_seen,
+                         std::max(1u, held.generation));
+    const std::string id = i.s.id;
+    i.s = held.s;
+    i.s.id = id;  // the id is the key's, whatever the file says
+    i.s.caused_by.clear();
+    i.expired = held.expired;
+    i.class_since = held.class_since;
+    i.last_update = held.last_update;
+    i.threshold = options.expiry_threshold;
+    if (!i.s.open) return true;
+    nameable.insert(key);
+    if (!prediction && !kept.contains(key)) {
+      Kept& k = kept[key];
+      k.c = held.s.inventory;
+      k.read_at = held.s.first_seen;
+      kept_by_end[k.c.not_after_seconds].insert(key);
+      k.scheduled = 1;  // kept_due at the next clock move: it finds the incident open and says nothing
+      push({1, true, key});
+    }
+    schedule(i);
+    return true;
+  }
+
   // ---- predicted failures --------------------------------------------------------------------
 
   void failure_predicted(const PredictedFailure& p, Nanos read_at, std::vector<IncidentEvent>& out) {
@@ -1360,6 +1405,18 @@ std::vector<IncidentTracker::Certificate> IncidentTracker::inventory_certificate
   return out;
 }
 
+IncidentTracker::OpenInventory IncidentTracker::open_inventory() const {
+  OpenInventory out;
+  for (const auto& [key, i] : impl_->incidents) {
+    if (!i->s.open || key.empty()) continue;
+    if (key[0] == kInventoryMark) out.sources.push_back(key.substr(1));
+    else if (key[0] == kPredictionMark) out.predictions.push_back(key.substr(1));
+  }
+  std::sort(out.sources.begin(), out.sources.end());
+  std::sort(out.predictions.begin(), out.predictions.end());
+  return out;
+}
+
 IncidentTracker::State IncidentTracker::state() const {
   State out;
   out.latest = impl_->latest;
@@ -1404,6 +1461,7 @@ std::size_t IncidentTracker::restore(const State& state) {
     m.schedule_certificate(key, c);
   }
   for (const State::HeldIncident& held : state.incidents) {
+    if (m.restore_inventory(held)) continue;
     auto r = m.rule_by_id.find(held.s.rule);
     if (r == m.rule_by_id.end() ||
         (r->second->lifecycle == Lifecycle::certificate && r->second->certificate != held.s.certificate)) {

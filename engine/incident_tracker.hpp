@@ -201,7 +201,9 @@ class IncidentTracker {
   };
   State state() const;
   /// Into a tracker that has seen no line yet. What names a rule this run does not have (a pack
-  /// was changed) is left out and counted in the result.
+  /// was changed) is left out and counted in the result. The inventory's incidents (rules
+  /// certificate.inventory and certificate.trust_check) come back under their source, so the
+  /// next reading of it neither opens them again nor forgets them (see open_inventory()).
   std::size_t restore(const State& state);
 
   const TrackerStats& stats() const;
@@ -213,6 +215,14 @@ class IncidentTracker {
   void certificate_read(const InventoryCertificate& certificate, Nanos read_at, std::vector<IncidentEvent>& out);
   /// The source holds no certificate any more: its open incident resolves (removed).
   void certificate_gone(const std::string& source, Nanos read_at, std::vector<IncidentEvent>& out);
+
+  /// The inventory's open incidents: the sources they are about, and the keys of the open
+  /// predictions (PredictedFailure::key). After restore(), what the certificate ledger must
+  /// confirm or end at its first reading (a source deleted while klaxon was down).
+  struct OpenInventory {
+    std::vector<std::string> sources, predictions;
+  };
+  OpenInventory open_inventory() const;
 
   /// A failure the inventory predicts (engine/inventory_certificate.hpp): its incident opens,
   /// critical, at `read_at` (a replay: with the first line); said again while it holds, nothing.

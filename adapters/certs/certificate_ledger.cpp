@@ -143,6 +143,26 @@ void CertificateLedger::reconcile(const std::string& group, const Inventory& sna
     if (!c.is_ca) it->second.der.clear();  // a CA's DER stays: the trust checks verify signatures with it
     if (to.read) to.read(to_inventory(c));
   }
+  // Restored from a state: read now (passed on above), gone, or not known yet (a failed read).
+  for (auto it = expected_.begin(); it != expected_.end();) {
+    if (it->second != group || (!seen.contains(it->first) && covered(it->first, unknown))) {
+      ++it;
+      continue;
+    }
+    const std::string source = it->first;
+    it = expected_.erase(it);
+    if (!seen.contains(source) && !by_source_.contains(source) && to.gone) to.gone(source);
+  }
+  if (group == "kubernetes")
+    for (auto it = expected_predictions_.begin(); it != expected_predictions_.end();) {
+      const std::string issuer = it->substr(0, it->find(' ')), bundle = it->substr(it->find(' ') + 1);
+      if (covered(issuer, unknown) || covered(bundle, unknown)) {
+        ++it;
+        continue;
+      }
+      predicted_.try_emplace(*it, "");  // held, in a state no reading has: check_trust says it again or ends it
+      it = expected_predictions_.erase(it);
+    }
   // Gone from a reading of their group that covered them: removed.
   for (auto it = by_source_.begin(); it != by_source_.end();) {
     const std::string& source = it->first;
@@ -159,6 +179,18 @@ void CertificateLedger::reconcile(const std::string& group, const Inventory& sna
   // A source that reads again (or is gone) has no error to remember.
   for (auto it = last_error_.lower_bound(mine); it != last_error_.end() && it->first.starts_with(mine);)
     it = failing.contains(it->first) ? std::next(it) : last_error_.erase(it);
+}
+
+std::string CertificateLedger::group_of(const std::string& source) {
+  const std::string kind = source_kind(source);
+  if (kind == "file" || kind == "kubeconfig") return "files";
+  if (kind == "endpoint") return "probes";
+  return "kubernetes";
+}
+
+void CertificateLedger::expect(const std::vector<std::string>& sources, const std::vector<std::string>& predictions) {
+  for (const std::string& source : sources) expected_.try_emplace(source, group_of(source));
+  expected_predictions_.insert(predictions.begin(), predictions.end());
 }
 
 PredictedFailure to_predicted(const Prediction& p) {

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,18 @@ class CertificateLedger {
   /// Read errors are counted and the new ones passed to `to.error`.
   void reconcile(const std::string& group, const Inventory& snapshot, const CertificateReceiver& to);
 
+  /// After a restart (--state-dir): the sources whose incidents are still open, and the keys of
+  /// the predictions that still held. The first reading of a source's group that covers it
+  /// and no longer holds it says it is gone (it was deleted while klaxon was down); one that
+  /// holds it passes it on as new, and the tracker, which remembers it, says nothing unless it
+  /// changed. A prediction is judged again at the first reading of the cluster that read both
+  /// of its objects: ended if they agree now, said again (silently: it is open) if not.
+  void expect(const std::vector<std::string>& sources, const std::vector<std::string>& predictions);
+
+  /// The group a source is read in: `files` (file:, kubeconfig:), `probes` (endpoint:),
+  /// `kubernetes` (the rest).
+  static std::string group_of(const std::string& source);
+
   /// The certificates as last read, by source (a CA's DER kept: the trust checks verify with it).
   const std::map<std::string, Certificate>& certificates() const { return by_source_; }
   /// Failed reads since the start, by source_kind().
@@ -75,6 +88,8 @@ class CertificateLedger {
   std::map<std::string, std::string> last_error_;           // GROUP\nSOURCE -> message, while it fails
   std::map<std::string, std::uint64_t> read_errors_;
   std::map<std::string, std::string> predicted_;  // key -> issuer's sha256 + bundle's, while it holds
+  std::map<std::string, std::string> expected_;   // source -> its group: restored, not read since
+  std::set<std::string> expected_predictions_;    // keys: restored, not judged since
 
   void check_trust(const CertificateReceiver& to);
 };

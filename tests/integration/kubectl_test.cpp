@@ -26,6 +26,7 @@
 #include "adapters/sources/child_process.hpp"
 #include "tests/certs/test_certificates.hpp"
 #include "tests/support/fake_kube_api.hpp"
+#include "tests/support/klaxon_process.hpp"
 #include "tests/support/peer.hpp"
 #include "tests/support/process.hpp"
 
@@ -430,6 +431,59 @@ TEST_F(KubectlSourceTest, ALinkerdIssuerOutsideItsTrustRootsIsPredictedBeforeAny
   const std::string body = stray_key.substr(stray_key.find('\n') + 1, 40);
   EXPECT_EQ(k->out().find(body), std::string::npos);
   EXPECT_EQ(k->err().find(body), std::string::npos);
+}
+
+// --state-dir keeps the inventory's incidents ("never forget on restart"). A Secret whose
+// certificate ends in 10 days opens cert_expiring_soon; klaxon is stopped and started again on
+// the same directory: the Secret read again pages nobody a second time (no "opened"), the
+// incident keeps its id, and replacing the Secret's certificate with a later one still resolves
+// it. A Secret deleted while klaxon was down ends its incident (removed) at the first reading.
+TEST_F(KubectlSourceTest, CertificateIncidentsSurviveARestart) {
+  const std::time_t now = std::time(nullptr);
+  auto put_tls = [&](const std::string& name, const test::MadeCertificate& c) {
+    api_.put_object("v1", "secrets", "dapr-system", name,
+                    fmt::format(R"({{"metadata":{{"name":"{}","namespace":"dapr-system"}},"type":"kubernetes.io/tls",)"
+                                R"("data":{{"tls.crt":"{}","tls.key":"{}"}}}})",
+                                name, test::base64(c.pem()), test::base64(c.key_pem())));
+  };
+  put_tls("db-tls", test::make_certificate({.common_name = "db", .not_after = now + 10 * 86400}));
+  put_tls("web-tls", test::make_certificate({.common_name = "web", .not_after = now + 12 * 86400}));
+  api_.add_pod("dapr-system", "orders-1", {{"app", "orders"}}, {"daprd"});
+  const std::vector<std::string> args{"-n", "dapr-system", "-l", "app=orders", "--certs-kubernetes",
+                                      "--state-dir", dir_ + "/state", "--listen", "127.0.0.1:0"};
+  auto opened_id = [](const std::string& out, const std::string& name) {
+    std::smatch m;
+    const std::regex opened(R"re(\{"type":"incident","event":"opened".*"id":"([0-9a-f]+)".*"class":"cert_expiring_soon".*"source":"secret:dapr-system/)re" +
+                            name + R"re(/tls.crt")re");
+    return std::regex_search(out, m, opened) ? std::string(m[1]) : std::string();
+  };
+  std::string db_id, web_id;
+  {
+    auto k = start(args);
+    ASSERT_TRUE(k->wait_for([&] { return !opened_id(k->out(), "db-tls").empty() && !opened_id(k->out(), "web-tls").empty(); }))
+        << k->out() << k->err();
+    db_id = opened_id(k->out(), "db-tls");
+    web_id = opened_id(k->out(), "web-tls");
+    EXPECT_EQ(k->terminate(), 0) << k->err();
+  }
+  api_.delete_object("v1", "secrets", "dapr-system", "web-tls");
+
+  auto k = start(args);
+  ASSERT_TRUE(k->saw("2 open incidents")) << k->err();
+  const std::string at = k->address();
+  // The first reading after the restart is taken (the inventory is on /metrics)...
+  ASSERT_TRUE(k->wait_for([&] { return test::http_get(at, "/metrics").body.find(R"(name="db-tls")") != std::string::npos; }))
+      << k->err();
+  // ...and ends the deleted Secret's incident, under its first id.
+  ASSERT_TRUE(k->wait_for([&] {
+    return std::regex_search(k->out(), std::regex(R"re("event":"resolved".*"id":")re" + web_id + R"re(".*holds no certificate any more \(removed\))re"));
+  })) << k->out() << k->err();
+  put_tls("db-tls", test::make_certificate({.common_name = "db", .not_after = now + 400 * 86400, .serial = 7}));
+  ASSERT_TRUE(k->wait_for([&] {
+    return std::regex_search(k->out(), std::regex(R"re("event":"resolved".*"id":")re" + db_id + R"re(".*now holds a later certificate)re"));
+  })) << k->out() << k->err();
+  EXPECT_EQ(k->terminate(), 0) << k->err();
+  EXPECT_EQ(k->out().find(R"("event":"opened")"), std::string::npos) << "a restart pages nobody twice\n" << k->out();
 }
 
 TEST(KubectlSource, MissingKubectlIsAClearFatalError) {
