@@ -486,6 +486,54 @@ TEST_F(KubectlSourceTest, CertificateIncidentsSurviveARestart) {
   EXPECT_EQ(k->out().find(R"("event":"opened")"), std::string::npos) << "a restart pages nobody twice\n" << k->out();
 }
 
+// Bad input in the live sources (issue 23): a garbage "PEM" and a truncated DER in a --certs
+// directory, a 50 MiB Secret. Each is one error on stderr naming that source and counted on
+// /metrics by its kind; everything else goes on (the good file beside them, with no SAN, a
+// negative serial and an end past 2049, and the good Secret). An endpoint that is not TLS or
+// hangs: tests/certs/tls_probe_test.cpp.
+TEST_F(KubectlSourceTest, EveryBadCertificateSourceIsOneNamedErrorAndACountAndTheRestGoesOn) {
+  const std::time_t now = std::time(nullptr);
+  const fs::path certs = fs::path(dir_) / "certs";
+  fs::create_directories(certs);
+  std::ofstream(certs / "garbage.pem") << "-----BEGIN CERTIFICATE-----\nthis is not base64 at all!\n-----END CERTIFICATE-----\n";
+  const std::string der = test::make_certificate({.common_name = "cut"}).der();
+  std::ofstream(certs / "truncated.der", std::ios::binary) << der.substr(0, der.size() / 2);
+  const std::time_t far = 4102444800 + 10 * 365 * 86400;  // 2059
+  std::ofstream(certs / "odd.pem") << test::make_certificate({.common_name = "odd", .not_after = far, .serial = -5}).pem();
+  const auto db = test::make_certificate({.common_name = "db", .not_after = now + 5 * 86400});
+  api_.put_object("v1", "secrets", "dapr-system", "db-tls",
+                  fmt::format(R"({{"metadata":{{"name":"db-tls","namespace":"dapr-system"}},"type":"kubernetes.io/tls",)"
+                              R"("data":{{"tls.crt":"{}"}}}})",
+                              test::base64(db.pem())));
+  api_.put_object("v1", "secrets", "dapr-system", "huge",
+                  fmt::format(R"({{"metadata":{{"name":"huge","namespace":"dapr-system"}},"type":"Opaque",)"
+                              R"("data":{{"blob":"{}"}}}})",
+                              test::base64(std::string(std::size_t{50} << 20, 'x'))));
+  api_.add_pod("dapr-system", "orders-1", {{"app", "orders"}}, {"daprd"});
+  auto k = start({"-n", "dapr-system", "-l", "app=orders", "--certs-kubernetes", "--certs", certs.string(), "--listen", "127.0.0.1:0"});
+  const std::string at = k->address();
+  ASSERT_TRUE(k->wait_for([&] {
+    return std::regex_search(k->out(), std::regex(R"re("event":"opened".*"severity":"critical".*"source":"secret:dapr-system/db-tls/tls.crt")re"));
+  })) << k->out() << k->err();
+  for (const std::string& said :
+       {"klaxon: cannot read certificates at file:" + (certs / "garbage.pem").string() + ": a certificate block that is not base64 (damaged PEM)",
+        "klaxon: cannot read certificates at file:" + (certs / "truncated.der").string() + ": not a valid X.509 certificate (truncated or damaged DER)",
+        std::string("klaxon: cannot read certificates at secret:dapr-system/huge: an object of 66.7 MiB, more than the 32 MiB one may be; not read")})
+    EXPECT_TRUE(k->saw(said)) << said << "\n" << k->err();
+  std::string metrics;
+  ASSERT_TRUE(k->wait_for([&] {
+    metrics = test::http_get(at, "/metrics").body;
+    return metrics.find(R"(klaxon_certificate_read_errors_total{source="secret"} 1)") != std::string::npos;
+  })) << metrics;
+  // Counted per failed read: the directory is read again while a file in it fails.
+  EXPECT_TRUE(std::regex_search(metrics, std::regex(R"re(klaxon_certificate_read_errors_total\{source="file"\} ([2-9]|[1-9][0-9]+)\n)re")))
+      << metrics;
+  // The good file beside the bad ones: read whole, exactly.
+  EXPECT_TRUE(std::regex_search(metrics, std::regex(R"re(klaxon_certificate_not_after_seconds\{source_kind="file",[^}]*subject_cn="odd",[^}]*serial="-05"\} 4417804800)re")))
+      << metrics;
+  EXPECT_EQ(k->terminate(), 0) << k->err();
+}
+
 TEST(KubectlSource, MissingKubectlIsAClearFatalError) {
   Klaxon k({"kubectl", "-n", "x", "-l", "app=y"}, {{"PATH", "/nonexistent"}});
   EXPECT_EQ(k.wait_exit(), 2) << k.err();
