@@ -23,7 +23,6 @@ deadline; a program that is not installed fails the test under CI=true and is sk
 """
 import collections
 import datetime
-import importlib
 import json
 import os
 import shutil
@@ -33,17 +32,11 @@ import sys
 import tempfile
 import time
 
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from debian_python import fallback_line, import_debian  # noqa: E402
+
 failures, skipped = [], []
 UNSPECIFIC = {"tls_handshake_failure", "connection_lost"}
-
-
-def import_debian(name):
-    """Debian's python3-* packages, also when python3 on PATH is another interpreter."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        sys.path.append("/usr/lib/python3/dist-packages")
-        return importlib.import_module(name)
 
 
 def need(program, *other_names):
@@ -189,7 +182,7 @@ def clients(certs, port, work):
         "wget": ["wget", "-nv", "-O", "/dev/null", "--timeout=10", "--tries=1", f"--ca-certificate={ca}", url],
         "python-ssl": [py, "-c", "import ssl, urllib.request\n"
                        f"urllib.request.urlopen({url!r}, context=ssl.create_default_context(cafile={ca!r}), timeout=10)"],
-        "python-requests": [py, "-c", f"import sys; sys.path.append('/usr/lib/python3/dist-packages'); import requests\n"
+        "python-requests": [py, "-c", f"{fallback_line()}; import requests\n"
                             f"requests.get({url!r}, verify={ca!r}, timeout=10)"],
         "node": ["node", "-e", "const https = require('https'), fs = require('fs');"
                  f"https.get({json.dumps(url)}, {{ca: fs.readFileSync({json.dumps(ca)}), timeout: 10000}},"
@@ -842,8 +835,8 @@ def erlang_cases(klaxon, certs, work, show):
         expect(klaxon, f"erlang ssl:connect -> {broken} server", said, want, show)
 
 
-AIOHTTP_GET = """import asyncio, ssl, sys
-sys.path.append("/usr/lib/python3/dist-packages")
+AIOHTTP_GET = fallback_line() + """
+import asyncio, ssl, sys
 import aiohttp
 async def main():
     async with aiohttp.ClientSession() as session:
