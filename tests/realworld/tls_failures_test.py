@@ -190,7 +190,7 @@ def clients(certs, port, work):
         "openssl-s_client": ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost",
                              "-CAfile", ca, "-verify_return_error", "-verify_hostname", "localhost", "-brief"],
         "java": ["java", f"-Djavax.net.ssl.trustStore={os.path.join(java_home, 'trust.p12')}",
-                 "-Djavax.net.ssl.trustStorePassword=changeit", os.path.join(java_home, "Get.java"), url],
+                 "-Djavax.net.ssl.trustStorePassword=changeit", "-cp", java_home, "Get", url],
         "git": ["git", "ls-remote", url],
         "ruby": ["ruby", "-rnet/http", "-e", f"h = Net::HTTP.new('localhost', {port}); h.use_ssl = true; "
                  f"h.ca_file = {json.dumps(ca)}; h.open_timeout = 10; h.get('/')"],
@@ -228,6 +228,9 @@ def prepare_java(certs, work):
     os.makedirs(home, exist_ok=True)
     with open(os.path.join(home, "Get.java"), "w") as f:
         f.write(JAVA_GET)
+    # Compiled once: the source launcher (java Get.java) compiles it on every run, which alone
+    # can take the 30 s a client is given on a loaded machine.
+    run(["javac", "-d", home, os.path.join(home, "Get.java")], timeout=300)
     run(["keytool", "-importcert", "-noprompt", "-alias", "ca", "-file", certs.path("ca"), "-storetype", "PKCS12",
          "-keystore", os.path.join(home, "trust.p12"), "-storepass", "changeit"])
 
