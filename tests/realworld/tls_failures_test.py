@@ -503,6 +503,17 @@ class Daemon:
                                             env=env, cwd=cwd)
         self.up = port is None or wait_for_port(port, deadline)
 
+    def size(self):
+        return os.path.getsize(self.log)
+
+    def settle(self, size_before, deadline=5.0):
+        """Waits until the server has written past size_before (its line about a refused client
+        may come after the client has already given up), or the deadline passes."""
+        end = time.monotonic() + deadline
+        while self.size() <= size_before and time.monotonic() < end:
+            time.sleep(0.05)
+        time.sleep(0.1)  # the rest of the line, or a second one
+
     def stop(self):
         """Stops it and returns what it wrote."""
         if self.process.poll() is None:
@@ -698,8 +709,10 @@ def haproxy_cases(klaxon, certs, work, show):
             f.write(HAPROXY_CONF.format(proxy_port=free_port(), mtls_port=mtls_port, upstream_port=free_port(),
                                         ca=certs.path("ca"), good=combined).replace(" check inter 300ms fall 1", ""))
         daemon = Daemon(["haproxy", "-db", "-f", conf], os.path.join(work, "haproxy.log"), mtls_port)
+        before = daemon.size()
         run(["curl", "-sS", "--max-time", "10", "--cacert", certs.path("ca"), "--cert", certs.path(client_cert),
              "--key", certs.path(client_cert, "key"), f"https://localhost:{mtls_port}/"])
+        daemon.settle(before)
         expect(klaxon, f"HAProxy log, a {client_cert} client certificate", daemon.stop(), "cert_unknown_authority",
                show)
 
@@ -731,7 +744,9 @@ def redis_cases(klaxon, certs, work, show):
         expect(klaxon, f"redis-cli and redis-server, a {broken} server", said + daemon.stop(), want, show)
     port, daemon = server("good")
     for client_cert in ("client-expired", "self-signed"):
+        before = daemon.size()
         cli(port, client_cert)
+        daemon.settle(before)
     expect(klaxon, "redis-server, broken client certificates", daemon.stop(), "tls_handshake_failure", show)
 
 
@@ -927,8 +942,11 @@ def go_cases(klaxon, certs, work, show):
         port = free_port()
         daemon = Daemon([binary, "serve", certs.path("ca"), f"127.0.0.1:{port}", certs.path("good"),
                          certs.path("good", "key")], os.path.join(work, "go-server.log"), port)
+        time.sleep(0.2)  # its line about wait_for_port's probe ("...: EOF") comes first
+        before = daemon.size()
         run(["curl", "-sS", "--max-time", "10", "--cacert", certs.path("ca"), "--cert", certs.path(client_cert),
              "--key", certs.path(client_cert, "key"), f"https://localhost:{port}/"])
+        daemon.settle(before)
         expect(klaxon, f"Go http.Server, a {client_cert} client certificate", daemon.stop(),
                BROKEN.get(client_cert, "cert_expired"), show)
 
