@@ -31,13 +31,25 @@ constexpr std::array<std::string_view, 3> kLevelKeys = {"level", "severity", "lv
 constexpr std::array<std::string_view, 4> kTimeKeys = {"time", "ts", "timestamp", "@timestamp"};
 // Fields whose value completes the message: `failed to renew: x509: certificate has expired`.
 // MongoDB's structured log nests them under `attr` (`"attr":{"reason":"certificate has expired"}`).
-constexpr std::array<std::string_view, 9> kErrorKeys = {
+// Log4j2's JsonLayout writes the exception as `thrown.message`.
+constexpr std::array<std::string_view, 10> kErrorKeys = {
     "error", "err", "err.message", "error.message", "reason", "cause", "exception",
-    "attr.error", "attr.reason"};
+    "attr.error", "attr.reason", "thrown.message"};
 // A Java stack trace as one field (logstash-logback-encoder, ECS, OpenTelemetry) starts with the
 // error and goes on to its `Caused by:` chain, where the certificate's reason is stated.
 constexpr std::array<std::string_view, 5> kStackTraceKeys = {
     "stack_trace", "stacktrace", "stackTrace", "error.stack_trace", "exception.stacktrace"};
+
+// How deep in an exception's cause chain a field is: 2 for Log4j2's `thrown.cause.cause.message`,
+// 1 for `exception.cause` or `error.cause.message`, 0 for any other field. The deepest cause is
+// where the certificate's reason is stated ("General SSLEngine problem" wraps it).
+int cause_depth(std::string_view name) {
+  if (name.ends_with(".message")) name.remove_suffix(8);
+  if (name != "cause" && !name.ends_with(".cause")) return 0;  // not "because"
+  int depth = 0;
+  for (std::size_t at = name.find("cause"); at != std::string_view::npos; at = name.find("cause", at + 5)) ++depth;
+  return depth;
+}
 
 template <std::size_t N>
 bool one_of(std::string_view key, const std::array<std::string_view, N>& keys) {
@@ -142,7 +154,9 @@ struct Decoder::Impl {
       case od::json_type::null:
         return value.is_null().error() == simdjson::SUCCESS;
       case od::json_type::object: {
-        if (depth > 0) return true;  // deeper levels are left unread; on-demand skips them
+        // Deeper levels are left unread (on-demand skips them), but for an exception's cause
+        // chain (Log4j2's `thrown.cause.cause...`), followed a few levels for its root cause.
+        if (depth > 0 && !(key.ends_with(".cause") && depth < 6)) return true;
         od::object inner;
         if (value.get_object().get(inner)) return false;
         for (auto field : inner) {
@@ -176,12 +190,14 @@ struct Decoder::Impl {
 
   // Message, level, time and error from the fields of a JSON or logfmt payload.
   void finish_structured(Record& r) {
-    std::string_view message, error, trace;
+    std::string_view message, error, trace, root_cause;
+    int root_depth = 0;
     for (const Field& f : r.fields) {
       if (message.empty() && one_of(f.name, kMessageKeys)) message = f.value;
       if (r.level.empty() && one_of(f.name, kLevelKeys)) r.level = normalize_level(f.value);
       if (error.empty() && one_of(f.name, kErrorKeys)) error = f.value;
       if (trace.empty() && one_of(f.name, kStackTraceKeys)) trace = f.value;
+      if (const int depth = cause_depth(f.name); depth > root_depth) root_depth = depth, root_cause = f.value;
     }
     if (!trace.empty()) error = trace;
     for (const Field& f : r.fields) {
@@ -196,6 +212,8 @@ struct Decoder::Impl {
     }
     if (!error.empty() && message.find(error) == std::string_view::npos)
       message = message.empty() ? error : keep(std::string(message) + ": " + std::string(error));
+    if (!root_cause.empty() && message.find(root_cause) == std::string_view::npos)
+      message = message.empty() ? root_cause : keep(std::string(message) + ": " + std::string(root_cause));
     r.message = message.empty() ? r.payload : message;
   }
 

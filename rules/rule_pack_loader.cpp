@@ -18,6 +18,34 @@
 namespace klaxon::rules {
 namespace {
 
+// The first capture name written twice in an RE2 pattern, if any. RE2 (2022-06-01) accepts
+// `(?P<why>a)|(?P<why>b)` but fills only the first group, so a summary's {why} would stay empty
+// whenever the second alternative matched; the loader refuses the pattern instead. Escapes and
+// character classes are skipped: `\(?P<x>` and `[(?P<x>]` open no group.
+std::optional<std::string> repeated_group_name(std::string_view pattern) {
+  std::set<std::string_view> seen;
+  bool in_class = false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\') {
+      ++i;
+    } else if (in_class) {
+      in_class = c != ']';
+    } else if (c == '[') {
+      in_class = true;
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') ++i;
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') ++i;  // a leading ']' is a member
+    } else if (pattern.substr(i, 4) == "(?P<") {
+      const std::size_t start = i + 4, end = pattern.find('>', start);
+      if (end == std::string_view::npos) break;  // RE2 says what is wrong with it
+      if (!seen.insert(pattern.substr(start, end - start)).second)
+        return std::string(pattern.substr(start, end - start));
+      i = end;
+    }
+  }
+  return std::nullopt;
+}
+
 // Reads one pack, collecting problems with the line they are on.
 class PackReader {
  public:
@@ -202,6 +230,12 @@ class PackReader {
       error(m["regex"], what + ": match.regex goes with match.field");
     }
     if (r.pattern.empty() && !failed_) error(m, what + ": the match regex is empty");
+    if (const auto name = repeated_group_name(r.pattern)) {
+      const YamlNode at = m["message"] ? m["message"] : m["line"] ? m["line"] : m["regex"];
+      error(at, fmt::format("{}: match: the group name '{}' is used twice; RE2 fills only the first, so "
+                            "{{{}}} stays empty when another alternative matches (name each group apart, or "
+                            "write one group around the alternatives)", what, *name, *name));
+    }
   }
 
   void read_where(const YamlNode& w, RuleSpec& r, const std::string& what) {

@@ -10,21 +10,19 @@ None. `problems(obj)` walks an object against those types and returns what a ser
 Custom resources (the Prometheus operator's ServiceMonitor, PrometheusRule) have no model
 there; `problems` says so and checks nothing else about them.
 """
-import importlib
+import os
 import re
 import sys
+
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from debian_python import import_debian  # noqa: E402
 
 
 def _client_models():
     try:
-        return importlib.import_module("kubernetes.client.models")
+        return import_debian("kubernetes.client.models")
     except ImportError:
-        # python3 on PATH may be another interpreter than Debian's, whose packages live here.
-        sys.path.append("/usr/lib/python3/dist-packages")
-        try:
-            return importlib.import_module("kubernetes.client.models")
-        except ImportError:
-            return None
+        return None
 
 
 MODELS = _client_models()

@@ -59,6 +59,17 @@ TEST(Decoder, JsonUnescapesAndAppendsTheErrorField) {
   EXPECT_EQ(format_rfc3339_nano(d.r.time), "2023-06-16T12:51:17.5Z");
 }
 
+// Log4j2's JsonLayout nests an exception's causes under `thrown`; the deepest one states why
+// ("General SSLEngine problem" wraps "PKIX path building failed"), and the message carries it.
+TEST(Decoder, JsonAppendsTheDeepestCauseOfANestedException) {
+  Decoded d(R"({"level":"ERROR","message":"request failed","thrown":{"message":"General SSLEngine problem","name":"javax.net.ssl.SSLHandshakeException","cause":{"message":"PKIX path building failed","cause":{"message":"unable to find valid certification path to requested target"}}}})");
+  EXPECT_EQ(d.r.message, "request failed: General SSLEngine problem: unable to find valid certification path to requested target");
+  Decoded flat(R"({"message":"request failed","exception":{"class":"E","cause":"NotAfter: Mon Jan 01 00:00:00 UTC 2024"}})");
+  EXPECT_EQ(flat.r.message, "request failed: NotAfter: Mon Jan 01 00:00:00 UTC 2024");
+  Decoded unrelated(R"({"message":"retrying","because":"timeout"})");
+  EXPECT_EQ(unrelated.r.message, "retrying");
+}
+
 // A `ts` past 2200 (or a millisecond count past it) is no time: before, 9e10 seconds became
 // nanoseconds past 64 bits (found by fuzz/decoder_fuzz under UBSan).
 TEST(Decoder, ATimestampBeyondTheYear2200IsNoTime) {

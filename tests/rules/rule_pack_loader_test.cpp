@@ -266,6 +266,29 @@ TEST(RulePackLoader, RegexErrorsComeFromTheCompilerWithTheRulesLine) {
   EXPECT_TRUE(has(p, "p.yaml:3: rule t.a: match regex does not compile: missing )")) << ::testing::PrintToString(p);
 }
 
+// RE2 accepts a name twice and fills only the first group: {why} would print empty for 'b'.
+TEST(RulePackLoader, AGroupNameUsedTwiceInOnePatternIsRefusedWithItsLine) {
+  auto p = problems_of(R"(pack: t
+rules:
+  - id: t.a
+    class: cert_expired
+    title: a
+    match:
+      message: 'a failed: (?P<why>x+)|b failed: (?P<why>y+)'
+  - id: t.b
+    class: cert_expired
+    title: b
+    match: { field: err, regex: '(?P<n>\d)(?P<n>\d)' }
+  - id: t.c
+    class: cert_expired
+    title: c
+    match: { message: '\(?P<why>[(?P<why>]+(?P<why>z)' }
+)");
+  EXPECT_TRUE(has(p, "p.yaml:7: rule t.a: match: the group name 'why' is used twice")) << ::testing::PrintToString(p);
+  EXPECT_TRUE(has(p, "p.yaml:11: rule t.b: match: the group name 'n' is used twice"));
+  EXPECT_FALSE(has(p, "rule t.c")) << "an escaped parenthesis and a character class open no group";
+}
+
 TEST(RulePackLoader, CorrelationWithAnUnknownRootIsAnError) {
   auto p = problems_of("pack: t\nrules: []\ncorrelations:\n  - { id: t.c, root: t.nope, symptoms: [t.x] }\n");
   EXPECT_TRUE(has(p, "p.yaml:4: correlation t.c: root 't.nope' is not a loaded rule"));
