@@ -357,9 +357,10 @@ struct IncidentTracker::Impl {
   }
 
   void add_sample(Incident& i, std::string_view line) {
-    std::string sample(line.substr(0, 2048));
-    if (i.s.samples.size() < options.max_samples) i.s.samples.push_back(std::move(sample));
-    else i.s.samples.back() = std::move(sample);
+    line = line.substr(0, 2048);
+    // The latest sample is overwritten in place: no allocation per line once it has room.
+    if (i.s.samples.size() < options.max_samples) i.s.samples.emplace_back(line);
+    else i.s.samples.back().assign(line);
   }
 
   void add_pod(Incident& i, const ClassifiedLine& line) {

@@ -20,6 +20,9 @@ struct CompiledRule {
   std::vector<std::unique_ptr<RE2>> where_regex;  // parallel to RuleSpec::where; null = exact
   std::vector<std::pair<std::string, int>> captures;  // named groups: name, index
   std::vector<int> extract_group;                     // parallel to RuleSpec::extract
+  // Groups asked of RE2: group 0 and up to the last named one. Unnamed groups after it are
+  // never read, and with group 0 alone RE2 needs no submatch engine after its DFA.
+  int groups_needed = 1;
 };
 
 std::unique_ptr<RE2> compile_regex(const std::string& pattern, std::string& error) {
@@ -123,6 +126,7 @@ std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector
     for (const auto& [name, index] : c.match->regex().NamedCapturingGroups()) c.captures.emplace_back(name, index);
     std::sort(c.captures.begin(), c.captures.end(),
               [](const auto& a, const auto& b) { return a.second < b.second; });
+    if (!c.captures.empty()) c.groups_needed = c.captures.back().second + 1;
     std::vector<std::string> known;
     for (const auto& [name, index] : c.captures) known.push_back(name);
     for (const Extraction& x : r.extract) {
@@ -225,6 +229,119 @@ void Matcher::match_primary(const Record& record, Scratch& scratch, std::vector<
   match_candidates(record, scratch, order, out, true);
 }
 
+namespace {
+
+// The text a rule's regex searches in `record`; false when it names a field the line lacks.
+bool target_of(const RuleSpec& rule, const Record& record, std::string_view& text) {
+  switch (rule.target) {
+    case MatchTarget::message: text = record.message; return true;
+    case MatchTarget::line: text = record.line; return true;
+    case MatchTarget::field: {
+      bool found = false;
+      text = record.get(rule.field, &found);
+      return found;
+    }
+  }
+  return false;
+}
+
+// The rule's exclude and where conditions, after its regex matched.
+bool conditions_hold(const RuleSpec& rule, const CompiledRule& c, const Record& record) {
+  if (c.exclude && RE2::PartialMatch(re2::StringPiece(record.message.data(), record.message.size()), *c.exclude))
+    return false;
+  for (std::size_t w = 0; w < rule.where.size(); ++w) {
+    bool found = false;
+    std::string_view value = record.get(rule.where[w].name, &found);
+    bool ok = false;
+    if (rule.where[w].negated) {
+      ok = !found || !RE2::PartialMatch(re2::StringPiece(value.data(), value.size()), *c.where_regex[w]);
+    } else if (!found) {
+      ok = false;
+    } else if (c.where_regex[w]) {
+      ok = RE2::PartialMatch(re2::StringPiece(value.data(), value.size()), *c.where_regex[w]);
+    } else {
+      const auto& any = rule.where[w].any_of;
+      ok = std::find(any.begin(), any.end(), value) != any.end();
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// The match of rule `index` from its regex's groups: captures, extracted values, what the
+// line's time derives (expires_at from expires_in and back) and the severity they decide.
+RuleMatch build_match(int index, const RuleSpec& rule, const CompiledRule& c, const Record& record,
+                      const std::vector<re2::StringPiece>& groups) {
+  RuleMatch m;
+  m.rule = index;
+  m.matched = std::string_view(groups[0].data(), groups[0].size());
+  for (const auto& [name, group] : c.captures) {
+    const re2::StringPiece& g = groups[std::size_t(group)];
+    if (g.data() != nullptr) m.values.push_back({name, Value::Kind::text, std::string_view(g.data(), g.size())});
+  }
+  for (std::size_t x = 0; x < rule.extract.size(); ++x) {
+    const re2::StringPiece& g = groups[std::size_t(c.extract_group[x])];
+    if (g.data() == nullptr) continue;
+    std::string_view captured(g.data(), g.size());
+    Value v{rule.extract[x].name};
+    switch (rule.extract[x].kind) {
+      case ExtractKind::duration: {
+        auto secs = parse_duration_seconds(captured);
+        if (!secs) {
+          ++m.refused;
+          continue;
+        }
+        v.kind = Value::Kind::seconds, v.integer = *secs;
+        break;
+      }
+      case ExtractKind::instant: {
+        auto t = parse_instant(captured);
+        if (!t) {
+          ++m.refused;
+          continue;
+        }
+        v.kind = Value::Kind::instant, v.integer = *t;
+        break;
+      }
+      case ExtractKind::number: {
+        try {
+          v.number = std::stod(std::string(captured));
+        } catch (...) {
+          continue;
+        }
+        v.kind = Value::Kind::number;
+        break;
+      }
+    }
+    m.values.push_back(v);
+  }
+  // expires_in and expires_at say the same thing relative to the line's time: derive the one
+  // the line does not state, so rules and alerts can use either.
+  const Nanos whole_second = record.time - record.time % kNanosPerSecond;
+  if (const Value* in = m.find("expires_in"); in && in->kind == Value::Kind::seconds && !m.find("expires_at") &&
+                                              record.time != 0) {
+    m.values.push_back({"expires_at", Value::Kind::instant, {}, whole_second + in->integer * kNanosPerSecond});
+  } else if (const Value* at = m.find("expires_at"); at && at->kind == Value::Kind::instant && !m.find("expires_in") &&
+                                                     record.time != 0) {
+    m.values.push_back({"expires_in", Value::Kind::seconds, {}, (at->integer - whole_second) / kNanosPerSecond});
+  }
+
+  m.severity = Severity::warning;
+  for (const SeverityCase& sc : rule.severity) {
+    bool applies = sc.when.op == Comparison::Op::always;
+    if (!applies)
+      if (const Value* v = m.find(sc.when.name))
+        if (auto n = numeric(*v)) applies = holds(sc.when, *n);
+    if (applies) {
+      m.severity = sc.severity;
+      break;
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
 void Matcher::match_candidates(const Record& record, Scratch& scratch, const std::vector<int>& candidates,
                                std::vector<RuleMatch>& out, bool first_only) const {
   out.clear();
@@ -233,110 +350,16 @@ void Matcher::match_candidates(const Record& record, Scratch& scratch, const std
     if (first_only && !out.empty()) break;
     const RuleSpec& rule = impl_->rules[std::size_t(index)];
     const CompiledRule& c = impl_->compiled[std::size_t(index)];
-
     std::string_view text;
-    switch (rule.target) {
-      case MatchTarget::message: text = record.message; break;
-      case MatchTarget::line: text = record.line; break;
-      case MatchTarget::field: {
-        bool found = false;
-        text = record.get(rule.field, &found);
-        if (!found) continue;
-        break;
-      }
-    }
+    if (!target_of(rule, record, text)) continue;
     const RE2& re = c.match->regex();
-    const int ngroups = re.NumberOfCapturingGroups() + 1;
+    const int ngroups = c.groups_needed;
     groups.assign(std::size_t(ngroups), re2::StringPiece());
     if (!re.Match(re2::StringPiece(text.data(), text.size()), 0, text.size(), RE2::UNANCHORED,
                      groups.data(), ngroups))
       continue;
-    if (c.exclude && RE2::PartialMatch(re2::StringPiece(record.message.data(), record.message.size()), *c.exclude))
-      continue;
-
-    bool where_ok = true;
-    for (std::size_t w = 0; w < rule.where.size() && where_ok; ++w) {
-      bool found = false;
-      std::string_view value = record.get(rule.where[w].name, &found);
-      if (rule.where[w].negated) {
-        where_ok = !found || !RE2::PartialMatch(re2::StringPiece(value.data(), value.size()), *c.where_regex[w]);
-      } else if (!found) {
-        where_ok = false;
-      } else if (c.where_regex[w]) {
-        where_ok = RE2::PartialMatch(re2::StringPiece(value.data(), value.size()), *c.where_regex[w]);
-      } else {
-        const auto& any = rule.where[w].any_of;
-        where_ok = std::find(any.begin(), any.end(), value) != any.end();
-      }
-    }
-    if (!where_ok) continue;
-
-    RuleMatch m;
-    m.rule = index;
-    m.matched = std::string_view(groups[0].data(), groups[0].size());
-    for (const auto& [name, group] : c.captures) {
-      const re2::StringPiece& g = groups[std::size_t(group)];
-      if (g.data() != nullptr) m.values.push_back({name, Value::Kind::text, std::string_view(g.data(), g.size())});
-    }
-    for (std::size_t x = 0; x < rule.extract.size(); ++x) {
-      const re2::StringPiece& g = groups[std::size_t(c.extract_group[x])];
-      if (g.data() == nullptr) continue;
-      std::string_view captured(g.data(), g.size());
-      Value v{rule.extract[x].name};
-      switch (rule.extract[x].kind) {
-        case ExtractKind::duration: {
-          auto secs = parse_duration_seconds(captured);
-          if (!secs) {
-            ++m.refused;
-            continue;
-          }
-          v.kind = Value::Kind::seconds, v.integer = *secs;
-          break;
-        }
-        case ExtractKind::instant: {
-          auto t = parse_instant(captured);
-          if (!t) {
-            ++m.refused;
-            continue;
-          }
-          v.kind = Value::Kind::instant, v.integer = *t;
-          break;
-        }
-        case ExtractKind::number: {
-          try {
-            v.number = std::stod(std::string(captured));
-          } catch (...) {
-            continue;
-          }
-          v.kind = Value::Kind::number;
-          break;
-        }
-      }
-      m.values.push_back(v);
-    }
-    // expires_in and expires_at say the same thing relative to the line's time: derive the one
-    // the line does not state, so rules and alerts can use either.
-    const Nanos whole_second = record.time - record.time % kNanosPerSecond;
-    if (const Value* in = m.find("expires_in"); in && in->kind == Value::Kind::seconds && !m.find("expires_at") &&
-                                                record.time != 0) {
-      m.values.push_back({"expires_at", Value::Kind::instant, {}, whole_second + in->integer * kNanosPerSecond});
-    } else if (const Value* at = m.find("expires_at"); at && at->kind == Value::Kind::instant && !m.find("expires_in") &&
-                                                       record.time != 0) {
-      m.values.push_back({"expires_in", Value::Kind::seconds, {}, (at->integer - whole_second) / kNanosPerSecond});
-    }
-
-    m.severity = Severity::warning;
-    for (const SeverityCase& s : rule.severity) {
-      bool applies = s.when.op == Comparison::Op::always;
-      if (!applies)
-        if (const Value* v = m.find(s.when.name))
-          if (auto n = numeric(*v)) applies = holds(s.when, *n);
-      if (applies) {
-        m.severity = s.severity;
-        break;
-      }
-    }
-    out.push_back(std::move(m));
+    if (!conditions_hold(rule, c, record)) continue;
+    out.push_back(build_match(index, rule, c, record, groups));
   }
   std::stable_sort(out.begin(), out.end(), [&](const RuleMatch& a, const RuleMatch& b) {
     const RuleSpec& ra = impl_->rules[std::size_t(a.rule)];
@@ -345,6 +368,45 @@ void Matcher::match_candidates(const Record& record, Scratch& scratch, const std
     if (ca != cb) return ca < cb;
     return ra.priority > rb.priority;
   });
+}
+
+void Matcher::primary_spans(const Record& record, const Scratch& scratch, const RuleMatch& primary,
+                            std::vector<std::uint32_t>& out) const {
+  const RuleSpec& rule = impl_->rules[std::size_t(primary.rule)];
+  std::string_view text;
+  target_of(rule, record, text);
+  for (const re2::StringPiece& g : scratch.impl_->groups) {
+    if (g.data() == nullptr) {
+      out.insert(out.end(), {0, 0});
+    } else {
+      out.push_back(std::uint32_t(g.data() - text.data()) + 1);
+      out.push_back(std::uint32_t(g.size()));
+    }
+  }
+}
+
+std::size_t Matcher::span_count(int rule) const {
+  return 2 * std::size_t(impl_->compiled[std::size_t(rule)].groups_needed);
+}
+
+bool Matcher::match_from_spans(const Record& record, int index, const std::uint32_t* spans, Scratch& scratch,
+                               std::vector<RuleMatch>& out) const {
+  out.clear();
+  const RuleSpec& rule = impl_->rules[std::size_t(index)];
+  const CompiledRule& c = impl_->compiled[std::size_t(index)];
+  std::string_view text;
+  if (!target_of(rule, record, text)) return false;
+  auto& groups = scratch.impl_->groups;
+  groups.assign(std::size_t(c.groups_needed), re2::StringPiece());
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const std::uint32_t at = spans[2 * g], size = spans[2 * g + 1];
+    if (at == 0) continue;
+    if (at - 1 + std::size_t(size) > text.size()) return false;  // not the text the worker saw
+    groups[g] = re2::StringPiece(text.data() + at - 1, size);
+  }
+  if (groups[0].data() == nullptr) return false;
+  out.push_back(build_match(index, rule, c, record, groups));
+  return true;
 }
 
 const std::vector<RuleSpec>& Matcher::rules() const { return impl_->rules; }

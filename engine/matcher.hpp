@@ -108,6 +108,20 @@ class Matcher {
   /// specific first and the first that matches wins, so most rules never run RE2 at all.
   void match_primary(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const;
 
+  /// Threaded replay: what a worker hands on about a line's primary match so that the stream's
+  /// thread can rebuild it without RE2. After match_primary() found `primary`: where the rule's
+  /// groups lie in the text it searched, span_count(rule) numbers (offset + 1 and size per
+  /// group; 0 and 0 for a group that took no part), appended to `out`.
+  void primary_spans(const Record& record, const Scratch& scratch, const RuleMatch& primary,
+                     std::vector<std::uint32_t>& out) const;
+  std::size_t span_count(int rule) const;
+  /// The match of `rule` on `record` from such spans, taken on the same line decoded again:
+  /// the captures as the regex found them, the values that depend on the line's time (an
+  /// expiry derived from "expires in", the severity) worked out anew. False (and `out` empty)
+  /// when the spans do not fit the text.
+  bool match_from_spans(const Record& record, int rule, const std::uint32_t* spans, Scratch& scratch,
+                        std::vector<RuleMatch>& out) const;
+
   /// Step 2 without the prefilter: every rule is tried. For tests that compare the two.
   void match_every_rule(const Record& record, Scratch& scratch, std::vector<RuleMatch>& out) const;
 

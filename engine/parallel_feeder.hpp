@@ -4,8 +4,9 @@
 // tracker as they stand in the file. The feeder cuts the stream into blocks of whole lines
 // (1 MiB), lets worker threads do the costly part (the prefilter scan of every byte, decoding
 // and matching of candidates: StreamClassifier::scan_block), and hands each block's verdict
-// back to the stream's StreamClassifier on the caller's thread in block order, which classifies
-// the few interesting lines again and delivers them. A regular file is not even read by the
+// back to the stream's StreamClassifier on the caller's thread in block order, which decodes
+// the few interesting lines again (the year a klog line lacks is known only in order), runs the
+// one rule the worker found to win, and delivers them. A regular file is not even read by the
 // caller: each worker reads its own slice (feed_file). At most 2 x N blocks are in flight, so
 // memory stays bounded however long the stream.
 #pragma once

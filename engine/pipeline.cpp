@@ -75,9 +75,7 @@ void Pipeline::on_match(const ClassifiedLine& line) {
   tracker_.advance_to(line, events_);
   deliver();
   for (EventSink* s : sinks_) s->match(line);
-  ++summary_.matches_by_class[line.rule.klass];
-  ++summary_.matches_by_severity[std::string(to_string(line.primary.severity))];
-  ++summary_.matches_by_rule[{line.rule.id, line.rule.klass}];
+  count_match(line);
   const TrackerStats before = tracker_.stats();
   tracker_.observe(line, events_);
   const TrackerStats& after = tracker_.stats();
@@ -97,6 +95,23 @@ void Pipeline::on_match(const ClassifiedLine& line) {
                  "classified (all are counted at the end)\n",
                  printable(line.source).c_str(), static_cast<unsigned long long>(line.line_no));
   deliver();
+}
+
+// The summary's counters by class, severity and rule: each map entry is found once and then
+// counted through a pointer (map nodes stay put), not looked up with a key built per match.
+void Pipeline::count_match(const ClassifiedLine& line) {
+  const auto rule = std::size_t(line.primary.rule);
+  if (rule >= rule_counters_.size()) rule_counters_.resize(std::max(rule + 1, matcher_.rules().size()));
+  MatchCounters& c = rule_counters_[rule];
+  if (c.by_class == nullptr) {
+    c.by_class = &summary_.matches_by_class[line.rule.klass];
+    c.by_rule = &summary_.matches_by_rule[{line.rule.id, line.rule.klass}];
+  }
+  ++*c.by_class;
+  ++*c.by_rule;
+  std::uint64_t*& by_severity = severity_counters_[std::size_t(line.primary.severity)];
+  if (by_severity == nullptr) by_severity = &summary_.matches_by_severity[std::string(to_string(line.primary.severity))];
+  ++*by_severity;
 }
 
 void Pipeline::add_incident_labels(Labels& labels) const {

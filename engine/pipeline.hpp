@@ -13,6 +13,7 @@
 // Thread safety: none; call it from one thread (the event loop's, in live mode).
 #pragma once
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -137,6 +138,7 @@ class Pipeline {
  private:
   StreamClassifier& stream(const std::string& key, const Labels& labels);
   void on_match(const ClassifiedLine& line);
+  void count_match(const ClassifiedLine& line);
   void deliver();
   void add_incident_labels(Labels& labels) const;
   void after_input();
@@ -151,6 +153,12 @@ class Pipeline {
   std::vector<char> room_;  // room() without threads
   std::vector<IncidentEvent> events_;
   RunSummary summary_;
+  struct MatchCounters {
+    std::uint64_t* by_class = nullptr;
+    std::uint64_t* by_rule = nullptr;
+  };
+  std::vector<MatchCounters> rule_counters_;          // by rule index, into summary_'s maps
+  std::array<std::uint64_t*, 3> severity_counters_{};  // by Severity, likewise
   std::set<StreamNotice::Kind> said_;
   std::optional<Severity> worst_;
   Nanos latest_seen_ = 0, latest_seen_wall_ = 0;

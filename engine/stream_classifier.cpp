@@ -232,12 +232,16 @@ BlockVerdict StreamClassifier::scan_block(const Matcher& matcher, std::string_vi
     s.decoder.decode(line, s.record, 2000);
     const BlockVerdict::Line at{std::uint32_t(index), std::uint32_t(line.data() - block.data()),
                                 std::uint32_t(line.size())};
-    if (s.decoder.malformed_json() != malformed_before) {
-      v.interesting.push_back(at);
+    matcher.match_primary(s.record, s.matcher, s.matches);
+    if (s.decoder.malformed_json() != malformed_before && s.matches.empty()) {
+      v.interesting.push_back(at);  // counted (and said) in order
       return;
     }
-    matcher.match_primary(s.record, s.matcher, s.matches);
-    if (!s.matches.empty()) v.interesting.push_back(at);
+    if (s.matches.empty()) return;
+    v.interesting.push_back(at);
+    v.interesting.back().rule = s.matches.front().rule;
+    v.interesting.back().first_span = std::uint32_t(v.spans.size());
+    matcher.primary_spans(s.record, s.matcher, s.matches.front(), v.spans);
   };
   if (!matcher.every_line_is_a_candidate() && lines_fit(block, max_line_bytes)) {
     v.lines = for_each_anchored_line(matcher, s.matcher, block, [&](std::string_view line, std::uint64_t index) {
@@ -272,7 +276,7 @@ void StreamClassifier::feed_scanned(std::string_view block, const BlockVerdict& 
   stats_.lines += v.lines - v.interesting.size();
   stats_.candidates += v.candidates - v.interesting.size();
   const std::uint64_t first = physical_line_ + 1;
-  for (const BlockVerdict::Line& l : v.interesting) classify(block.substr(l.offset, l.size), first + l.index, false);
+  for (const BlockVerdict::Line& l : v.interesting) classify(block.substr(l.offset, l.size), first + l.index, false, &v, &l);
   physical_line_ += v.lines;
 }
 
@@ -343,11 +347,16 @@ void StreamClassifier::on_physical_line(std::string_view line, bool truncated) {
   classify(joined, p.line_no, p.truncated || truncated);
 }
 
-void StreamClassifier::classify(std::string_view line, std::uint64_t line_no, bool truncated) {
+void StreamClassifier::classify(std::string_view line, std::uint64_t line_no, bool truncated,
+                                const BlockVerdict* verdict, const BlockVerdict::Line* known) {
+  const int known_rule = known ? known->rule : -1;
   ++stats_.lines;
   const bool in_block = line.data() >= block_.data() && line.data() + line.size() <= block_.data() + block_.size() &&
                         !block_.empty();
-  if (!(in_block ? matcher_.may_match_in_block(line, scratch_) : matcher_.may_match(line, scratch_))) return;
+  // A line a worker matched needs no prefilter: it was a candidate, and its rule is known.
+  if (known_rule < 0 &&
+      !(in_block ? matcher_.may_match_in_block(line, scratch_) : matcher_.may_match(line, scratch_)))
+    return;
   ++stats_.candidates;
 
   record_.labels.clear();
@@ -363,7 +372,14 @@ void StreamClassifier::classify(std::string_view line, std::uint64_t line_no, bo
   if (record_.time == 0) record_.time = line_time_ != 0 ? line_time_ : options_.now();
   else context_year_ = year_of(record_.time);
 
-  matcher_.match_primary(record_, scratch_, matches_);
+  bool known_match = false;
+  if (known_rule >= 0) {
+    known_match = matcher_.match_from_spans(record_, known_rule, verdict->spans.data() + known->first_span, scratch_, matches_);
+    // Not the text the worker saw (it cannot be: decoding depends on the line alone but for
+    // its time): ask every candidate, as feed() does.
+    if (!known_match && !matcher_.may_match(line, scratch_)) return;
+  }
+  if (!known_match) matcher_.match_primary(record_, scratch_, matches_);
   if (matches_.empty()) return;
   ++stats_.matched;
   if (!is_valid_utf8(line)) {

@@ -62,10 +62,18 @@ struct BlockVerdict {
     std::uint32_t index;   // 0-based line within the block
     std::uint32_t offset;  // byte offset of the line in the block
     std::uint32_t size;
+    // The rule whose match is the line's primary one, or -1 (broken JSON that no rule matched),
+    // and where its groups matched (spans[first_span...], Matcher::primary_spans). Which rule
+    // wins and where its groups lie depend on the line's text and fields only, never on its
+    // time, so the stream's thread decodes the line again (for the year a klog line lacks) and
+    // rebuilds the match without the prefilter or RE2.
+    int rule = -1;
+    std::uint32_t first_span = 0;
   };
   std::uint64_t lines = 0;
   std::uint64_t candidates = 0;
   std::vector<Line> interesting;  // matched, or broken JSON: classified again in order
+  std::vector<std::uint32_t> spans;  // of the interesting lines' matches
   bool sequential = false;        // a CRI piece or an over-long line: classify the block in order
 };
 
@@ -106,7 +114,9 @@ class StreamClassifier {
 
  private:
   void on_physical_line(std::string_view line, bool truncated);
-  void classify(std::string_view line, std::uint64_t line_no, bool truncated);
+  /// `known`: what a worker found (scan_block), its rule's match rebuilt; null: every candidate.
+  void classify(std::string_view line, std::uint64_t line_no, bool truncated,
+                const BlockVerdict* verdict = nullptr, const BlockVerdict::Line* known = nullptr);
   void notice(StreamNotice::Kind kind, std::uint64_t line_no);
 
   const Matcher& matcher_;

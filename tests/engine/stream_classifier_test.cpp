@@ -135,6 +135,48 @@ TEST_F(StreamTest, BrokenJsonAndInvalidUtf8AreCountedOnceEachAndNothingIsLost) {
   EXPECT_EQ(notices, (std::vector<StreamNotice::Kind>{StreamNotice::Kind::malformed_json, StreamNotice::Kind::invalid_utf8}));
 }
 
+// Threaded replay: a worker scans a block and says which rule won each matched line; the
+// stream's thread then runs that rule alone. The answer must be feed()'s: the winner among
+// rules sharing a line, and a klog line's year, which only the lines before it in order know.
+TEST(StreamVerdict, TheWorkersWinnerAndTheYearInOrderGiveFeedsAnswer) {
+  const Matcher m = test::matcher_from_yaml(R"(
+pack: t
+rules:
+  - id: t.any_expired
+    class: cert_expired
+    title: any
+    match: { message: 'certificate has expired' }
+  - id: t.sentry_expired
+    class: cert_expired
+    title: sentry
+    priority: 10
+    match: { message: 'sentry: (?P<what>\w+) certificate has expired' }
+)");
+  const std::string block =
+      "2021-03-04T05:06:07Z stdout F {\"msg\":\"x509: certificate has expired\"}\n"
+      "2021-03-04T05:06:08Z stdout F ok\n"
+      "2021-03-04T05:06:09Z stdout F {\"msg\":\"sentry: root certificate has expired\"}\n"
+      "E0304 05:06:10.000000 1 x.go:1] sentry: issuer certificate has expired\n";
+  BlockScratch scratch;
+  const BlockVerdict v = StreamClassifier::scan_block(m, block, LineFramer::kDefaultMaxLineBytes, scratch);
+  ASSERT_EQ(v.interesting.size(), 3u);
+  EXPECT_EQ(m.rules()[std::size_t(v.interesting[0].rule)].id, "t.any_expired");
+  EXPECT_EQ(m.rules()[std::size_t(v.interesting[1].rule)].id, "t.sentry_expired");
+  EXPECT_EQ(m.rules()[std::size_t(v.interesting[2].rule)].id, "t.sentry_expired");
+
+  StreamOptions options;
+  options.now = [] { return Nanos{1'700'000'000} * kNanosPerSecond; };  // 2023: not the lines' year
+  std::vector<test::Seen> got;
+  StreamClassifier s(m, "test", {}, options, [&](const ClassifiedLine& l) { got.push_back(test::seen_from(l)); });
+  s.feed_scanned(block, v);
+  s.finish();
+  const std::vector<test::Seen> want = test::classify(m, block);
+  ASSERT_EQ(want.size(), 3u);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(got.back().values, "what=issuer;");
+  EXPECT_EQ(format_rfc3339(got.back().time), "2021-03-04T05:06:10Z");  // the year of the line before
+}
+
 TEST_F(StreamTest, EmptyStreamIsFine) {
   StreamStats stats;
   EXPECT_TRUE(test::classify(m, "", 0, &stats).empty());
