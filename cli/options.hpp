@@ -75,7 +75,7 @@ struct RunOptions {
   std::string state_dir;  // --state-dir: incidents and expiries kept across restarts (cli/state_dir.hpp)
   AlertOptions alerts;
   CertificateSourceOptions certs;
-  std::vector<std::pair<std::string, std::string>> labels;  // --label NAME=VALUE (cli/external_labels.hpp)
+  Labels labels;  // --label NAME=VALUE (cli/external_labels.hpp)
 };
 
 /// Exit statuses (DESIGN.md).
@@ -124,6 +124,6 @@ int rules_export(const RuleOptions& options, const std::vector<std::string>& pat
 /// correlations as Alertmanager inhibit rules, `equal` also on every `--label` name.
 std::string alertmanager_inhibit_rules(const rules::RuleSet& set, const std::vector<std::string>& label_names);
 int rules_export_alertmanager_inhibit(const RuleOptions& options, const std::vector<std::string>& paths,
-                                      const std::vector<std::pair<std::string, std::string>>& labels);
+                                      const Labels& labels);
 
 }  // namespace klaxon::cli

@@ -19,7 +19,6 @@ namespace klaxon::cli {
 namespace {
 
 namespace dom = simdjson::dom;
-using Labels = std::vector<std::pair<std::string, std::string>>;
 
 constexpr const char* kStateFile = "state.json";
 // Instants a state may hold: [1970, 2200), as everywhere else in klaxon.

@@ -17,8 +17,6 @@
 namespace klaxon {
 namespace {
 
-using Labels = std::vector<std::pair<std::string, std::string>>;
-
 constexpr Nanos kNever = std::numeric_limits<Nanos>::max();
 
 // Keys of inventoried certificates (certificate_read): the source after a byte no rule id or
@@ -85,9 +83,9 @@ std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ull
 // Two label sets describe the same scope when no label present in both differs.
 bool same_scope(const Labels& a, const Labels& b, const std::vector<std::string>& names) {
   for (const std::string& name : names) {
-    const auto ia = std::find_if(a.begin(), a.end(), [&](const auto& kv) { return kv.first == name; });
-    const auto ib = std::find_if(b.begin(), b.end(), [&](const auto& kv) { return kv.first == name; });
-    if (ia != a.end() && ib != b.end() && ia->second != ib->second) return false;
+    const std::string* va = find_label(a, name);
+    const std::string* vb = find_label(b, name);
+    if (va != nullptr && vb != nullptr && *va != *vb) return false;
   }
   return true;
 }

@@ -100,9 +100,7 @@ void Pipeline::on_match(const ClassifiedLine& line) {
 }
 
 void Pipeline::add_incident_labels(Labels& labels) const {
-  for (const auto& label : options_.incident_labels)
-    if (std::none_of(labels.begin(), labels.end(), [&](const auto& l) { return l.first == label.first; }))
-      labels.push_back(label);
+  add_missing_labels(labels, options_.incident_labels);
 }
 
 void Pipeline::deliver() {

@@ -112,7 +112,7 @@ StreamStats& StreamStats::operator+=(const StreamStats& o) {
 }
 
 StreamClassifier::StreamClassifier(const Matcher& matcher, std::string source,
-                                   std::vector<std::pair<std::string, std::string>> labels,
+                                   Labels labels,
                                    StreamOptions options, OnMatch on_match, OnNotice on_notice)
     : matcher_(matcher),
       source_(std::move(source)),

@@ -87,11 +87,7 @@ std::string when(Nanos t) { return t == 0 ? std::string("—") : format_rfc3339(
 
 bool is_web_url(std::string_view s) { return s.starts_with("https://") || s.starts_with("http://"); }
 
-std::string labels_text(const std::vector<std::pair<std::string, std::string>>& labels) {
-  std::string out;
-  for (const auto& [k, v] : labels) out += (out.empty() ? "" : ", ") + k + "=" + v;
-  return out;
-}
+std::string labels_text(const Labels& labels) { return klaxon::labels_text(labels, ", "); }
 
 std::string pods_text(const std::vector<std::string>& pods, std::size_t at_most) {
   std::string out;

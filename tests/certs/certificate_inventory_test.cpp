@@ -263,9 +263,9 @@ contexts: []
   Inventory inventory;
   const std::string path = (dir.path() / "config").string();
   read_path(path, inventory);
-  std::vector<std::pair<std::string, std::string>> found;
+  Labels found;
   for (const auto& c : inventory.certificates) found.emplace_back(c.source, c.subject);
-  EXPECT_EQ(found, (std::vector<std::pair<std::string, std::string>>{
+  EXPECT_EQ(found, (Labels{
                        {"kubeconfig:" + path + ":cluster/prod", "CN=kubernetes"},
                        {"kubeconfig:" + path + ":cluster/lab", "CN=other-ca"},
                        {"kubeconfig:" + path + ":user/admin", "CN=kubernetes-admin"}}));
