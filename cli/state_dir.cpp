@@ -24,10 +24,6 @@ constexpr const char* kStateFile = "state.json";
 // Instants a state may hold: [1970, 2200), as everywhere else in klaxon.
 constexpr Nanos kLatestInstant = Nanos(7'258'118'400) * kNanosPerSecond;
 
-Nanos wall_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 // ---- writing ---------------------------------------------------------------------------------
 
 void key(std::string& b, std::string_view k) {

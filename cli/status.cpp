@@ -40,10 +40,6 @@ Labels with_labels(Labels ours, const Labels& theirs) {
   return ours;
 }
 
-Nanos wall_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 // The pages of one picture, rendered when asked for (on an HTTP thread). Their links start at
 // --external-url when it is given (the page is reached behind an ingress, under a path).
 class PicturePages final : public sinks::StatusPages {

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cctype>
+#include <chrono>
 
 #include <fmt/format.h>
 
@@ -125,6 +126,10 @@ std::optional<Nanos> parse_month_day_year(std::string_view s) {
 }
 
 }  // namespace
+
+Nanos wall_now() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
   // Howard Hinnant's algorithm (public domain), proleptic Gregorian calendar.

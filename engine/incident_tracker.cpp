@@ -199,10 +199,6 @@ struct IncidentTracker::Impl {
   // dropped as they are met).
   std::set<std::string> nameable;
 
-  static Nanos wall_now() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
   // A symptom rule → the labels its folded incident keeps (see fold_by_cause).
   std::unordered_map<std::string, std::vector<std::string>> fold_scope;
 

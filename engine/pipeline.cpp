@@ -11,10 +11,6 @@
 namespace klaxon {
 namespace {
 
-Nanos wall_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string notice_text(const StreamNotice& n, std::size_t max_line_bytes) {
   switch (n.kind) {
     case StreamNotice::Kind::line_truncated:

@@ -79,10 +79,6 @@ std::string span_text(Nanos d) {
   return fmt::format("{}s", secs);
 }
 
-Nanos wall_clock_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string when(Nanos t) { return t == 0 ? std::string("—") : format_rfc3339(t); }
 
 bool is_web_url(std::string_view s) { return s.starts_with("https://") || s.starts_with("http://"); }
@@ -550,7 +546,7 @@ std::string sources_table(const RunPicture& p) {
       "<div class=\"scroll\"><table class=\"sources\"><tr><th>source</th><th>lines</th><th>last line</th>"
       "<th class=\"wide\">last classified line (its time)</th></tr>\n";
   // "Ago" from when the page is looked at: a held replay's page is not published again.
-  const Nanos now = std::max(p.taken_at, wall_clock_now());
+  const Nanos now = std::max(p.taken_at, wall_now());
   for (const SourceView& s : p.sources) {
     std::string last = "—";
     if (s.last_line_arrived != 0) last = span_text(now - s.last_line_arrived) + " ago";
