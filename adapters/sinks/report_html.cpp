@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "engine/civil_time.hpp"
+#include "engine/unique_fd.hpp"
 
 namespace klaxon::sinks {
 namespace {
@@ -710,24 +711,24 @@ std::string render_incident_page(const RunPicture& p, std::string_view id) {
 
 std::string write_file_atomically(const std::string& path, std::string_view content) {
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fmt::format("cannot write {}: {}", tmp, std::strerror(errno));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return fmt::format("cannot write {}: {}", tmp, std::strerror(errno));
   std::size_t done = 0;
   while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    const ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const std::string why = std::strerror(errno);
-      ::close(fd);
+      fd.reset();
       ::unlink(tmp.c_str());
       return fmt::format("cannot write {}: {}", tmp, why);
     }
     done += std::size_t(n);
   }
-  const bool synced = ::fsync(fd) == 0;
-  if (!synced || ::close(fd) != 0) {
+  const bool synced = ::fsync(fd.get()) == 0;
+  if (!synced || !fd.close()) {
     const std::string why = std::strerror(errno);
-    if (!synced) ::close(fd);
+    fd.reset();
     ::unlink(tmp.c_str());
     return fmt::format("cannot write {}: {}", tmp, why);
   }

@@ -1,5 +1,6 @@
 #include "adapters/sources/file_source.hpp"
 #include "adapters/sources/read_ahead.hpp"
+#include "engine/unique_fd.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -22,10 +23,7 @@ constexpr std::size_t kCompressedChunk = 256 * 1024;
 // Reads the raw bytes of a file descriptor, with a few bytes put back after sniffing.
 class RawFile {
  public:
-  RawFile(int fd, bool owned) : fd_(fd), owned_(owned) {}
-  ~RawFile() {
-    if (owned_ && fd_ >= 0) ::close(fd_);
-  }
+  RawFile(int fd, bool owned) : fd_(fd), owned_(owned ? fd : -1) {}
   RawFile(const RawFile&) = delete;
   RawFile& operator=(const RawFile&) = delete;
 
@@ -51,7 +49,7 @@ class RawFile {
 
   int fd() const { return fd_; }
   // Opened here from a path, so read from its start (standard input may be a file half read).
-  bool opened_by_path() const { return owned_; }
+  bool opened_by_path() const { return bool(owned_); }
 
   // Reads up to `n` leading bytes to recognise the format, and puts them back.
   std::string sniff(std::size_t n) {
@@ -71,7 +69,7 @@ class RawFile {
 
  private:
   int fd_;
-  bool owned_;
+  UniqueFd owned_;  // fd_ when it was opened here (a path), not when it is standard input
   std::vector<char> pushback_;
 };
 

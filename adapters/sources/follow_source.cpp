@@ -13,6 +13,7 @@
 // Only whole lines are handed on; the partial tail of a file waits here for its newline.
 #include "adapters/sources/follow_source.hpp"
 #include "engine/printable.hpp"
+#include "engine/unique_fd.hpp"
 
 #include <algorithm>
 #include <array>
@@ -58,29 +59,6 @@ struct Identity {
 };
 
 Identity identity_of(const struct stat& st) { return {std::uint64_t(st.st_dev), std::uint64_t(st.st_ino)}; }
-
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~UniqueFd() { reset(); }
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // A file that a PATH names now.
 struct Found {
