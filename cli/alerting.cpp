@@ -11,15 +11,10 @@
 #include "cli/status.hpp"
 #include "engine/pipeline.hpp"
 #include "engine/printable.hpp"
+#include "engine/trim.hpp"
 
 namespace klaxon::cli {
 namespace {
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return std::string(s);
-}
 
 // The status page as people reach it: a wildcard listen address is replaced by the host name.
 std::string status_page_url(std::string address) {
@@ -79,14 +74,14 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
   std::vector<std::pair<std::string, std::string>> headers;
   for (const std::string& h : options.webhook_headers) {
     const std::size_t colon = h.find(':');
-    std::string name = colon == std::string::npos ? "" : trim(std::string_view(h).substr(0, colon));
+    std::string name{colon == std::string::npos ? "" : trim(std::string_view(h).substr(0, colon))};
     if (name.empty() || name.find_first_of(" \t\r\n") != std::string::npos || h.find_first_of("\r\n") != std::string::npos) {
       // The value is not repeated: it is often a token.
       error = "--webhook-header '" + printable(name.empty() ? std::string("?") : name) +
               ": …': write 'Name: value' (e.g. 'Authorization: Bearer TOKEN')";
       return nullptr;
     }
-    headers.emplace_back(std::move(name), trim(std::string_view(h).substr(colon + 1)));
+    headers.emplace_back(std::move(name), std::string(trim(std::string_view(h).substr(colon + 1))));
   }
   const std::chrono::milliseconds resend = duration_ms(options.alertmanager_resend);  // checked by the flag
   if (options.webhook_format != "json" && options.webhook_format != "slack") {

@@ -1,4 +1,5 @@
 #include "engine/civil_time.hpp"
+#include "engine/trim.hpp"
 
 #include <array>
 #include <cctype>
@@ -57,15 +58,8 @@ std::optional<std::size_t> clock(std::string_view s, std::size_t pos, int& h, in
   return pos + 8;
 }
 
-std::string_view trim(std::string_view s) {
-  auto junk = [](char c) {
-    return c == ' ' || c == '\t' || c == '"' || c == '\'' || c == '(' || c == ')' || c == '[' ||
-           c == ']' || c == ',' || c == ';' || c == '.';
-  };
-  while (!s.empty() && junk(s.front())) s.remove_prefix(1);
-  while (!s.empty() && junk(s.back())) s.remove_suffix(1);
-  return s;
-}
+// What stands around an instant quoted in a line: blanks, quotes, brackets, punctuation.
+constexpr std::string_view kAroundInstant = " \t\"'()[],;.";
 
 // Splits on blanks and commas.
 std::size_t words(std::string_view s, std::array<std::string_view, 8>& out) {
@@ -178,7 +172,7 @@ std::optional<Nanos> parse_rfc3339_prefix(std::string_view s, std::size_t* consu
 }
 
 std::optional<Nanos> parse_instant(std::string_view text) noexcept {
-  std::string_view s = trim(text);
+  std::string_view s = trim(text, kAroundInstant);
   if (s.empty()) return std::nullopt;
 
   // Unix seconds: 9 to 11 digits (2001..5138), optionally with a fraction.

@@ -1,5 +1,6 @@
 // adapters/sources/child_process.cpp — see child_process.hpp.
 #include "adapters/sources/child_process.hpp"
+#include "engine/trim.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -150,7 +151,7 @@ std::string ChildProcess::error_text() const {
   std::string text(16 * 1024, '\0');
   const ssize_t n = err_fd_ ? ::pread(err_fd_.get(), text.data(), text.size(), 0) : 0;
   text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  text.resize(trim_right(text).size());
   return text;
 }
 
