@@ -1,4 +1,5 @@
 #include "adapters/sources/file_source.hpp"
+#include "adapters/sources/archive_format.hpp"
 #include "adapters/sources/read_ahead.hpp"
 #include "engine/unique_fd.hpp"
 
@@ -59,9 +60,7 @@ class RawFile {
       const ssize_t r = read(buf, n - head.size());
       if (r <= 0) break;
       head.append(buf, std::size_t(r));
-      // Only a possible gzip (1f 8b) or zstd (28 b5 2f fd) start is worth waiting for: a pipe
-      // from `kubectl logs -f` must not stall on its first short write.
-      if (head[0] != '\x1f' && head[0] != '\x28') break;
+      if (!may_become_archive(head)) break;
     }
     pushback_.insert(pushback_.begin(), head.begin(), head.end());
     return head;
@@ -245,12 +244,12 @@ std::unique_ptr<ByteSource> open_file_source(const std::string& path, std::strin
     }
     file = std::make_unique<RawFile>(fd, true);
   }
-  const std::string head = file->sniff(4);
   // Archives are decompressed on a thread of their own, while the caller classifies.
-  if (head.size() >= 2 && head[0] == '\x1f' && head[1] == '\x8b')
-    return read_ahead(std::make_unique<GzipSource>(std::move(name), std::move(file)));
-  if (head.size() >= 4 && head == std::string("\x28\xb5\x2f\xfd", 4))
-    return read_ahead(std::make_unique<ZstdSource>(std::move(name), std::move(file)));
+  switch (sniff_archive(file->sniff(kArchiveMagicBytes))) {
+    case ArchiveFormat::gzip: return read_ahead(std::make_unique<GzipSource>(std::move(name), std::move(file)));
+    case ArchiveFormat::zstd: return read_ahead(std::make_unique<ZstdSource>(std::move(name), std::move(file)));
+    case ArchiveFormat::none: break;
+  }
   return std::make_unique<PlainSource>(std::move(name), std::move(file));
 }
 
