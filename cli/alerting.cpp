@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli/flags.hpp"
@@ -52,6 +53,39 @@ void add_delivery_metrics(sinks::MetricsRegistry& registry, const sinks::Deliver
 }
 
 }  // namespace
+
+void add_alert_flags(CLI::App& app, AlertOptions& alerts, const std::string& group) {
+  app.add_option("--alertmanager", alerts.alertmanagers, "Send incidents as alerts (repeatable, for an HA pair)")
+      ->type_name("URL")
+      ->allow_extra_args(false)
+      ->group(group);
+  app.add_option("--alertmanager-resend", alerts.alertmanager_resend, "Re-send firing alerts this often [1m]")
+      ->check(duration_check())
+      ->type_name("DUR")
+      ->group(group);
+  app.add_option("--webhook", alerts.webhooks, "POST incident events to this URL (repeatable)")
+      ->type_name("URL")
+      ->allow_extra_args(false)
+      ->group(group);
+  app.add_option("--webhook-format", alerts.webhook_format, "json (the incident object) or slack (a message) [json]")
+      ->type_name("FMT")
+      ->group(group);
+  app.add_option("--webhook-header", alerts.webhook_headers, "Add 'Name: value' to webhook posts (repeatable)")
+      ->type_name("HDR")
+      ->allow_extra_args(false)
+      ->group(group);
+  app.add_option("--ca-file", alerts.ca_file, "Trust these CA certificates (PEM) for https receivers")
+      ->type_name("PATH")
+      ->group(group);
+  app.add_flag("--insecure-skip-verify", alerts.insecure_skip_verify, "Do not check receivers' certificates (unsafe)")
+      ->group(group);
+  app.add_option("--external-url", alerts.status_url, "Where people reach klaxon's status page: links in alerts start here")
+      ->check(external_url_check())
+      ->type_name("URL")
+      ->group(group);
+  app.add_flag("--send-replayed", alerts.send_replayed, "Alert on replayed files too (default: live input only)")
+      ->group(group);
+}
 
 std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const std::vector<RuleSpec>& rules,
                                            std::string& error, StatusService* status) {

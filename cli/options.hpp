@@ -95,19 +95,6 @@ PipelineOptions pipeline_options(const RunOptions& options);
 
 int run_files(const RunOptions& options);
 
-/// `klaxon serve`: the Loki push receiver (cli/serve_command.cpp).
-struct ServeOptions {
-  std::string listen = "127.0.0.1:3100";
-  std::size_t max_body_mib = 64;
-  std::size_t max_connections = 256;
-  std::size_t max_inflight_mib = 256;
-  std::size_t max_label_sets = 10000;
-  std::string tls_cert_file, tls_key_file, client_ca_file;  // TLS when both of the first two
-  std::string bearer_token_file, basic_auth_file;           // credentials asked when given
-  std::vector<std::string> tenants;                         // X-Scope-OrgID allow-list
-};
-int run_serve(RunOptions options, const ServeOptions& serve);
-
 /// `sample`: a log file to measure each rule's candidate rate on ("" = none).
 int rules_check(const std::vector<std::string>& paths, const std::string& sample);
 int rules_test(const RuleOptions& options, const std::vector<std::string>& paths);
