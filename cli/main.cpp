@@ -39,6 +39,10 @@ class CompactFormatter : public CLI::Formatter {
     for (std::size_t at; (at = out.find("\n\n\n")) != std::string::npos;) out.erase(at, 1);
     return out;
   }
+  std::string make_group(std::string group, bool is_positional, std::vector<const CLI::Option*> opts) const override {
+    if (group == klaxon::cli::kHiddenGroup) return {};
+    return CLI::Formatter::make_group(std::move(group), is_positional, std::move(opts));
+  }
   std::string make_usage(const CLI::App* app, std::string name) const override {
     if (app->get_parent() != nullptr) return CLI::Formatter::make_usage(app, std::move(name));
     return "\nUsage: klaxon [OPTIONS] [FILE...]              files, or standard input\n"
@@ -143,7 +147,7 @@ int run_main(int argc, char** argv) {
   ExpiryFlags expiry;  // --expiry-warning, --expiry-critical (cli/expiry_flags.hpp)
   add_expiry_flags(app, expiry, kRules);
   // Hidden: the slow reference that tests and bench/ compare the prefiltered matcher against.
-  app.add_flag("!--no-prefilter", run.rules.prefilter, "Try every rule on every line")->group("");
+  app.add_flag("!--no-prefilter", run.rules.prefilter, "Try every rule on every line")->group(klaxon::cli::kHiddenGroup);
   app.add_option("--color", run.color, "Colour severities: auto (on a terminal), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}).description(""))
       ->type_name("WHEN")
