@@ -5,21 +5,17 @@
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli/flags.hpp"
 #include "cli/status.hpp"
 #include "engine/pipeline.hpp"
 #include "engine/printable.hpp"
+#include "engine/trim.hpp"
 
 namespace klaxon::cli {
 namespace {
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return std::string(s);
-}
 
 // The status page as people reach it: a wildcard listen address is replaced by the host name.
 std::string status_page_url(std::string address) {
@@ -58,6 +54,39 @@ void add_delivery_metrics(sinks::MetricsRegistry& registry, const sinks::Deliver
 
 }  // namespace
 
+void add_alert_flags(CLI::App& app, AlertOptions& alerts, const std::string& group) {
+  app.add_option("--alertmanager", alerts.alertmanagers, "Send incidents as alerts (repeatable, for an HA pair)")
+      ->type_name("URL")
+      ->allow_extra_args(false)
+      ->group(group);
+  app.add_option("--alertmanager-resend", alerts.alertmanager_resend, "Re-send firing alerts this often [1m]")
+      ->check(duration_check())
+      ->type_name("DUR")
+      ->group(group);
+  app.add_option("--webhook", alerts.webhooks, "POST incident events to this URL (repeatable)")
+      ->type_name("URL")
+      ->allow_extra_args(false)
+      ->group(group);
+  app.add_option("--webhook-format", alerts.webhook_format, "json (the incident object) or slack (a message) [json]")
+      ->type_name("FMT")
+      ->group(group);
+  app.add_option("--webhook-header", alerts.webhook_headers, "Add 'Name: value' to webhook posts (repeatable)")
+      ->type_name("HDR")
+      ->allow_extra_args(false)
+      ->group(group);
+  app.add_option("--ca-file", alerts.ca_file, "Trust these CA certificates (PEM) for https receivers")
+      ->type_name("PATH")
+      ->group(group);
+  app.add_flag("--insecure-skip-verify", alerts.insecure_skip_verify, "Do not check receivers' certificates (unsafe)")
+      ->group(group);
+  app.add_option("--external-url", alerts.status_url, "Where people reach klaxon's status page: links in alerts start here")
+      ->check(external_url_check())
+      ->type_name("URL")
+      ->group(group);
+  app.add_flag("--send-replayed", alerts.send_replayed, "Alert on replayed files too (default: live input only)")
+      ->group(group);
+}
+
 std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const std::vector<RuleSpec>& rules,
                                            std::string& error, StatusService* status) {
   std::vector<sinks::Endpoint> alertmanagers, webhooks;
@@ -79,14 +108,14 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
   std::vector<std::pair<std::string, std::string>> headers;
   for (const std::string& h : options.webhook_headers) {
     const std::size_t colon = h.find(':');
-    std::string name = colon == std::string::npos ? "" : trim(std::string_view(h).substr(0, colon));
+    std::string name{colon == std::string::npos ? "" : trim(std::string_view(h).substr(0, colon))};
     if (name.empty() || name.find_first_of(" \t\r\n") != std::string::npos || h.find_first_of("\r\n") != std::string::npos) {
       // The value is not repeated: it is often a token.
       error = "--webhook-header '" + printable(name.empty() ? std::string("?") : name) +
               ": …': write 'Name: value' (e.g. 'Authorization: Bearer TOKEN')";
       return nullptr;
     }
-    headers.emplace_back(std::move(name), trim(std::string_view(h).substr(colon + 1)));
+    headers.emplace_back(std::move(name), std::string(trim(std::string_view(h).substr(colon + 1))));
   }
   const std::chrono::milliseconds resend = duration_ms(options.alertmanager_resend);  // checked by the flag
   if (options.webhook_format != "json" && options.webhook_format != "slack") {

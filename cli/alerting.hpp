@@ -17,6 +17,10 @@
 #include "adapters/sinks/webhook_sink.hpp"
 #include "cli/options.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace klaxon {
 class Pipeline;
 }
@@ -24,6 +28,11 @@ class Pipeline;
 namespace klaxon::cli {
 
 class StatusService;
+
+/// Adds the network sinks' flags (--alertmanager, --webhook and what goes with them,
+/// --external-url, --send-replayed) to `app` in option group `group`; Alerting::create makes the
+/// sinks they ask for.
+void add_alert_flags(CLI::App& app, AlertOptions& options, const std::string& group);
 
 class Alerting {
  public:

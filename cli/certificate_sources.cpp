@@ -26,7 +26,7 @@ void add_certificate_source_flags(CLI::App& app, CertificateSourceOptions& o, co
   app.add_option("--probe-interval", o.probe_interval, "How often --probe shakes hands again (and a cluster list that failed is retried) [5m]")
       ->check(duration_check())
       ->type_name("DUR")
-      ->group("");  // README; --help stays one screen
+      ->group(kHiddenGroup);  // README; --help stays one screen
 }
 
 CertificateSources::CertificateSources(certs::WatchOptions watch, Pipeline& pipeline)

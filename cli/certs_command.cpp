@@ -13,6 +13,7 @@
 #include "adapters/certs/kubernetes_certificates.hpp"
 #include "adapters/certs/tls_probe.hpp"
 #include "adapters/certs/trust_checks.hpp"
+#include "cli/flags.hpp"
 #include "engine/duration.hpp"
 #include "engine/json_text.hpp"
 
@@ -72,12 +73,18 @@ Exit status: 0 ok, 1 a certificate reached --fail-on (or nothing could be read),
   cmd.add_option("--probe", c.probes, "Also shake hands with this TLS endpoint, SNI optional (repeatable)")
       ->type_name("HOST:PORT[@SNI]")
       ->allow_extra_args(false);
-  cmd.add_option("--probe-timeout", c.probe_timeout, "Give up on an endpoint after this [10s]")->type_name("DUR");
+  cmd.add_option("--probe-timeout", c.probe_timeout, "Give up on an endpoint after this [10s]")
+      ->check(duration_check(/*positive=*/false))
+      ->type_name("DUR");
   cmd.add_option("--format", c.format, "text (for people) or jsonl (one object per certificate)")
       ->check(CLI::IsMember({"text", "jsonl"}).description(""))
       ->type_name("text|jsonl");
-  cmd.add_option("--warn-before", c.warn_before, "Warning when a certificate ends within this [30d]")->type_name("DUR");
-  cmd.add_option("--critical-before", c.critical_before, "Critical when it ends within this [7d]")->type_name("DUR");
+  cmd.add_option("--warn-before", c.warn_before, "Warning when a certificate ends within this [30d]")
+      ->check(duration_check(/*positive=*/false))
+      ->type_name("DUR");
+  cmd.add_option("--critical-before", c.critical_before, "Critical when it ends within this [7d]")
+      ->check(duration_check(/*positive=*/false))
+      ->type_name("DUR");
   cmd.add_option("--fail-on", c.fail_on, "Exit 1 if a certificate is this bad (expired counts as critical)")
       ->check(CLI::IsMember({"warning", "critical"}).description(""))
       ->type_name("warning|critical");

@@ -84,7 +84,7 @@ std::string alertmanager_inhibit_rules(const rules::RuleSet& set, const std::vec
 }
 
 int rules_export_alertmanager_inhibit(const RuleOptions& options, const std::vector<std::string>& paths,
-                                      const std::vector<std::pair<std::string, std::string>>& labels) {
+                                      const Labels& labels) {
   std::vector<Diagnostic> problems;
   rules::RuleSet set;
   if (paths.empty() && !options.no_default_rules) rules::load_builtin_packs(set, problems);

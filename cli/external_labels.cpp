@@ -20,8 +20,8 @@ bool valid_label_name(std::string_view name) {
 
 }  // namespace
 
-std::optional<ExternalLabels> parse_external_labels(const std::vector<std::string>& flags, std::string& error) {
-  ExternalLabels out;
+std::optional<Labels> parse_external_labels(const std::vector<std::string>& flags, std::string& error) {
+  Labels out;
   for (const std::string& flag : flags) {
     const std::size_t eq = flag.find('=');
     const std::string name = flag.substr(0, eq);
@@ -42,7 +42,7 @@ std::optional<ExternalLabels> parse_external_labels(const std::vector<std::strin
                                                  : "klaxon sets it on every alert");
       return std::nullopt;
     }
-    if (std::any_of(out.begin(), out.end(), [&](const auto& l) { return l.first == name; })) {
+    if (has_label(out, name)) {
       error = fmt::format("--label {} is given twice; give each name once", name);
       return std::nullopt;
     }

@@ -18,12 +18,12 @@
 #include <utility>
 #include <vector>
 
-namespace klaxon::cli {
+#include "engine/labels.hpp"
 
-using ExternalLabels = std::vector<std::pair<std::string, std::string>>;
+namespace klaxon::cli {
 
 /// The labels of the `--label` flags, in the order given; nullopt with `error` set (a message
 /// naming the flag) when one is malformed, reserved or repeated.
-std::optional<ExternalLabels> parse_external_labels(const std::vector<std::string>& flags, std::string& error);
+std::optional<Labels> parse_external_labels(const std::vector<std::string>& flags, std::string& error);
 
 }  // namespace klaxon::cli

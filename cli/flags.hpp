@@ -17,6 +17,11 @@
 
 namespace klaxon::cli {
 
+/// The option group of flags left out of --help (the README documents them). Not CLI11's empty
+/// group: an option there loses its name in CLI11's errors (": soon is not a duration"); klaxon's
+/// help formatter (cli/main.cpp) leaves this group out instead.
+inline constexpr const char* kHiddenGroup = "Hidden";
+
 /// The check of a duration flag: 30s, 15m, 2h, 7d, Go's 1h30m0s, or 500ms. `positive`: zero is
 /// refused too.
 CLI::Validator duration_check(bool positive = true);

@@ -83,8 +83,7 @@ int run_loki(const RunOptions& options, LokiCommand& c) {
   }
   // Without a window, klaxon tails from now; with one, it replays and stops unless --follow.
   o.follow = !replay || c.follow;
-  const Nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        std::chrono::system_clock::now().time_since_epoch()).count();
+  const Nanos now = wall_now();
   if (!c.since.empty()) o.from = now - nanos(c.since);
   if (!c.from.empty()) {
     auto t = instant_flag("--from", c.from);

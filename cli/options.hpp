@@ -75,7 +75,7 @@ struct RunOptions {
   std::string state_dir;  // --state-dir: incidents and expiries kept across restarts (cli/state_dir.hpp)
   AlertOptions alerts;
   CertificateSourceOptions certs;
-  std::vector<std::pair<std::string, std::string>> labels;  // --label NAME=VALUE (cli/external_labels.hpp)
+  Labels labels;  // --label NAME=VALUE (cli/external_labels.hpp)
 };
 
 /// Exit statuses (DESIGN.md).
@@ -95,19 +95,6 @@ PipelineOptions pipeline_options(const RunOptions& options);
 
 int run_files(const RunOptions& options);
 
-/// `klaxon serve`: the Loki push receiver (cli/serve_command.cpp).
-struct ServeOptions {
-  std::string listen = "127.0.0.1:3100";
-  std::size_t max_body_mib = 64;
-  std::size_t max_connections = 256;
-  std::size_t max_inflight_mib = 256;
-  std::size_t max_label_sets = 10000;
-  std::string tls_cert_file, tls_key_file, client_ca_file;  // TLS when both of the first two
-  std::string bearer_token_file, basic_auth_file;           // credentials asked when given
-  std::vector<std::string> tenants;                         // X-Scope-OrgID allow-list
-};
-int run_serve(RunOptions options, const ServeOptions& serve);
-
 /// `sample`: a log file to measure each rule's candidate rate on ("" = none).
 int rules_check(const std::vector<std::string>& paths, const std::string& sample);
 int rules_test(const RuleOptions& options, const std::vector<std::string>& paths);
@@ -124,6 +111,6 @@ int rules_export(const RuleOptions& options, const std::vector<std::string>& pat
 /// correlations as Alertmanager inhibit rules, `equal` also on every `--label` name.
 std::string alertmanager_inhibit_rules(const rules::RuleSet& set, const std::vector<std::string>& label_names);
 int rules_export_alertmanager_inhibit(const RuleOptions& options, const std::vector<std::string>& paths,
-                                      const std::vector<std::pair<std::string, std::string>>& labels);
+                                      const Labels& labels);
 
 }  // namespace klaxon::cli

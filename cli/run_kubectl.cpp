@@ -12,6 +12,13 @@
 #include "cli/state_dir.hpp"
 
 namespace klaxon::cli {
+namespace {
+
+std::string kubectl_duration(std::chrono::milliseconds d) {
+  return d.count() % 1000 == 0 ? fmt::format("{}s", d.count() / 1000) : fmt::format("{}ms", d.count());
+}
+
+}  // namespace
 
 void add_kubectl_command(CLI::App& app, KubectlCommand& c) {
   auto& o = c.options;
@@ -40,7 +47,8 @@ void add_kubectl_command(CLI::App& app, KubectlCommand& c) {
   cmd.add_flag("--all-containers", o.all_containers, "Every container of each pod")->group(kKubectl);
   cmd.add_option("--context", o.context, "Which cluster (kubeconfig context)")->type_name("NAME")->group(kKubectl);
   cmd.add_option("--kubeconfig", o.kubeconfig, "Which kubeconfig file")->type_name("PATH")->group(kKubectl);
-  cmd.add_option("--since", o.since, "Start this far back in pods that run already (kubectl's form, e.g. 1h)")
+  cmd.add_option("--since", o.since, "Start this far back in pods that run already (e.g. 1h, 2d)")
+      ->check(duration_check())
       ->type_name("DUR")
       ->group(kKubectl);
   cmd.add_option("--since-time", o.since_time, "Start at this instant in pods that run already (RFC3339)")
@@ -74,6 +82,8 @@ sources::KubectlOptions kubectl_options(const KubectlCommand& c) {
         fmt::format("one pod or workload at a time, not '{}' and '{}'", c.names[0], c.names[1]));
   if (!c.names.empty()) o.resource = c.names[0];
   if (c.app && c.app->count("--tail") > 0) o.tail = c.tail;
+  // kubectl takes Go's durations (no d or w): 2d goes to it as 172800s.
+  if (!o.since.empty()) o.since = kubectl_duration(duration_ms(o.since));
   o.poll_interval = duration_ms(c.poll_interval);
   o.stall_timeout = duration_ms(c.stall_timeout);
   sources::check_kubectl_options(o);

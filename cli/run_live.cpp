@@ -36,10 +36,10 @@ namespace asio = boost::asio;
 class PipelineIntake final : public sources::Intake {
  public:
   explicit PipelineIntake(Pipeline& p) : p_(p) {}
-  void bytes(const std::string& stream, std::string_view data, const sources::Labels& labels) override {
+  void bytes(const std::string& stream, std::string_view data, const Labels& labels) override {
     p_.feed(stream, data, labels);
   }
-  void line(const std::string& stream, std::string_view line, Nanos time, const sources::Labels& labels) override {
+  void line(const std::string& stream, std::string_view line, Nanos time, const Labels& labels) override {
     p_.feed_line(stream, line, time, labels);
   }
   void end(const std::string& stream) override { p_.end_stream(stream); }

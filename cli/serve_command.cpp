@@ -1,13 +1,48 @@
 // cli/serve_command.cpp — `klaxon serve`: Loki's push API in, incidents out.
+#include "cli/serve_command.hpp"
+
 #include <cstdio>
 #include <string>
 
 #include "adapters/sinks/status_server.hpp"
 #include "adapters/sources/loki_push_source.hpp"
-#include "cli/options.hpp"
+#include "cli/flags.hpp"
 #include "cli/run_live.hpp"
 
 namespace klaxon::cli {
+
+void add_serve_command(CLI::App& app, ServeCommand& c) {
+  ServeOptions& o = c.options;
+  c.app = app.add_subcommand("serve", "Receive Loki pushes (Promtail, Alloy, Vector, Fluent Bit)");
+  CLI::App& serve = *c.app;
+  serve.add_option("--listen", o.listen, "Where to listen for POST /loki/api/v1/push")
+      ->type_name("HOST:PORT")
+      ->default_str("127.0.0.1:3100");
+  serve.add_option("--max-body-mib", o.max_body_mib, "Largest push body, after decompression")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
+      ->default_str("64");
+  serve.add_option("--max-connections", o.max_connections, "Connections served at once; more get 503")
+      ->check(count_check(1, 100000))
+      ->default_str("256");
+  serve.add_option("--max-inflight-mib", o.max_inflight_mib,
+                   "Push bodies being received, all connections together; more get 429")
+      ->check(count_check(1, 65536))
+      ->default_str("256");
+  serve.add_option("--max-label-sets", o.max_label_sets,
+                   "Streams held; past it the least recently seen end (idle ones end after 15m)")
+      ->check(count_check(10, 10'000'000))
+      ->default_str("10000");
+  serve.add_option("--tls-cert-file", o.tls_cert_file, "TLS: certificate (PEM), re-read when it changes")
+      ->type_name("FILE");
+  serve.add_option("--tls-key-file", o.tls_key_file, "TLS: its private key (PEM)")->type_name("FILE");
+  serve.add_option("--client-ca-file", o.client_ca_file, "Mutual TLS: clients need a certificate from this CA")
+      ->type_name("FILE");
+  serve.add_option("--bearer-token-file", o.bearer_token_file, "Pushes need Authorization: Bearer <file's token>")
+      ->type_name("FILE");
+  serve.add_option("--basic-auth-file", o.basic_auth_file, "Pushes need basic auth; USER:HASH lines (bcrypt, $5$)")
+      ->type_name("FILE");
+  serve.add_option("--tenant", o.tenants, "Only these X-Scope-OrgID tenants may push (repeatable)")->type_name("ID");
+}
 
 int run_serve(RunOptions options, const ServeOptions& serve) {
   // /metrics, /healthz, /readyz and / answer on the push port too, as Loki's do on 3100.

@@ -19,15 +19,10 @@ namespace klaxon::cli {
 namespace {
 
 namespace dom = simdjson::dom;
-using Labels = std::vector<std::pair<std::string, std::string>>;
 
 constexpr const char* kStateFile = "state.json";
 // Instants a state may hold: [1970, 2200), as everywhere else in klaxon.
 constexpr Nanos kLatestInstant = Nanos(7'258'118'400) * kNanosPerSecond;
-
-Nanos wall_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // ---- writing ---------------------------------------------------------------------------------
 
@@ -393,21 +388,19 @@ std::unique_ptr<StateDir> StateDir::open(const std::string& dir, std::string& er
   std::unique_ptr<StateDir> d(new StateDir());
   d->dir_ = dir;
   while (d->dir_.size() > 1 && d->dir_.back() == '/') d->dir_.pop_back();
-  d->lock_fd_ = ::open(d->file("lock").c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (d->lock_fd_ < 0) {
+  d->lock_fd_.reset(::open(d->file("lock").c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!d->lock_fd_) {
     error = fmt::format("--state-dir {}: cannot write there: {} (choose a writable directory)", dir, std::strerror(errno));
     return nullptr;
   }
-  if (::flock(d->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+  if (::flock(d->lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
     error = fmt::format("--state-dir {}: another klaxon is using it (one state directory per klaxon)", dir);
     return nullptr;
   }
   return d;
 }
 
-StateDir::~StateDir() {
-  if (lock_fd_ >= 0) ::close(lock_fd_);
-}
+StateDir::~StateDir() = default;
 
 std::optional<Pipeline::State> StateDir::load() {
   const std::string path = file(kStateFile);
@@ -435,37 +428,34 @@ std::optional<Pipeline::State> StateDir::load() {
 bool StateDir::save(const std::string& text, std::string& error) {
   const std::string path = file(kStateFile);
   const std::string tmp = fmt::format("{}.tmp-{}", path, ::getpid());
-  auto failed = [&](const char* what, int fd) {
+  UniqueFd fd;
+  auto failed = [&](const char* what) {
     error = fmt::format("--state-dir {}: cannot {} the state: {}", dir_, what, std::strerror(errno));
-    if (fd >= 0) ::close(fd);
+    fd.reset();
     ::unlink(tmp.c_str());
     return false;
   };
   const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-  int fd = ::open(tmp.c_str(), flags, 0600);
-  if (fd < 0 && errno == EEXIST) {  // left by a crash of a klaxon with our pid: ours to replace
+  fd.reset(::open(tmp.c_str(), flags, 0600));
+  if (!fd && errno == EEXIST) {  // left by a crash of a klaxon with our pid: ours to replace
     ::unlink(tmp.c_str());
-    fd = ::open(tmp.c_str(), flags, 0600);
+    fd.reset(::open(tmp.c_str(), flags, 0600));
   }
-  if (fd < 0) {
+  if (!fd) {
     error = fmt::format("--state-dir {}: cannot write the state: {}", dir_, std::strerror(errno));
     return false;
   }
   for (std::size_t done = 0; done < text.size();) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    const ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return failed("write", fd);
+    if (n <= 0) return failed("write");
     done += std::size_t(n);
   }
-  if (::fsync(fd) != 0) return failed("sync", fd);
-  if (::close(fd) != 0) return failed("write", -1);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return failed("rename", -1);
+  if (::fsync(fd.get()) != 0) return failed("sync");
+  if (!fd.close()) return failed("write");
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return failed("rename");
   // The rename itself is durable only once the directory is.
-  const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  if (const UniqueFd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); dir) ::fsync(dir.get());
   return true;
 }
 

@@ -30,6 +30,7 @@
 #include <string>
 
 #include "engine/pipeline.hpp"
+#include "engine/unique_fd.hpp"
 
 namespace klaxon::cli {
 
@@ -59,7 +60,7 @@ class StateDir {
  private:
   StateDir() = default;
   std::string dir_;
-  int lock_fd_ = -1;
+  UniqueFd lock_fd_;  // flock'ed for the run: one klaxon per directory
 };
 
 /// The newest line time state.json in `dir` holds (for a source's resume point), without

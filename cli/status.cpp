@@ -18,7 +18,6 @@ namespace klaxon::cli {
 namespace {
 
 using sinks::MetricFamily;
-using sinks::MetricLabels;
 
 constexpr auto kPublishEvery = std::chrono::seconds(1);
 constexpr auto kPublishAfterEventWithin = std::chrono::milliseconds(100);
@@ -33,18 +32,12 @@ MetricFamily gauge(std::string name, std::string help) {
 }
 
 // Stream or incident labels, then ours; a stream label never hides one of ours.
-MetricLabels with_labels(MetricLabels ours, const std::vector<std::pair<std::string, std::string>>& theirs) {
+Labels with_labels(Labels ours, const Labels& theirs) {
   for (const auto& [name, value] : theirs) {
-    const std::string n = sinks::metric_label_name(name);
-    bool taken = false;
-    for (const auto& o : ours) taken = taken || o.first == n;
-    if (!taken) ours.emplace_back(n, value);
+    std::string n = sinks::metric_label_name(name);
+    if (!has_label(ours, n)) ours.emplace_back(std::move(n), value);
   }
   return ours;
-}
-
-Nanos wall_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // The pages of one picture, rendered when asked for (on an HTTP thread). Their links start at
@@ -204,9 +197,9 @@ void StatusService::add_pipeline_metrics() {
     auto expiry = gauge("klaxon_certificate_expiry_timestamp_seconds",
                         "When a certificate expires (unix seconds), as a log line stated it; one series per "
                         "certificate. Alert on it minus time().");
-    std::set<MetricLabels> exported;
+    std::set<Labels> exported;
     for (const IncidentTracker::Certificate& c : pipeline_.tracker().certificates()) {
-      MetricLabels labels = with_labels({{"certificate", c.identity}}, c.labels);
+      Labels labels = with_labels({{"certificate", c.identity}}, c.labels);
       if (exported.insert(labels).second) expiry.add(std::move(labels), seconds(c.expires_at));
     }
     std::map<std::pair<std::string, std::string>, int> open_by;
@@ -216,7 +209,7 @@ void StatusService::add_pipeline_metrics() {
       // An expiry only an incident knows (a line that says when it expired, a rule that is not
       // about one certificate): the certificate is named by the rule.
       if (i.expires_at == 0 || pipeline_.tracker().watermark() - i.expires_at >= expiry_retention_) continue;
-      MetricLabels labels = with_labels({{"certificate", i.certificate.empty() ? i.rule : i.certificate}}, i.labels);
+      Labels labels = with_labels({{"certificate", i.certificate.empty() ? i.rule : i.certificate}}, i.labels);
       if (exported.insert(labels).second) expiry.add(std::move(labels), seconds(i.expires_at));
     }
     for (const auto& [key, n] : open_by) open.add({{"class", key.first}, {"severity", key.second}}, n);

@@ -1,7 +1,9 @@
 #include "engine/civil_time.hpp"
+#include "engine/trim.hpp"
 
 #include <array>
 #include <cctype>
+#include <chrono>
 
 #include <fmt/format.h>
 
@@ -56,15 +58,8 @@ std::optional<std::size_t> clock(std::string_view s, std::size_t pos, int& h, in
   return pos + 8;
 }
 
-std::string_view trim(std::string_view s) {
-  auto junk = [](char c) {
-    return c == ' ' || c == '\t' || c == '"' || c == '\'' || c == '(' || c == ')' || c == '[' ||
-           c == ']' || c == ',' || c == ';' || c == '.';
-  };
-  while (!s.empty() && junk(s.front())) s.remove_prefix(1);
-  while (!s.empty() && junk(s.back())) s.remove_suffix(1);
-  return s;
-}
+// What stands around an instant quoted in a line: blanks, quotes, brackets, punctuation.
+constexpr std::string_view kAroundInstant = " \t\"'()[],;.";
 
 // Splits on blanks and commas.
 std::size_t words(std::string_view s, std::array<std::string_view, 8>& out) {
@@ -126,6 +121,10 @@ std::optional<Nanos> parse_month_day_year(std::string_view s) {
 
 }  // namespace
 
+Nanos wall_now() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
   // Howard Hinnant's algorithm (public domain), proleptic Gregorian calendar.
   y -= m <= 2;
@@ -173,7 +172,7 @@ std::optional<Nanos> parse_rfc3339_prefix(std::string_view s, std::size_t* consu
 }
 
 std::optional<Nanos> parse_instant(std::string_view text) noexcept {
-  std::string_view s = trim(text);
+  std::string_view s = trim(text, kAroundInstant);
   if (s.empty()) return std::nullopt;
 
   // Unix seconds: 9 to 11 digits (2001..5138), optionally with a fraction.

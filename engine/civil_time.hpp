@@ -21,6 +21,10 @@ inline constexpr Nanos kNanosPerSecond = 1'000'000'000;
 /// and an instant or a sum with one stays far from the end of int64 nanoseconds (2262).
 inline constexpr Nanos kLatestInstant = 7'258'118'400LL * kNanosPerSecond;  // 2200-01-01T00:00:00Z
 
+/// Now, by the system's wall clock: the one reading of it that live runs, the state directory
+/// and the pages share (a replay's clock is its lines', never this).
+Nanos wall_now() noexcept;
+
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 std::int64_t days_from_civil(std::int64_t year, unsigned month, unsigned day) noexcept;
 

@@ -10,6 +10,7 @@
 
 #include "engine/civil_time.hpp"
 #include "engine/envelope.hpp"
+#include "engine/trim.hpp"
 
 namespace klaxon {
 namespace {
@@ -72,12 +73,6 @@ std::optional<Nanos> unix_number(std::string_view token) {
   constexpr double kLatestSecond = double(kLatestInstant / kNanosPerSecond);
   if (!(v >= 1e8 && v < kLatestSecond)) return std::nullopt;
   return static_cast<Nanos>(v * 1e9);
-}
-
-std::string_view trim_right(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
 }
 
 }  // namespace

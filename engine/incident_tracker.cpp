@@ -12,12 +12,11 @@
 
 #include <fmt/format.h>
 
+#include "engine/certificate_terms.hpp"
 #include "engine/stream_classifier.hpp"
 
 namespace klaxon {
 namespace {
-
-using Labels = std::vector<std::pair<std::string, std::string>>;
 
 constexpr Nanos kNever = std::numeric_limits<Nanos>::max();
 
@@ -26,14 +25,6 @@ constexpr Nanos kNever = std::numeric_limits<Nanos>::max();
 constexpr char kInventoryMark = '\x1d';
 // Keys of predicted failures (failure_predicted), likewise.
 constexpr char kPredictionMark = '\x1c';
-
-// The classes a line may have to fold into a certificate's incident by naming it: a trust
-// failure into a predicted bad signature, an expiry into an expired certificate's incident.
-bool trust_class(std::string_view k) { return k == "cert_bad_signature" || k == "cert_unknown_authority"; }
-bool classes_fit(std::string_view line_class, std::string_view incident_class) {
-  if (trust_class(line_class)) return trust_class(incident_class);
-  return (line_class == "cert_expired" || line_class == "cert_not_yet_valid") && line_class == incident_class;
-}
 
 bool name_byte(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
@@ -72,9 +63,7 @@ bool any_named(const std::vector<std::string>& names, const std::vector<std::str
 // is exact; one derived from "expires in 2 days and 15 hours" is a lower bound that each hourly
 // warning tightens (Dapr truncates to hours, others to days), while a renewal moves it by weeks.
 Nanos imprecision(const RuleSpec& r) {
-  for (const Extraction& x : r.extract)
-    if (x.name == "expires_at" && x.kind == ExtractKind::instant) return 60 * kNanosPerSecond;
-  return 86400 * kNanosPerSecond;
+  return cert::states_end_instant(r) ? 60 * kNanosPerSecond : 86400 * kNanosPerSecond;
 }
 
 std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ull) {
@@ -85,9 +74,9 @@ std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ull
 // Two label sets describe the same scope when no label present in both differs.
 bool same_scope(const Labels& a, const Labels& b, const std::vector<std::string>& names) {
   for (const std::string& name : names) {
-    const auto ia = std::find_if(a.begin(), a.end(), [&](const auto& kv) { return kv.first == name; });
-    const auto ib = std::find_if(b.begin(), b.end(), [&](const auto& kv) { return kv.first == name; });
-    if (ia != a.end() && ib != b.end() && ia->second != ib->second) return false;
+    const std::string* va = find_label(a, name);
+    const std::string* vb = find_label(b, name);
+    if (va != nullptr && vb != nullptr && *va != *vb) return false;
   }
   return true;
 }
@@ -100,11 +89,7 @@ const std::string* annotation(const RuleSpec& r, std::string_view name) {
 
 // `critical: 'expires_in < 7d'` in a rule states its own threshold.
 Nanos threshold_of(const RuleSpec& r, Nanos fallback) {
-  for (const SeverityCase& c : r.severity)
-    if (c.severity == Severity::critical && c.when.name == "expires_in" &&
-        (c.when.op == Comparison::Op::lt || c.when.op == Comparison::Op::le))
-      return static_cast<Nanos>(c.when.value) * kNanosPerSecond;
-  return fallback;
+  return cert::expiry_threshold(r, Severity::critical).value_or(fallback);
 }
 
 }  // namespace
@@ -201,10 +186,6 @@ struct IncidentTracker::Impl {
   // dropped as they are met).
   std::set<std::string> nameable;
 
-  static Nanos wall_now() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
   // A symptom rule → the labels its folded incident keeps (see fold_by_cause).
   std::unordered_map<std::string, std::vector<std::string>> fold_scope;
 
@@ -215,13 +196,13 @@ struct IncidentTracker::Impl {
       if (rule.lifecycle == Lifecycle::certificate) rules_of_certificate[rule.certificate].push_back(rule.id);
     }
     inventory_rule.id = "certificate.inventory";
-    inventory_rule.klass = "cert_expiring_soon";
+    inventory_rule.klass = cert::kExpiringSoon;
     inventory_rule.title = "Certificate expires soon";
     inventory_rule.lifecycle = Lifecycle::certificate;
     inventory_rule.group_by.clear();
     prediction_rule = inventory_rule;
     prediction_rule.id = "certificate.trust_check";
-    prediction_rule.klass = "cert_bad_signature";
+    prediction_rule.klass = cert::kBadSignature;
     prediction_rule.title = "Predicted bad signature";
     for (const CorrelationSpec& corr : correlations)
       for (const std::string& symptom : corr.symptoms) {
@@ -244,7 +225,7 @@ struct IncidentTracker::Impl {
     for (const auto& kv : labels)
       if (std::find(scope->second.begin(), scope->second.end(), kv.first) != scope->second.end()) folded.push_back(kv);
     bool stated = false;
-    for (std::string_view cause : {"expired_at", "issuer", "trust_domain", "ca"}) {
+    for (std::string_view cause : cert::kFoldCauses) {
       const Value* v = line.primary.find(cause);
       if (v && v->kind == Value::Kind::instant) folded.emplace_back(cause, format_rfc3339(v->integer));
       else if (v && v->kind == Value::Kind::text && !v->text.empty()) folded.emplace_back(cause, std::string(v->text.substr(0, 256)));
@@ -258,8 +239,8 @@ struct IncidentTracker::Impl {
   static void say_folded(IncidentSnapshot& s) {
     std::string cause;
     for (const auto& [k, v] : s.labels)
-      if (k == "expired_at") cause = "certificate that expired at " + v;
-      else if ((k == "issuer" || k == "trust_domain" || k == "ca") && cause.empty()) cause = "certificate of " + k + " " + v;
+      if (k == cert::kExpiredAt) cause = "certificate that expired at " + v;
+      else if (cert::is_signer_value(k) && cause.empty()) cause = "certificate of " + k + " " + v;
     s.summary = fmt::format("{}: {} pod{}", cause, s.pods.size(), s.pods.size() == 1 ? "" : "s");
   }
 
@@ -606,9 +587,9 @@ struct IncidentTracker::Impl {
     }
     const Severity before = fold(*i, line, t, fresh);
     if (folded) say_folded(i->s);
-    if (const Value* at = line.primary.find("expires_at"); at && at->kind == Value::Kind::instant)
+    if (const Value* at = line.primary.find(cert::kExpiresAt); at && at->kind == Value::Kind::instant)
       i->s.expires_at = std::max(i->s.expires_at, at->integer);
-    else if (const Value* ex = line.primary.find("expired_at"); ex && ex->kind == Value::Kind::instant)
+    else if (const Value* ex = line.primary.find(cert::kExpiredAt); ex && ex->kind == Value::Kind::instant)
       i->s.expires_at = ex->integer;
 
     if (i->pending) {
@@ -690,9 +671,9 @@ struct IncidentTracker::Impl {
   void observe_certificate(const ClassifiedLine& line, const RuleSpec& r, Labels labels, Nanos t,
                            std::vector<IncidentEvent>& out) {
     const std::string key = key_of(r, labels);
-    const Value* at = line.primary.find("expires_at");
+    const Value* at = line.primary.find(cert::kExpiresAt);
     if (at && at->kind != Value::Kind::instant) at = nullptr;
-    const Value* ex = line.primary.find("expired_at");
+    const Value* ex = line.primary.find(cert::kExpiredAt);
     if (ex && ex->kind != Value::Kind::instant) ex = nullptr;
 
     Incident* i = nullptr;
@@ -739,8 +720,8 @@ struct IncidentTracker::Impl {
       const Cert& c = certs.at(key);
       i->s.expires_at = c.c.expires_at;
       i->threshold = c.threshold;
-      if (i->s.expires_at > t && !i->expired && i->s.klass != "cert_expiring_soon") {
-        i->s.klass = "cert_expiring_soon";
+      if (i->s.expires_at > t && !i->expired && i->s.klass != cert::kExpiringSoon) {
+        i->s.klass = cert::kExpiringSoon;
         i->class_since = t;
       }
     } else {
@@ -841,7 +822,7 @@ struct IncidentTracker::Impl {
       }
       erase(key);
       Incident& i = create(key, *c.rule, c.c.labels, std::max(c.c.stated_at, open_at), generation);
-      i.s.klass = "cert_expiring_soon";
+      i.s.klass = cert::kExpiringSoon;
       i.s.severity = Severity::critical;
       i.s.title = "Certificate expires soon: " + c.rule->title;
       i.s.summary = fmt::format("certificate stated by {} expires at {}", c.c.source, format_rfc3339(c.c.expires_at));
@@ -926,7 +907,7 @@ struct IncidentTracker::Impl {
       push({valid_from, true, key});
       return;
     }
-    if (auto it = incidents.find(key); it != incidents.end() && it->second->s.open && it->second->s.klass == "cert_not_yet_valid") {
+    if (auto it = incidents.find(key); it != incidents.end() && it->second->s.open && it->second->s.klass == cert::kNotYetValid) {
       Incident& i = *it->second;
       i.s.summary = fmt::format("{} is valid from {} on: the clock reached it", k.c.source, format_rfc3339(k.c.not_before));
       resolve(i, std::max(now, valid_from), "valid", out);
@@ -942,7 +923,7 @@ struct IncidentTracker::Impl {
       // Open, or closed with this very certificate (evicted and read again): nothing to say.
       // (A closed not-yet-valid one was about its start, not its end.)
       const IncidentSnapshot& s = it->second->s;
-      if (s.open || (s.inventory.serial == k.c.serial && s.klass != "cert_not_yet_valid")) return;
+      if (s.open || (s.inventory.serial == k.c.serial && s.klass != cert::kNotYetValid)) return;
       generation = it->second->generation + 1;
     }
     open_kept(key, k, std::max(open_at, k.read_at), generation, out);
@@ -953,7 +934,7 @@ struct IncidentTracker::Impl {
   void open_not_yet_valid(const std::string& key, const Kept& k, Nanos t, std::vector<IncidentEvent>& out) {
     unsigned generation = 1;
     if (auto it = incidents.find(key); it != incidents.end()) {
-      if (it->second->s.open && it->second->s.klass == "cert_not_yet_valid") return;
+      if (it->second->s.open && it->second->s.klass == cert::kNotYetValid) return;
       if (it->second->s.open) resolve(*it->second, t, "superseded", out);
       generation = it->second->generation + 1;
     }
@@ -961,7 +942,7 @@ struct IncidentTracker::Impl {
     Incident& i = create(key, inventory_rule, k.c.labels, t, generation);
     i.s.inventory = k.c;
     i.s.certificate = k.c.source;
-    i.s.klass = "cert_not_yet_valid";
+    i.s.klass = cert::kNotYetValid;
     i.s.severity = Severity::critical;
     i.s.count = 0;
     i.s.title = fmt::format("Certificate not valid yet: {}", k.c.source);
@@ -993,7 +974,7 @@ struct IncidentTracker::Impl {
     i.s.severity = watermark >= k.c.not_after - i.threshold ? Severity::critical : Severity::warning;
     if (watermark >= k.c.not_after && watermark != 0) {
       i.expired = true;
-      i.s.klass = "cert_expired";
+      i.s.klass = cert::kExpired;
       i.s.title = fmt::format("Certificate has expired: {}", k.c.source);
       i.s.summary = fmt::format("{} ({}) expired at {}; renew it", k.c.source, k.c.subject, k.c.not_after_text);
       i.class_since = std::max(k.c.not_after, t);
@@ -1112,7 +1093,7 @@ struct IncidentTracker::Impl {
   // certificate (or, for a prediction, comes from the rules it explains) folds into it.
   Incident* joined_by_name(const ClassifiedLine& line) {
     const std::string& k = line.rule.klass;
-    if (nameable.empty() || !classes_fit(k, k)) return nullptr;
+    if (nameable.empty() || !cert::classes_fit(k, k)) return nullptr;
     std::vector<std::string> said;
     bool read = false;
     Incident* by_rule = nullptr;
@@ -1124,10 +1105,10 @@ struct IncidentTracker::Impl {
       }
       Incident& i = *inc->second;
       ++it;
-      if (!classes_fit(k, i.s.klass)) continue;
+      if (!cert::classes_fit(k, i.s.klass)) continue;
       if (!read) {
         said = names_in(line.record.line);
-        for (std::string_view field : {"issuer", "trust_domain", "ca", "identity"})
+        for (std::string_view field : cert::kNamingValues)
           if (const Value* v = line.primary.find(field); v && v->kind == Value::Kind::text)
             for (std::string& n : names_in(v->text)) said.push_back(std::move(n));
         read = true;
@@ -1157,7 +1138,7 @@ struct IncidentTracker::Impl {
   // that certificate. Several sources holding one certificate: the first by name.
   const std::string* joined(const ClassifiedLine& line) const {
     if (kept_by_end.empty()) return nullptr;
-    for (const char* name : {"expired_at", "expires_at"}) {
+    for (std::string_view name : cert::kEndInstants) {
       const Value* v = line.primary.find(name);
       if (!v || v->kind != Value::Kind::instant) continue;
       const std::int64_t second = v->integer / kNanosPerSecond - (v->integer % kNanosPerSecond < 0 ? 1 : 0);
@@ -1299,7 +1280,7 @@ struct IncidentTracker::Impl {
         }
         if (watermark >= i.s.expires_at) {
           i.expired = true;
-          i.s.klass = "cert_expired";
+          i.s.klass = cert::kExpired;
           i.class_since = std::max(i.s.expires_at, i.s.first_seen);
           i.s.severity = Severity::critical;
           i.s.summary = fmt::format("expired at {}{}; no renewal seen", format_rfc3339(i.s.expires_at),

@@ -50,6 +50,7 @@
 
 #include "engine/civil_time.hpp"
 #include "engine/inventory_certificate.hpp"
+#include "engine/labels.hpp"
 #include "engine/matcher.hpp"
 #include "engine/rule.hpp"
 
@@ -66,7 +67,7 @@ struct IncidentSnapshot {
   std::string title;
   std::string summary;
   std::string runbook;
-  std::vector<std::pair<std::string, std::string>> labels;
+  Labels labels;
   Nanos first_seen = 0;
   Nanos last_seen = 0;
   std::uint64_t count = 0;
@@ -167,7 +168,7 @@ class IncidentTracker {
   struct Certificate {
     std::string identity;  // the certificate's name (`certificate:` of its rules, else the rule id)
     std::string rule;      // the rule of the line that stated the expiry
-    std::vector<std::pair<std::string, std::string>> labels;
+    Labels labels;
     Nanos expires_at = 0;
     Nanos stated_at = 0;
     std::string source;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine/civil_time.hpp"
+#include "engine/labels.hpp"
 
 namespace klaxon {
 
@@ -31,7 +32,7 @@ struct InventoryCertificate {
   std::string not_after_text;           // RFC 3339 to the second, whatever the year (9999 too)
   std::int64_t not_after_seconds = 0;   // unix seconds: the join compares these
   Nanos not_before = 0, not_after = 0;  // clamped to [0, kLatestInstant]
-  std::vector<std::pair<std::string, std::string>> labels;  // the incident's: source_kind, namespace, name, key, path
+  Labels labels;  // the incident's: source_kind, namespace, name, key, path
   std::string runbook;  // what to renew, in the operator's words
   /// What a log line may call it by, lower case: its subject CN, and the trust domain it stands
   /// for (`cluster.local` of Linkerd's `identity.linkerd.cluster.local`).
@@ -47,7 +48,7 @@ struct PredictedFailure {
   InventoryCertificate issuer;           // the certificate that does not chain (the incident's `certificate`)
   std::string bundle;                    // the trust bundle's object: configmap:NS/NAME/KEY
   std::string title, summary, runbook;   // naming both objects, and the fix
-  std::vector<std::pair<std::string, std::string>> labels;
+  Labels labels;
   /// Rules whose lines this failure explains even when they name nothing (a Linkerd proxy's
   /// bare `BadSignature`): rule id prefixes such as `linkerd.`.
   std::vector<std::string> rule_prefixes;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <re2/re2.h>
 
+#include "engine/certificate_terms.hpp"
 #include "engine/civil_time.hpp"
 #include "engine/duration.hpp"
 #include "engine/parallel_for.hpp"
@@ -140,8 +141,7 @@ std::optional<Matcher> Matcher::compile(std::vector<RuleSpec> rules, std::vector
         c.extract_group.push_back(it->second);
       }
       known.push_back(x.name);
-      if (x.name == "expires_in") known.push_back("expires_at");
-      if (x.name == "expires_at") known.push_back("expires_in");
+      if (const std::string_view partner = cert::derived_partner(x.name); !partner.empty()) known.emplace_back(partner);
     }
     for (const SeverityCase& s : r.severity) {
       if (s.when.op == Comparison::Op::always) continue;
@@ -318,12 +318,12 @@ RuleMatch build_match(int index, const RuleSpec& rule, const CompiledRule& c, co
   // expires_in and expires_at say the same thing relative to the line's time: derive the one
   // the line does not state, so rules and alerts can use either.
   const Nanos whole_second = record.time - record.time % kNanosPerSecond;
-  if (const Value* in = m.find("expires_in"); in && in->kind == Value::Kind::seconds && !m.find("expires_at") &&
+  if (const Value* in = m.find(cert::kExpiresIn); in && in->kind == Value::Kind::seconds && !m.find(cert::kExpiresAt) &&
                                               record.time != 0) {
-    m.values.push_back({"expires_at", Value::Kind::instant, {}, whole_second + in->integer * kNanosPerSecond});
-  } else if (const Value* at = m.find("expires_at"); at && at->kind == Value::Kind::instant && !m.find("expires_in") &&
+    m.values.push_back({cert::kExpiresAt, Value::Kind::instant, {}, whole_second + in->integer * kNanosPerSecond});
+  } else if (const Value* at = m.find(cert::kExpiresAt); at && at->kind == Value::Kind::instant && !m.find(cert::kExpiresIn) &&
                                                      record.time != 0) {
-    m.values.push_back({"expires_in", Value::Kind::seconds, {}, (at->integer - whole_second) / kNanosPerSecond});
+    m.values.push_back({cert::kExpiresIn, Value::Kind::seconds, {}, (at->integer - whole_second) / kNanosPerSecond});
   }
 
   m.severity = Severity::warning;

@@ -11,10 +11,6 @@
 namespace klaxon {
 namespace {
 
-Nanos wall_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string notice_text(const StreamNotice& n, std::size_t max_line_bytes) {
   switch (n.kind) {
     case StreamNotice::Kind::line_truncated:
@@ -115,9 +111,7 @@ void Pipeline::count_match(const ClassifiedLine& line) {
 }
 
 void Pipeline::add_incident_labels(Labels& labels) const {
-  for (const auto& label : options_.incident_labels)
-    if (std::none_of(labels.begin(), labels.end(), [&](const auto& l) { return l.first == label.first; }))
-      labels.push_back(label);
+  add_missing_labels(labels, options_.incident_labels);
 }
 
 void Pipeline::deliver() {

@@ -26,6 +26,7 @@
 
 #include "engine/event_sink.hpp"
 #include "engine/incident_tracker.hpp"
+#include "engine/labels.hpp"
 #include "engine/line_framer.hpp"
 #include "engine/parallel_feeder.hpp"
 #include "engine/run_summary.hpp"
@@ -41,12 +42,11 @@ struct PipelineOptions {
   std::function<void(const std::string&)> warn;
   /// Added to every incident's labels that lacks a label of that name (`--label cluster=c1`:
   /// which of a fleet's klaxons speaks), in every event and in the summary.
-  std::vector<std::pair<std::string, std::string>> incident_labels;
+  Labels incident_labels;
 };
 
 class Pipeline {
  public:
-  using Labels = std::vector<std::pair<std::string, std::string>>;
 
   /// `sinks` receive, in this order, every match, incident event and the summary; they must
   /// outlive the pipeline (or its finish()). More can be added with add_sink().

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "engine/duration.hpp"
+#include "engine/trim.hpp"
 
 namespace klaxon {
 namespace {
@@ -16,12 +17,6 @@ constexpr std::array<std::string_view, 15> kClassesBySpecificity = {
     "cert_name_mismatch",   "cert_expiring_soon",    "cert_issuance_failed", "cert_load_failed",
     "cert_validity",        "tls_handshake_failure", "webhook_failed",     "injection_failed",
     "crashloop",            "probe_failed",          "connection_lost"};
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  return s;
-}
 
 }  // namespace
 

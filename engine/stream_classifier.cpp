@@ -11,12 +11,6 @@
 namespace klaxon {
 namespace {
 
-Nanos wall_clock_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 int year_of(Nanos t) {
   std::time_t secs = t / kNanosPerSecond;
   std::tm tm{};
@@ -112,7 +106,7 @@ StreamStats& StreamStats::operator+=(const StreamStats& o) {
 }
 
 StreamClassifier::StreamClassifier(const Matcher& matcher, std::string source,
-                                   std::vector<std::pair<std::string, std::string>> labels,
+                                   Labels labels,
                                    StreamOptions options, OnMatch on_match, OnNotice on_notice)
     : matcher_(matcher),
       source_(std::move(source)),
@@ -121,7 +115,7 @@ StreamClassifier::StreamClassifier(const Matcher& matcher, std::string source,
       on_match_(std::move(on_match)),
       on_notice_(std::move(on_notice)),
       framer_(options_.max_line_bytes) {
-  if (!options_.now) options_.now = wall_clock_now;
+  if (!options_.now) options_.now = wall_now;
 }
 
 void StreamClassifier::feed(std::string_view bytes) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/decoder.hpp"
+#include "engine/labels.hpp"
 #include "engine/line_framer.hpp"
 #include "engine/matcher.hpp"
 
@@ -91,7 +92,7 @@ class StreamClassifier {
   using OnNotice = std::function<void(const StreamNotice&)>;
 
   /// `labels` are the source's own (e.g. namespace for kubectl), added to every record.
-  StreamClassifier(const Matcher& matcher, std::string source, std::vector<std::pair<std::string, std::string>> labels,
+  StreamClassifier(const Matcher& matcher, std::string source, Labels labels,
                    StreamOptions options, OnMatch on_match, OnNotice on_notice = {});
 
   /// Feeds the next bytes of the stream, in any chunking.
@@ -121,7 +122,7 @@ class StreamClassifier {
 
   const Matcher& matcher_;
   std::string source_;
-  std::vector<std::pair<std::string, std::string>> labels_;
+  Labels labels_;
   StreamOptions options_;
   OnMatch on_match_;
   OnNotice on_notice_;

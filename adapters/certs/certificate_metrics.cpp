@@ -57,7 +57,7 @@ void append_certificate_metrics(const CertificateLedger& ledger, std::vector<sin
                                 {}};
   for (const auto& [source, certificate] : ledger.certificates()) {
     const InventoryCertificate c = to_inventory(certificate);
-    sinks::MetricLabels labels;
+    Labels labels;
     for (const char* name : {"source_kind", "namespace", "name", "key", "path", "endpoint"})
       labels.emplace_back(name, utf8(label(c, name)));
     labels.emplace_back("subject_cn", utf8(common_name(c.subject)));

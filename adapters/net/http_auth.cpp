@@ -17,6 +17,7 @@
 
 #include "adapters/sources/live_source.hpp"
 #include "engine/printable.hpp"
+#include "engine/trim.hpp"
 
 namespace klaxon::net {
 namespace {
@@ -30,12 +31,6 @@ std::string sha256(std::string_view text) {
 // Equal digests, in a time that does not depend on where they differ.
 bool same_digest(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
-  return s;
 }
 
 std::string read_secret_file(const std::string& path, std::string_view flag) {

@@ -24,28 +24,24 @@ namespace {
 constexpr Nanos kResolvedRetention = 15 * 60 * kNanosPerSecond;
 constexpr Nanos kMinFiringHorizon = 5 * 60 * kNanosPerSecond;
 
-Nanos wall_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::vector<std::pair<std::string, std::string>> alert_labels(const IncidentSnapshot& i, const CertificateAlertNames& names) {
+Labels alert_labels(const IncidentSnapshot& i, const CertificateAlertNames& names) {
   std::string alertname = i.rule;
   if (!i.certificate.empty())
     if (auto n = names.find({i.certificate, i.klass}); n != names.end()) alertname = n->second;
-  std::vector<std::pair<std::string, std::string>> labels = {
+  Labels labels = {
       {"alertname", std::move(alertname)}, {"severity", std::string(to_string(i.severity))}, {"class", i.klass}};
   const std::size_t fixed = labels.size();
   for (const auto& [k, v] : i.labels) {
     std::string name = alertmanager_label_name(k);
     if (name.empty() || v.empty()) continue;  // Alertmanager drops empty values anyway
-    if (std::any_of(labels.begin(), labels.end(), [&](const auto& l) { return l.first == name; })) continue;
+    if (has_label(labels, name)) continue;
     labels.emplace_back(std::move(name), v);
   }
   std::sort(labels.begin() + fixed, labels.end());
   return labels;
 }
 
-std::string label_key(const std::vector<std::pair<std::string, std::string>>& labels) {
+std::string label_key(const Labels& labels) {
   std::string key;
   append_json_object(key, labels);
   return key;

@@ -70,7 +70,7 @@ class AlertmanagerSink final : public EventSink {
  private:
   struct Alert {
     IncidentSnapshot incident;
-    std::vector<std::pair<std::string, std::string>> labels;
+    Labels labels;
     Nanos ends_at = 0;        // 0 = firing
     Nanos resolved_wall = 0;  // wall time it ended, for the retention
   };

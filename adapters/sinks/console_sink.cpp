@@ -133,9 +133,7 @@ std::pair<std::size_t, std::size_t> key_span(std::string_view message, std::stri
 }
 
 std::string labels_text(const IncidentSnapshot& i) {
-  std::string out;
-  for (const auto& [k, v] : i.labels) out += fmt::format("{}{}={}", out.empty() ? "" : " ", k, v);
-  return terminal_safe(out);
+  return terminal_safe(klaxon::labels_text(i.labels));
 }
 
 std::string incident_facts(const IncidentSnapshot& i) {
@@ -524,9 +522,8 @@ void ConsoleSink::summary(const RunSummary& s) {
   if (!s.certificates.empty()) {
     put("── certificates whose expiry the logs stated:");
     for (const auto& c : s.certificates) {
-      std::string labels;
-      for (const auto& [k, v] : c.labels) labels += fmt::format("{}{}={}", labels.empty() ? "" : " ", k, v);
-      put(fmt::format("   expires {}  {} [{}]  (said at {})", format_rfc3339(c.expires_at), c.rule, terminal_safe(labels),
+      put(fmt::format("   expires {}  {} [{}]  (said at {})", format_rfc3339(c.expires_at), c.rule,
+                      terminal_safe(klaxon::labels_text(c.labels)),
                       terminal_safe(c.source)));
     }
   }

@@ -14,12 +14,12 @@
 #include <utility>
 #include <vector>
 
+#include "engine/labels.hpp"
+
 namespace klaxon::sinks {
 
-using MetricLabels = std::vector<std::pair<std::string, std::string>>;
-
 struct MetricSample {
-  MetricLabels labels;
+  Labels labels;
   double value = 0;
 };
 
@@ -30,7 +30,7 @@ struct MetricFamily {
   Type type = Type::gauge;
   std::vector<MetricSample> samples;
 
-  MetricFamily& add(MetricLabels labels, double value) {
+  MetricFamily& add(Labels labels, double value) {
     samples.push_back({std::move(labels), value});
     return *this;
   }
@@ -45,21 +45,19 @@ class MetricsRegistry {
  public:
   void add(MetricsProducer producer) { producers_.push_back(std::move(producer)); }
   /// Labels on every series (--label cluster=c1), unless a series has a label of that name.
-  void set_constant_labels(MetricLabels labels) { constant_ = std::move(labels); }
+  void set_constant_labels(Labels labels) { constant_ = std::move(labels); }
   std::vector<MetricFamily> collect() const {
     std::vector<MetricFamily> out;
     for (const auto& p : producers_) p(out);
     for (MetricFamily& f : out)
       for (MetricSample& s : f.samples)
-        for (const auto& c : constant_)
-          if (std::none_of(s.labels.begin(), s.labels.end(), [&](const auto& l) { return l.first == c.first; }))
-            s.labels.push_back(c);
+        add_missing_labels(s.labels, constant_);
     return out;
   }
 
  private:
   std::vector<MetricsProducer> producers_;
-  MetricLabels constant_;
+  Labels constant_;
 };
 
 /// Prometheus text format 0.0.4 (`# HELP`, `# TYPE`, `name{label="value"} value`). Invalid

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "engine/civil_time.hpp"
+#include "engine/unique_fd.hpp"
 
 namespace klaxon::sinks {
 namespace {
@@ -79,19 +80,11 @@ std::string span_text(Nanos d) {
   return fmt::format("{}s", secs);
 }
 
-Nanos wall_clock_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string when(Nanos t) { return t == 0 ? std::string("—") : format_rfc3339(t); }
 
 bool is_web_url(std::string_view s) { return s.starts_with("https://") || s.starts_with("http://"); }
 
-std::string labels_text(const std::vector<std::pair<std::string, std::string>>& labels) {
-  std::string out;
-  for (const auto& [k, v] : labels) out += (out.empty() ? "" : ", ") + k + "=" + v;
-  return out;
-}
+std::string labels_text(const Labels& labels) { return klaxon::labels_text(labels, ", "); }
 
 std::string pods_text(const std::vector<std::string>& pods, std::size_t at_most) {
   std::string out;
@@ -554,7 +547,7 @@ std::string sources_table(const RunPicture& p) {
       "<div class=\"scroll\"><table class=\"sources\"><tr><th>source</th><th>lines</th><th>last line</th>"
       "<th class=\"wide\">last classified line (its time)</th></tr>\n";
   // "Ago" from when the page is looked at: a held replay's page is not published again.
-  const Nanos now = std::max(p.taken_at, wall_clock_now());
+  const Nanos now = std::max(p.taken_at, wall_now());
   for (const SourceView& s : p.sources) {
     std::string last = "—";
     if (s.last_line_arrived != 0) last = span_text(now - s.last_line_arrived) + " ago";
@@ -718,24 +711,24 @@ std::string render_incident_page(const RunPicture& p, std::string_view id) {
 
 std::string write_file_atomically(const std::string& path, std::string_view content) {
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fmt::format("cannot write {}: {}", tmp, std::strerror(errno));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return fmt::format("cannot write {}: {}", tmp, std::strerror(errno));
   std::size_t done = 0;
   while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    const ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const std::string why = std::strerror(errno);
-      ::close(fd);
+      fd.reset();
       ::unlink(tmp.c_str());
       return fmt::format("cannot write {}: {}", tmp, why);
     }
     done += std::size_t(n);
   }
-  const bool synced = ::fsync(fd) == 0;
-  if (!synced || ::close(fd) != 0) {
+  const bool synced = ::fsync(fd.get()) == 0;
+  if (!synced || !fd.close()) {
     const std::string why = std::strerror(errno);
-    if (!synced) ::close(fd);
+    fd.reset();
     ::unlink(tmp.c_str());
     return fmt::format("cannot write {}: {}", tmp, why);
   }

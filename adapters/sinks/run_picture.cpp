@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "adapters/sinks/incident_json.hpp"
+#include "engine/certificate_terms.hpp"
 #include "engine/json_text.hpp"
 
 namespace klaxon::sinks {
@@ -28,12 +29,8 @@ std::string_view pod_of(const Record& r, std::string_view source) {
 
 // `warning: 'expires_in < {expiry_warning}'` in a rule states its warning threshold; else `fallback`.
 Nanos warning_threshold_of(const RuleSpec* r, Nanos critical, Nanos fallback) {
-  if (r)
-    for (const SeverityCase& c : r->severity)
-      if (c.severity == Severity::warning && c.when.name == "expires_in" &&
-          (c.when.op == Comparison::Op::lt || c.when.op == Comparison::Op::le))
-        return std::max(critical, static_cast<Nanos>(c.when.value) * kNanosPerSecond);
-  return std::max(critical, fallback);
+  const std::optional<Nanos> stated = r ? cert::expiry_threshold(*r, Severity::warning) : std::nullopt;
+  return std::max(critical, stated.value_or(fallback));
 }
 
 bool lane_before(const IncidentSnapshot& a, const IncidentSnapshot& b) {

@@ -1,5 +1,6 @@
 // adapters/sources/child_process.cpp — see child_process.hpp.
 #include "adapters/sources/child_process.hpp"
+#include "engine/trim.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -79,39 +80,30 @@ ChildProcess::ChildProcess(const asio::any_io_executor& executor, const std::vec
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
 
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
-  err_fd_ = ::memfd_create("klaxon-child-stderr", MFD_CLOEXEC);
-  if (err_fd_ < 0) {
-    const int e = errno;
-    ::close(out[0]);
-    ::close(out[1]);
-    throw std::system_error(e, std::generic_category(), "memfd_create");
-  }
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+  UniqueFd out_read(pipe_fds[0]), out_write(pipe_fds[1]);
+  err_fd_.reset(::memfd_create("klaxon-child-stderr", MFD_CLOEXEC));
+  if (!err_fd_) throw std::system_error(errno, std::generic_category(), "memfd_create");
   const pid_t parent = ::getpid();
   sigset_t all, previous;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &previous);
   const pid_t pid = ::fork();
-  if (pid == 0) guard(parent, args.data(), out[1], err_fd_, previous);  // never returns
+  if (pid == 0) guard(parent, args.data(), out_write.get(), err_fd_.get(), previous);  // never returns
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (pid > 0) ::setpgid(pid, pid);  // as the guardian does: the group exists before kill() may need it
   if (pid < 0) {
     const int e = errno;
-    ::close(out[0]);
-    ::close(out[1]);
-    ::close(err_fd_);
+    err_fd_.reset();
     throw std::system_error(e, std::generic_category(), "fork");
   }
   pid_ = pid;
-  ::close(out[1]);
-  out_.assign(out[0]);
+  out_write.reset();  // only the program holds the write end: its exit is the end of out()
+  out_.assign(out_read.release());
 }
 
-ChildProcess::~ChildProcess() {
-  terminate();
-  if (err_fd_ >= 0) ::close(err_fd_);
-}
+ChildProcess::~ChildProcess() { terminate(); }
 
 // The guardian leads a process group of its own with the program in it: one signal ends both.
 static void kill_group(pid_t guardian) {
@@ -157,9 +149,9 @@ asio::awaitable<int> ChildProcess::wait(std::chrono::milliseconds grace) {
 
 std::string ChildProcess::error_text() const {
   std::string text(16 * 1024, '\0');
-  const ssize_t n = err_fd_ >= 0 ? ::pread(err_fd_, text.data(), text.size(), 0) : 0;
+  const ssize_t n = err_fd_ ? ::pread(err_fd_.get(), text.data(), text.size(), 0) : 0;
   text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  text.resize(trim_right(text).size());
   return text;
 }
 

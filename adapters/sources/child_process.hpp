@@ -18,6 +18,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include "engine/unique_fd.hpp"
+
 namespace klaxon::sources {
 
 class ChildProcess {
@@ -46,7 +48,7 @@ class ChildProcess {
 
  private:
   pid_t pid_ = -1;
-  int err_fd_ = -1;
+  UniqueFd err_fd_;  // a memfd: what the child wrote on stderr
   boost::asio::posix::stream_descriptor out_;
 };
 

@@ -1,5 +1,7 @@
 #include "adapters/sources/file_source.hpp"
+#include "adapters/sources/archive_format.hpp"
 #include "adapters/sources/read_ahead.hpp"
+#include "engine/unique_fd.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -22,10 +24,7 @@ constexpr std::size_t kCompressedChunk = 256 * 1024;
 // Reads the raw bytes of a file descriptor, with a few bytes put back after sniffing.
 class RawFile {
  public:
-  RawFile(int fd, bool owned) : fd_(fd), owned_(owned) {}
-  ~RawFile() {
-    if (owned_ && fd_ >= 0) ::close(fd_);
-  }
+  RawFile(int fd, bool owned) : fd_(fd), owned_(owned ? fd : -1) {}
   RawFile(const RawFile&) = delete;
   RawFile& operator=(const RawFile&) = delete;
 
@@ -51,7 +50,7 @@ class RawFile {
 
   int fd() const { return fd_; }
   // Opened here from a path, so read from its start (standard input may be a file half read).
-  bool opened_by_path() const { return owned_; }
+  bool opened_by_path() const { return bool(owned_); }
 
   // Reads up to `n` leading bytes to recognise the format, and puts them back.
   std::string sniff(std::size_t n) {
@@ -61,9 +60,7 @@ class RawFile {
       const ssize_t r = read(buf, n - head.size());
       if (r <= 0) break;
       head.append(buf, std::size_t(r));
-      // Only a possible gzip (1f 8b) or zstd (28 b5 2f fd) start is worth waiting for: a pipe
-      // from `kubectl logs -f` must not stall on its first short write.
-      if (head[0] != '\x1f' && head[0] != '\x28') break;
+      if (!may_become_archive(head)) break;
     }
     pushback_.insert(pushback_.begin(), head.begin(), head.end());
     return head;
@@ -71,7 +68,7 @@ class RawFile {
 
  private:
   int fd_;
-  bool owned_;
+  UniqueFd owned_;  // fd_ when it was opened here (a path), not when it is standard input
   std::vector<char> pushback_;
 };
 
@@ -247,12 +244,12 @@ std::unique_ptr<ByteSource> open_file_source(const std::string& path, std::strin
     }
     file = std::make_unique<RawFile>(fd, true);
   }
-  const std::string head = file->sniff(4);
   // Archives are decompressed on a thread of their own, while the caller classifies.
-  if (head.size() >= 2 && head[0] == '\x1f' && head[1] == '\x8b')
-    return read_ahead(std::make_unique<GzipSource>(std::move(name), std::move(file)));
-  if (head.size() >= 4 && head == std::string("\x28\xb5\x2f\xfd", 4))
-    return read_ahead(std::make_unique<ZstdSource>(std::move(name), std::move(file)));
+  switch (sniff_archive(file->sniff(kArchiveMagicBytes))) {
+    case ArchiveFormat::gzip: return read_ahead(std::make_unique<GzipSource>(std::move(name), std::move(file)));
+    case ArchiveFormat::zstd: return read_ahead(std::make_unique<ZstdSource>(std::move(name), std::move(file)));
+    case ArchiveFormat::none: break;
+  }
   return std::make_unique<PlainSource>(std::move(name), std::move(file));
 }
 

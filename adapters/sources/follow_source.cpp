@@ -12,7 +12,9 @@
 //   - its successor at the same path: a new identity, read from its first byte.
 // Only whole lines are handed on; the partial tail of a file waits here for its newline.
 #include "adapters/sources/follow_source.hpp"
+#include "adapters/sources/archive_format.hpp"
 #include "engine/printable.hpp"
+#include "engine/unique_fd.hpp"
 
 #include <algorithm>
 #include <array>
@@ -58,29 +60,6 @@ struct Identity {
 };
 
 Identity identity_of(const struct stat& st) { return {std::uint64_t(st.st_dev), std::uint64_t(st.st_ino)}; }
-
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~UniqueFd() { reset(); }
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // A file that a PATH names now.
 struct Found {
@@ -375,9 +354,9 @@ class FollowSource final : public LiveSource {
     f.id = identity_of(st);  // the file we opened, even if the name moved on since the scan
     if (followed_.contains(f.id)) return std::nullopt;
     // The kubelet compresses rotated files; a glob may name them. Their bytes are not lines.
-    std::array<unsigned char, 4> magic{};
-    if (::pread(fd.get(), magic.data(), magic.size(), 0) == ssize_t(magic.size()) &&
-        ((magic[0] == 0x1f && magic[1] == 0x8b) || (magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd))) {
+    std::array<char, kArchiveMagicBytes> magic{};
+    const ssize_t got = ::pread(fd.get(), magic.data(), magic.size(), 0);
+    if (got > 0 && sniff_archive({magic.data(), std::size_t(got)}) != ArchiveFormat::none) {
       say_once("compressed " + found.path,
                fmt::format("{} is compressed, so it is not followed (replay it with: klaxon {})", found.path, found.path),
                "follow_skipped");

@@ -19,10 +19,9 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "engine/civil_time.hpp"
+#include "engine/labels.hpp"
 
 namespace klaxon::sources {
-
-using Labels = std::vector<std::pair<std::string, std::string>>;
 
 /// Where a live source delivers: the pipeline's input side (its outputs are EventSinks,
 /// engine/event_sink.hpp). Implemented over the pipeline in cli/run_live.cpp; called on the

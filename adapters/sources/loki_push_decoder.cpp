@@ -19,8 +19,6 @@
 namespace klaxon::sources {
 namespace {
 
-using Labels = std::vector<std::pair<std::string, std::string>>;
-
 std::string lower_trimmed(std::string_view s) {
   const std::size_t semi = s.find(';');  // "application/json; charset=utf-8"
   if (semi != std::string_view::npos) s = s.substr(0, semi);

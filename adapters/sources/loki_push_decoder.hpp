@@ -22,6 +22,8 @@
 #include <variant>
 #include <vector>
 
+#include "engine/labels.hpp"
+
 namespace klaxon::sources {
 
 struct PushEntry {
@@ -30,7 +32,7 @@ struct PushEntry {
 };
 
 struct PushStream {
-  std::vector<std::pair<std::string, std::string>> labels;  // sorted by name
+  Labels labels;  // sorted by name
   std::vector<PushEntry> entries;
 };
 
@@ -55,9 +57,9 @@ std::variant<PushRequestBody, PushError> decode_push_body(std::string_view body,
 
 /// Parses a LogQL stream selector with equality matchers only: `{a="b", c="d"}` (Go-quoted
 /// values). Returns nullopt when it is not one. Labels come back sorted by name.
-std::optional<std::vector<std::pair<std::string, std::string>>> parse_label_selector(std::string_view text);
+std::optional<Labels> parse_label_selector(std::string_view text);
 
 /// The canonical selector text of sorted labels, `{a="b", c="d"}`: the stream's key.
-std::string format_label_selector(const std::vector<std::pair<std::string, std::string>>& labels);
+std::string format_label_selector(const Labels& labels);
 
 }  // namespace klaxon::sources

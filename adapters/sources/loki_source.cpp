@@ -48,6 +48,7 @@
 #include "adapters/sources/loki_entries.hpp"
 #include "engine/civil_time.hpp"
 #include "engine/printable.hpp"
+#include "engine/trim.hpp"
 
 namespace klaxon::sources {
 namespace {
@@ -64,10 +65,6 @@ using asio::use_awaitable;
 constexpr std::string_view kSourceName = "loki";
 constexpr std::size_t kMaxBodyBytes = 512u << 20;
 constexpr std::chrono::seconds kConnectTimeout{10};
-
-Nanos wall_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::chrono::nanoseconds as_duration(Nanos n) { return std::chrono::nanoseconds(n); }
 
@@ -129,7 +126,7 @@ std::string base64(std::string_view s) {
 }
 
 std::string trimmed(std::string text, std::size_t max = 400) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  text.resize(trim_right(text).size());
   if (text.size() > max) text = text.substr(0, max) + "...";
   return text;
 }
@@ -548,8 +545,8 @@ class LokiSource final : public LiveSource {
 
 }  // namespace
 
-std::uint64_t stream_shard_hash(const std::vector<std::pair<std::string, std::string>>& labels) {
-  std::vector<std::pair<std::string, std::string>> sorted = labels;
+std::uint64_t stream_shard_hash(const Labels& labels) {
+  Labels sorted = labels;
   std::sort(sorted.begin(), sorted.end());
   std::uint64_t h = 14695981039346656037ull;  // FNV-1a 64: offset basis, then prime
   auto add = [&h](std::string_view s) {

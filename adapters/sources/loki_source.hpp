@@ -63,7 +63,7 @@ struct LokiOptions {
 /// The shard hash of a stream: 64-bit FNV-1a over `name=value\n` for each label, sorted by name
 /// (then value), in bytes as Loki sends them. Fixed forever: changing it moves streams between
 /// shards of a running fleet.
-std::uint64_t stream_shard_hash(const std::vector<std::pair<std::string, std::string>>& labels);
+std::uint64_t stream_shard_hash(const Labels& labels);
 
 /// Errors: FatalSourceError for a URL klaxon cannot use (thrown here) and, from run(), for what
 /// Loki refuses at startup (401, 403, "no org id", a malformed query: Loki's own text is shown).

@@ -78,7 +78,7 @@ TEST(CertificateLedger, AFailedReadIsNotARemoval) {
 
 TEST(CertificateLedger, TheTrackersViewNamesTheObjectToRenew) {
   const InventoryCertificate c = to_inventory(cert(kRoot, kNow + 20 * kDay, "a"));
-  EXPECT_EQ(c.labels, (std::vector<std::pair<std::string, std::string>>{{"source_kind", "secret"},
+  EXPECT_EQ(c.labels, (Labels{{"source_kind", "secret"},
                                                                         {"namespace", "dapr-system"},
                                                                         {"name", "dapr-trust-bundle"},
                                                                         {"key", "ca.crt"},

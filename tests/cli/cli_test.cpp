@@ -365,6 +365,32 @@ TEST_F(CliInput, EveryDurationFlagIsCheckedTheSameWay) {
   EXPECT_EQ(ok.status, 0) << ok.err;
 }
 
+// Every flag that takes a duration, wherever it is on the line, refuses a negative one and one
+// too long to be a time, before anything starts, in the same words.
+TEST_F(CliInput, EveryDurationFlagRefusesNegativesAndOverflow) {
+  write("a.log", kExpired + "\n");
+  const std::vector<std::string> loki = {"loki", "--url", "http://127.0.0.1:1", "--query", "{a=\"b\"}"};
+  const std::vector<std::string> kubectl = {"kubectl", "-l", "app=x"};
+  const std::vector<std::pair<std::vector<std::string>, std::string>> flags = {
+      {{path("a.log")}, "--allowed-lateness"}, {{path("a.log")}, "--rotate-wait"},
+      {{path("a.log")}, "--alertmanager-resend"}, {{path("a.log")}, "--max-clock-skew"},
+      {{path("a.log")}, "--expiry-retention"}, {{path("a.log")}, "--expiry-warning"},
+      {{path("a.log")}, "--expiry-critical"}, {{path("a.log")}, "--probe-interval"},
+      {kubectl, "--since"}, {kubectl, "--poll-interval"}, {kubectl, "--stall-timeout"},
+      {loki, "--since"}, {loki, "--idle-timeout"},
+      {{"certs", path("a.log")}, "--probe-timeout"}, {{"certs", path("a.log")}, "--warn-before"},
+      {{"certs", path("a.log")}, "--critical-before"}};
+  for (const auto& [words, flag] : flags)
+    for (const std::string bad : {"-5m", "99999999999999999999s", "2000000d"}) {
+      std::vector<std::string> args = words;
+      args.push_back(flag + "=" + bad);
+      auto r = run_klaxon(args);
+      EXPECT_EQ(r.status, 2) << flag << "=" << bad << ": " << r.err;
+      EXPECT_NE(r.err.find(flag + ": " + bad + " is not a duration (write 30s, 5m, 2h, 7d)"), std::string::npos)
+          << flag << "=" << bad << ": " << r.err;
+    }
+}
+
 TEST(Cli, ASourceWordTakesNoFiles) {
   auto r = run_klaxon({"loki", "--url", "http://127.0.0.1:1", "--query", "{a=\"b\"}", "stray.log"});
   EXPECT_EQ(r.status, 2);

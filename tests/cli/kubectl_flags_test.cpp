@@ -45,7 +45,7 @@ TEST(KubectlFlags, TakesKubectlLogsWords) {
   EXPECT_EQ(o.selector, "app=dapr-sentry");
   EXPECT_EQ(o.context, "prod");
   EXPECT_EQ(o.kubeconfig, kubeconfig);
-  EXPECT_EQ(o.since, "1h");
+  EXPECT_EQ(o.since, "3600s");  // as kubectl reads it
   EXPECT_EQ(o.tail, 20);
   EXPECT_TRUE(o.all_containers);
   EXPECT_EQ(o.max_streams, 7u);
@@ -72,6 +72,14 @@ TEST(KubectlFlags, SaysWhatIsWrong) {
   EXPECT_EQ(parse({"-l", "a=b", "--poll-interval", "0s"}).error,
             "--poll-interval: 0s is too short: give a duration above zero (30s, 5m)");
   EXPECT_EQ(parse({"-l", "a=b", "--stall-timeout", "0"}).error, "");  // 0: never
+  EXPECT_EQ(parse({"-l", "a=b", "--since=-1h"}).error, "--since: -1h is not a duration (write 30s, 5m, 2h, 7d)");
+}
+
+TEST(KubectlFlags, SinceReachesKubectlInItsOwnForm) {
+  // kubectl reads Go's durations, which have no days: klaxon's 2d is said as seconds.
+  EXPECT_EQ(parse({"-l", "a=b", "--since", "2d"}).options.since, "172800s");
+  EXPECT_EQ(parse({"-l", "a=b", "--since", "1500ms"}).options.since, "1500ms");
+  EXPECT_EQ(parse({"-l", "a=b"}).options.since, "");
 }
 
 }  // namespace

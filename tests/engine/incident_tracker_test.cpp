@@ -302,6 +302,7 @@ TEST_F(TrackerTest, SymptomsOutsideTheWindowStayAlone) {
   std::string text = line("2023-06-19T08:00:00Z", "handshake failed: x509: certificate has expired", "early") +
                      line("2023-06-19T12:49:06Z", "Dapr root certificate has expired.");
   Replay r = replay(*matcher, correlations, text);
+  ASSERT_EQ(r.incidents.size(), 2u) << "the symptom and the root";
   for (const auto& i : r.incidents) EXPECT_TRUE(i.caused_by.empty()) << i.rule;
 }
 
@@ -382,9 +383,11 @@ TEST_F(TrackerTest, LiveALineFromTheFutureMovesNoClock) {
   s.feed(line("2100-01-01T00:00:00Z", "handshake failed: x509: certificate has expired", "pod-b"));
   s.finish();
   tracker.advance(T("2100-01-01T00:00:00Z"), events);  // nor can a tick that believed it
+  ASSERT_FALSE(events.empty());
   for (const auto& e : events) EXPECT_NE(e.kind, IncidentEvent::Kind::resolved) << e.incident.id;
   EXPECT_EQ(tracker.stats().future_lines, 1u);
   EXPECT_LE(tracker.latest_event_time(), now + 5 * 60 * kNanosPerSecond);
+  ASSERT_FALSE(tracker.incidents().empty());
   for (const auto& i : tracker.incidents()) {
     EXPECT_TRUE(i.open);
     EXPECT_EQ(at(i.last_seen), "2024-04-01T10:00:00Z");  // pod-b's line counts at the wall clock

@@ -86,6 +86,8 @@ TEST_F(RuleSelectionTest, DisabledRulesAreLeftOutWithTheirMentions) {
   EXPECT_EQ(find(set, "dapr.root_cert_expired"), nullptr);
   EXPECT_EQ(find(set, "k8s.crashloop"), nullptr);
   EXPECT_NE(find(set, "linkerd.proxy_cert_expired") ? find(set, "linkerd.proxy_cert_expired") : &set.rules.front(), nullptr);
+  ASSERT_FALSE(set.rules.empty());
+  ASSERT_FALSE(set.tests.empty());
   for (const RuleSpec& r : set.rules) EXPECT_FALSE(r.id.starts_with("dapr.")) << r.id;
   for (const RuleTest& t : set.tests) EXPECT_FALSE(t.rule_id.starts_with("dapr.")) << t.rule_id;
   for (const CorrelationSpec& c : set.correlations) {

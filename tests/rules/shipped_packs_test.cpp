@@ -67,6 +67,7 @@ TEST(ShippedPacks, EveryRuleHasARunbookAPositiveAndANearMiss) {
   const RuleSet set = builtin();
   std::map<std::string, int> positives, near_misses;
   for (const RuleTest& t : set.tests) (t.expect_none ? near_misses : positives)[t.rule_id]++;
+  ASSERT_FALSE(set.rules.empty());
   for (const RuleSpec& r : set.rules) {
     EXPECT_FALSE(r.title.empty()) << r.id;
     bool runbook = false;

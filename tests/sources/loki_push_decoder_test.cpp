@@ -61,7 +61,7 @@ TEST(LokiPushDecoder, ProtobufSnappyBodyGivesLabelsTimesAndLines) {
   const auto r = ok(decode_push_body(body, "application/x-protobuf", "", kMax));
   EXPECT_EQ(r.format, PushFormat::protobuf);
   ASSERT_EQ(r.streams.size(), 1u);
-  const auto want = std::vector<std::pair<std::string, std::string>>{{"app", "dapr-sentry"}, {"namespace", "dapr-system"}};
+  const auto want = Labels{{"app", "dapr-sentry"}, {"namespace", "dapr-system"}};
   EXPECT_EQ(r.streams[0].labels, want);
   ASSERT_EQ(r.streams[0].entries.size(), 2u);
   EXPECT_EQ(r.streams[0].entries[0].time_ns, 1712015015931825236);
@@ -145,7 +145,7 @@ TEST(LokiPushDecoder, BadSelectorIsRefusedAndNamesIt) {
 TEST(LokiPushDecoder, SelectorsParseGoQuotingAndFormatBack) {
   const auto l = parse_label_selector(R"( { b = "say \"hi\"\\n" , a="" } )");
   ASSERT_TRUE(l);
-  const auto want = std::vector<std::pair<std::string, std::string>>{{"a", ""}, {"b", "say \"hi\"\\n"}};
+  const auto want = Labels{{"a", ""}, {"b", "say \"hi\"\\n"}};
   EXPECT_EQ(*l, want);
   EXPECT_EQ(format_label_selector(*l), R"({a="", b="say \"hi\"\\n"})");
   EXPECT_EQ(parse_label_selector("{}")->size(), 0u);

@@ -95,7 +95,7 @@ class LokiTestServer {
 
   /// Appends entries that share one instant (the server's clock, after every earlier entry).
   /// Each pair is {stream labels as JSON, line}. Returns the instant.
-  Nanos append_group(const std::vector<std::pair<std::string, std::string>>& group) {
+  Nanos append_group(const Labels& group) {
     std::promise<Nanos> done;
     boost::asio::post(io_, [&] {
       const Nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
