@@ -4,19 +4,14 @@
 #include <cstdlib>
 #include <exception>
 #include <map>
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+#include <utility>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "adapters/net/asio.hpp"
 #include "adapters/sinks/console_sink.hpp"
 #include "adapters/sinks/json_lines_sink.hpp"
 #include "cli/alerting.hpp"
@@ -29,8 +24,6 @@
 
 namespace klaxon::cli {
 namespace {
-
-namespace asio = boost::asio;
 
 // The pipeline as a live source sees it.
 class PipelineIntake final : public sources::Intake {

@@ -1,21 +1,14 @@
 #include "adapters/sinks/alertmanager_sink.hpp"
 
 #include <algorithm>
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+#include <utility>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
+#include "adapters/net/asio.hpp"
 #include "engine/json_text.hpp"
 
 namespace klaxon::sinks {
-
-namespace asio = boost::asio;
 
 namespace {
 

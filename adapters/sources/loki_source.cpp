@@ -26,14 +26,9 @@
 #include <sstream>
 #include <stdexcept>
 #include <unordered_map>
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+#include <utility>
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -45,6 +40,7 @@
 
 #include <fmt/format.h>
 
+#include "adapters/net/asio.hpp"
 #include "adapters/sources/loki_entries.hpp"
 #include "engine/civil_time.hpp"
 #include "engine/printable.hpp"
@@ -52,12 +48,10 @@
 namespace klaxon::sources {
 namespace {
 
-namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
 using asio::awaitable;
 using asio::use_awaitable;
 

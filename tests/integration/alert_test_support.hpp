@@ -17,16 +17,10 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+#include <utility>
 #include <vector>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -36,9 +30,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "adapters/net/asio.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/test_support.hpp"
-
 
 namespace klaxon::test {
 
@@ -69,7 +63,6 @@ inline std::string slurp(const fs::path& p) {
   s << in.rdbuf();
   return s.str();
 }
-
 
 /// A real child process (tests/support/process.hpp): stdin a pipe we write to, stdout and stderr
 /// files we read. `argv[0]` is the program (KLAXON_BINARY for klaxon).
