@@ -116,7 +116,7 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
   }
   // Numbered: two webhooks on one host (two Slack channels) are two sinks.
   for (sinks::Endpoint& e : webhooks) {
-    std::string name = fmt::format("webhook-{} {}", a->webhooks_.size() + 1, e.url);
+    std::string name = fmt::format("webhook-{} {}", a->webhooks_.size() + 1, e.shown);
     sinks::DeliveryQueue& q = a->worker_->add_queue(std::move(name), std::move(e), headers, "application/json");
     a->webhooks_.push_back(std::make_unique<sinks::WebhookSink>(q, format, options.status_url));
   }

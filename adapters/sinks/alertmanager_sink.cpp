@@ -80,7 +80,7 @@ AlertmanagerSink::AlertmanagerSink(DeliveryWorker& worker, const std::vector<End
   for (Endpoint e : alertmanagers) {
     while (!e.target.empty() && e.target.back() == '/') e.target.pop_back();
     e.target += "/api/v2/alerts";
-    queues_.push_back(&worker_.add_queue("alertmanager " + e.url, e, {}, "application/json", retry));
+    queues_.push_back(&worker_.add_queue("alertmanager " + e.shown, e, {}, "application/json", retry));
   }
   asio::co_spawn(
       worker_.executor(),

@@ -3,16 +3,17 @@
 // Network sinks (Alertmanager, webhooks) must never slow reading or matching, and must not lose
 // an alert because a receiver restarted. So a sink only hands a finished body to its
 // DeliveryQueue, which returns at once; one DeliveryWorker thread (its own io_context) sends
-// every queue's posts with Boost.Beast over HTTP/1.1, or HTTPS with OpenSSL. Each queue is
-// bounded and sends in order, one post at a time; a post that fails is retried with exponential
-// backoff and jitter until its retry budget is spent, then counted as failed. When a queue is
-// full its oldest waiting post is dropped and counted. A sink that sends state rather than
-// events (Alertmanager: the whole set of alerts) posts with `supersede`, so waiting posts that a
-// newer one makes stale are let go instead of being sent.
+// every queue's posts with the one HTTP client (adapters/net/http_client.hpp), over HTTP/1.1 or
+// HTTPS. Each queue is bounded and sends in order, one post at a time; a post that fails is
+// retried with the one backoff (adapters/net/retry.hpp: exponential, with jitter) until its
+// retry budget is spent, then counted as failed. When a queue is full its oldest waiting post
+// is dropped and counted. A sink that sends state rather than events (Alertmanager: the whole
+// set of alerts) posts with `supersede`, so waiting posts that a newer one makes stale are let
+// go instead of being sent.
 //
 // Errors: a receiver's trouble is said once on stderr when it starts and once when it ends,
-// counted in DeliveryStats, and never thrown. A 4xx answer (other than 408/429) is not retried:
-// the receiver will not take that body, whatever we do.
+// counted in DeliveryStats, and never thrown. A permanent answer (net::permanent_status: a 4xx
+// other than 408/429) is not retried: the receiver will not take that body, whatever we do.
 // Thread safety: DeliveryQueue::post and stats, and DeliveryWorker::stats, may be called from
 // any thread.
 #pragma once
@@ -28,23 +29,19 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "adapters/net/tls_client.hpp"
+#include "adapters/net/url.hpp"
+
 namespace klaxon::sinks {
 
-/// An http(s) URL taken apart for a client.
-struct Endpoint {
-  std::string url;  // for messages and metric labels: redact_url() of the URL given, no secret in it
-  bool tls = false;
-  std::string host;
-  std::string port;
-  std::string target;  // path and query, at least "/"
-};
-/// Parses `http://host[:port][/path]` or `https://...`; nullopt with `error` set otherwise.
+/// An http(s) URL taken apart for a client (`shown` names it in messages and metric labels).
+using Endpoint = net::Url;
+/// Parses `http://host[:port][/path]` or `https://...`; nullopt with `error` set otherwise, and
+/// for a URL with credentials in it (they belong in a header).
 std::optional<Endpoint> parse_endpoint(std::string_view url, std::string& error);
 
-struct TlsOptions {
-  std::string ca_file;                // trust these CAs instead of the system's
-  bool insecure_skip_verify = false;  // accept any certificate (said as a warning)
-};
+/// Whom to trust: --ca-file or the system's store; --insecure-skip-verify.
+using TlsOptions = net::TlsClientOptions;
 
 struct RetryPolicy {
   std::chrono::milliseconds first_backoff{250};
