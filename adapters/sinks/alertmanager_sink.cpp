@@ -150,8 +150,10 @@ void AlertmanagerSink::summary(const RunSummary&) { post_state(); }
 
 void AlertmanagerSink::post_state() {
   post_scheduled_ = false;
-  std::string body = alerts_json(wall_now());
-  if (body == "[]") return;
+  std::size_t alerts = 0;
+  std::string body = alerts_json(wall_now(), &alerts);
+  if (alerts == 0) return;
+  last_posted_ = alerts;
   for (DeliveryQueue* q : queues_) q->post(body, /*supersede=*/true);
 }
 
@@ -184,7 +186,7 @@ std::string AlertmanagerSink::annotations_json(const Alert& a) const {
   return b;
 }
 
-std::string AlertmanagerSink::alerts_json(Nanos now) {
+std::string AlertmanagerSink::alerts_json(Nanos now, std::size_t* count) {
   std::lock_guard lock(mu_);
   const Nanos horizon = std::max<Nanos>(4 * std::chrono::nanoseconds(options_.resend).count(), kMinFiringHorizon);
   std::string b = "[";
@@ -209,6 +211,7 @@ std::string AlertmanagerSink::alerts_json(Nanos now) {
     }
     b += '}';
     ++it;
+    if (count) ++*count;
   }
   b += ']';
   return b;

@@ -1,6 +1,7 @@
 #include "adapters/sinks/delivery.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <deque>
 #include <mutex>
@@ -93,6 +94,14 @@ struct DeliveryWorker::Impl {
   std::vector<std::unique_ptr<DeliveryQueue>> queues;
   std::vector<std::shared_ptr<DeliveryQueue::State>> states;
   std::thread thread;
+  // flush() waits here; a queue that has nothing left to send says so.
+  std::mutex idle_mu;
+  std::condition_variable idle_cv;
+
+  void said_idle() {
+    { std::lock_guard lock(idle_mu); }  // a flush() between its check and its wait sees the change
+    idle_cv.notify_all();
+  }
 
   static asio::awaitable<Outcome> post_once(DeliveryQueue::State& s, const std::string& body) {
     net::HttpRequest req;
@@ -118,6 +127,7 @@ struct DeliveryWorker::Impl {
         s->in_flight = have;
       }
       if (!have) {
+        said_idle();
         boost::system::error_code ec;
         s->wake.expires_at(asio::steady_timer::time_point::max());
         co_await s->wake.async_wait(net::into(ec));
@@ -199,10 +209,11 @@ DeliveryQueue& DeliveryWorker::add_queue(std::string name, Endpoint endpoint,
 
 asio::any_io_executor DeliveryWorker::executor() { return impl_->io.get_executor(); }
 
-bool DeliveryWorker::drain_and_stop(std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!impl_->idle() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // at exit only: a bounded wait
+bool DeliveryWorker::flush(std::chrono::milliseconds limit) {
+  {
+    std::unique_lock lock(impl_->idle_mu);
+    impl_->idle_cv.wait_for(lock, limit, [&] { return impl_->idle(); });
+  }
   impl_->io.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
   bool all = true;
@@ -210,6 +221,7 @@ bool DeliveryWorker::drain_and_stop(std::chrono::milliseconds limit) {
     std::lock_guard lock(s->mu);
     const std::size_t left = s->waiting.size() + (s->in_flight ? 1 : 0);
     s->stats.dropped += left;
+    s->stats.left_at_exit += left;
     s->waiting.clear();
     s->in_flight = false;
     all &= left == 0;

@@ -11,6 +11,12 @@
 // set of alerts) posts with `supersede`, so waiting posts that a newer one makes stale are let
 // go instead of being sent.
 //
+// Shutdown: flush() is the second phase of a run's shutdown (after the source stopped and the
+// pipeline finished, so every sink has queued its last post): it waits, without polling, until
+// every queue is empty or the deadline passes, then stops the thread. What was still queued is
+// counted (`left_at_exit`) so the operator hears how much was not delivered. The destructor only
+// stops the thread and frees.
+//
 // Errors: a receiver's trouble is said once on stderr when it starts and once when it ends,
 // counted in DeliveryStats, and never thrown. A permanent answer (net::permanent_status: a 4xx
 // other than 408/429) is not retried: the receiver will not take that body, whatever we do.
@@ -57,6 +63,7 @@ struct DeliveryStats {
   std::uint64_t sent = 0;
   std::uint64_t failed = 0;   // gave up after the retry budget, or refused (4xx)
   std::uint64_t dropped = 0;  // let go because the queue was full, or left at exit
+  std::uint64_t left_at_exit = 0;  // of `dropped`: still queued or in flight when flush's deadline passed
   std::uint64_t retries = 0;
   std::size_t queue_depth = 0;  // waiting or in flight
 };
@@ -95,9 +102,10 @@ class DeliveryWorker {
   /// The delivery thread's executor, for sinks' own timers (Alertmanager's resend).
   boost::asio::any_io_executor executor();
 
-  /// Waits at most `limit` for every queue to empty, then stops the thread. What was still
-  /// queued is counted as dropped. Returns true when everything was delivered or given up on.
-  bool drain_and_stop(std::chrono::milliseconds limit);
+  /// Waits at most `limit` for every queue to empty (sent, or given up on after its retries),
+  /// then stops the thread. What was still queued is counted as dropped and left_at_exit.
+  /// Returns true when nothing was left. Call once, from the thread that runs the pipeline.
+  bool flush(std::chrono::milliseconds limit);
 
   std::vector<DeliveryStats> stats() const;
 
