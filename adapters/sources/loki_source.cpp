@@ -187,6 +187,7 @@ class LokiSource final : public LiveSource {
       } catch (const std::runtime_error& e) {
         why = e.what();
       }
+      co_await return_if_cancelled();
       why = fmt::format("cannot reach Loki at {}: {}", redact_url(options_.url), why);
       if (why.find("certificate verify failed") != std::string::npos)
         why += " (give the CA that signed Loki's certificate with --ca-file)";
@@ -207,6 +208,7 @@ class LokiSource final : public LiveSource {
     started_ = true;
     for (;;) {
       const TailEnd end = co_await tail(out, cursor);
+      co_await return_if_cancelled();  // ended by shutdown, not by Loki: nothing to say
       out.connected(kSourceName, false);
       if (end.delivered) backoff_.reset();
       const Nanos wait = backoff();
@@ -245,6 +247,7 @@ class LokiSource final : public LiveSource {
       } catch (const std::runtime_error& e) {
         why = e.what();
       }
+      co_await return_if_cancelled();
       if (!options_.follow && ++failures >= 5) throw std::runtime_error("loki: the replay failed 5 times: " + why);
       const Nanos wait = backoff();
       out.notice("loki_errors", fmt::format("loki: query_range failed ({}); retrying in {}", why, format_ms(wait)));
@@ -447,6 +450,13 @@ class LokiSource final : public LiveSource {
       h.emplace_back(line.substr(0, colon), std::move(value));
     }
     return h;
+  }
+
+  /// Shutdown cancels run() (cli/run_live.cpp): a request or tail that ended because of it is
+  /// no failure to say or retry; the source returns (by operation_aborted, as Asio does).
+  static awaitable<void> return_if_cancelled() {
+    const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none) throw boost::system::system_error(asio::error::operation_aborted);
   }
 
   /// Exponential backoff with jitter (adapters/net/retry.hpp), so that many klaxons do not
