@@ -77,8 +77,6 @@ net::Url parse_loki_url(const std::string& text) {
   if (url->has_credentials)
     throw FatalSourceError("--url must not hold credentials: use --user/--password or --bearer-token-file");
   // The target is a path prefix (Loki behind a proxy): the API's paths are appended to it.
-  if (url->target.find('?') != std::string::npos)
-    throw FatalSourceError("--url " + redact_url(text) + ": a query (?...) has no place in Loki's address");
   while (!url->target.empty() && url->target.back() == '/') url->target.pop_back();
   return *std::move(url);
 }
