@@ -17,6 +17,10 @@
 namespace klaxon::cli {
 namespace {
 
+std::string plural(std::uint64_t n, std::string_view one, std::string_view many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
 // The status page as people reach it: a wildcard listen address is replaced by the host name.
 std::string status_page_url(std::string address) {
   if (address.empty()) return {};
@@ -145,7 +149,7 @@ std::unique_ptr<Alerting> Alerting::create(const AlertOptions& options, const st
   }
   // Numbered: two webhooks on one host (two Slack channels) are two sinks.
   for (sinks::Endpoint& e : webhooks) {
-    std::string name = fmt::format("webhook-{} {}", a->webhooks_.size() + 1, e.url);
+    std::string name = fmt::format("webhook-{} {}", a->webhooks_.size() + 1, e.shown);
     sinks::DeliveryQueue& q = a->worker_->add_queue(std::move(name), std::move(e), headers, "application/json");
     a->webhooks_.push_back(std::make_unique<sinks::WebhookSink>(q, format, options.status_url));
   }
@@ -167,10 +171,7 @@ bool Alerting::start(const AlertOptions& options, const std::vector<RuleSpec>& r
   return true;
 }
 
-Alerting::~Alerting() {
-  // Stop the delivery thread before the sinks it calls back into go away.
-  if (!finished_ && worker_) worker_->drain_and_stop(std::chrono::milliseconds(0));
-}
+Alerting::~Alerting() = default;
 
 void Alerting::attach(Pipeline& pipeline) {
   if (alertmanager_) {
@@ -186,17 +187,29 @@ void Alerting::attach(Pipeline& pipeline) {
 bool Alerting::finish(std::chrono::milliseconds limit) {
   if (finished_) return true;
   // The Alertmanager sink posted its final state in the pipeline's finish() (its summary()).
-  const bool drained = worker_->drain_and_stop(limit);
+  worker_->flush(limit);
   finished_ = true;
   bool all = true;
   for (const sinks::DeliveryStats& s : worker_->stats()) {
     if (s.failed == 0 && s.dropped == 0) continue;
     all = false;
-    std::fprintf(stderr, "klaxon: error: %s: %llu posts not delivered (%llu failed after retries, %llu dropped%s); "
+    // What the receiver missed, in its own unit: Alertmanager takes states (each post holds
+    // every alert), a webhook one incident event per post.
+    const bool alertmanager = alertmanager_ && s.sink.starts_with("alertmanager ");
+    std::string missed;
+    if (alertmanager && s.left_at_exit > 0)
+      missed = fmt::format("; its last state ({}) did not reach it", plural(alertmanager_->last_posted(), "alert", "alerts"));
+    else if (!alertmanager)
+      missed = fmt::format("; {} did not reach it", plural(s.failed + s.dropped, "incident event", "incident events"));
+    const std::string left =
+        s.left_at_exit == 0 ? std::string()
+                            : fmt::format(", {} still queued when the {}s deadline passed", s.left_at_exit,
+                                          std::chrono::duration_cast<std::chrono::seconds>(limit).count());
+    std::fprintf(stderr, "klaxon: error: %s: %llu posts not delivered (%llu failed after retries, %llu dropped%s)%s; "
                          "check that the receiver is up and reachable\n",
                  s.sink.c_str(), static_cast<unsigned long long>(s.failed + s.dropped),
-                 static_cast<unsigned long long>(s.failed), static_cast<unsigned long long>(s.dropped),
-                 drained ? "" : ", some still queued at exit");
+                 static_cast<unsigned long long>(s.failed), static_cast<unsigned long long>(s.dropped), left.c_str(),
+                 missed.c_str());
   }
   return all;
 }

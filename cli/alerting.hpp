@@ -2,9 +2,11 @@
 //
 // One DeliveryWorker thread serves every network sink, so a dead receiver never slows reading
 // or matching. The sinks are EventSinks on the pipeline's list (attach); they queue posts and
-// return. At the end of a run the queues are drained for a bounded time and
-// what could not be delivered is said. Replayed files page nobody unless --send-replayed: the
-// caller decides that (run_files), this class only sends.
+// return. At the end of a run (after the source stopped and the pipeline finished: the second
+// phase of shutdown) finish() flushes the queues within a deadline and says what could not be
+// delivered: how many alerts Alertmanager missed, how many events a webhook missed. Replayed
+// files page nobody unless --send-replayed: the caller decides that (run_files), this class
+// only sends.
 #pragma once
 
 #include <chrono>
@@ -47,24 +49,30 @@ class Alerting {
   /// for a usage error.
   static bool start(const AlertOptions& options, const std::vector<RuleSpec>& rules, Pipeline& pipeline,
                     StatusService* status, std::unique_ptr<Alerting>& out);
-  ~Alerting();
+  ~Alerting();  // frees only: the delivery thread stops before the sinks go (member order)
 
   /// Adds the sinks to `pipeline`'s EventSinks: its incident events are sent from now on.
   void attach(Pipeline& pipeline);
 
+  /// How long the end of a run waits for receivers: long enough for a slow Alertmanager to take
+  /// the final state, short enough that a dead one does not hold a rolling update.
+  static constexpr std::chrono::seconds kFlushDeadline{5};
+
   /// After the pipeline's finish() (whose summary posts the final state): waits at most `limit`
-  /// for the queues to empty, stops, and says on stderr what was not delivered. Returns false when something was not.
-  bool finish(std::chrono::milliseconds limit = std::chrono::seconds(5));
+  /// for the queues to empty, stops, and says on stderr what was not delivered. Returns false
+  /// when something was not.
+  bool finish(std::chrono::milliseconds limit = kFlushDeadline);
 
   /// Per sink: sent, failed, dropped, retries, queue depth (for the summary and /metrics).
   std::vector<sinks::DeliveryStats> stats() const { return worker_->stats(); }
 
  private:
   Alerting() = default;
-  // The worker outlives the sinks that post to it (members are destroyed in reverse order).
-  std::unique_ptr<sinks::DeliveryWorker> worker_;
   std::unique_ptr<sinks::AlertmanagerSink> alertmanager_;
   std::vector<std::unique_ptr<sinks::WebhookSink>> webhooks_;
+  // Declared last, destroyed first: its thread (which calls into the Alertmanager sink's resend
+  // timer) stops before the sinks are freed.
+  std::unique_ptr<sinks::DeliveryWorker> worker_;
   bool finished_ = false;
 };
 

@@ -1,22 +1,29 @@
 // cli/run_live.cpp — the event loop for live sources (kubectl, followed files, Loki, push).
+//
+// Shutdown has two phases, so that what was read is matched and what was matched is sent.
+// One stop signal per run: SIGINT/SIGTERM, or a finite source's end (a replay done).
+//   1. The source is cancelled (Asio's terminal cancellation, through the slot its coroutine
+//      was spawned with): it stops reading and returns. A source that does not end within
+//      kSourceGrace is not waited for; a second signal stops at once.
+//   2. The loop stops; the pipeline finishes what it has (its summary() posts Alertmanager's
+//      final state); alerting flushes its queues within Alerting::kFlushDeadline and says how
+//      many alerts were left undelivered.
+//   3. Everything is freed.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <map>
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+#include <utility>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "adapters/net/asio.hpp"
 #include "adapters/sinks/console_sink.hpp"
 #include "adapters/sinks/json_lines_sink.hpp"
 #include "cli/alerting.hpp"
@@ -30,7 +37,8 @@
 namespace klaxon::cli {
 namespace {
 
-namespace asio = boost::asio;
+// How long a cancelled source may take to return before the loop stops without it.
+constexpr std::chrono::seconds kSourceGrace{2};
 
 // The pipeline as a live source sees it.
 class PipelineIntake final : public sources::Intake {
@@ -104,16 +112,28 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
   pipeline.count_source();
 
   int status = kExitOk;
-  // Ctrl-C / SIGTERM: stop the loop; the source's destructor stops its children; the summary is printed.
+  // Phase 1 (see the top of this file): the signal cancels the source.
+  asio::cancellation_signal stop_source;
+  bool stopping = false;
+  asio::steady_timer grace(io);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
-    if (!ec) io.stop();
+    if (ec) return;
+    stopping = true;
+    stop_source.emit(asio::cancellation_type::terminal);
+    grace.expires_after(kSourceGrace);
+    grace.async_wait([&](const boost::system::error_code& late) {
+      if (!late) io.stop();
+    });
+    signals.async_wait([&](const boost::system::error_code& again, int) {
+      if (!again) io.stop();  // asked twice: now
+    });
   });
   shown->publish();
   if (certificates) certificates->follow(io.get_executor());
   asio::co_spawn(io, tick_every_second(pipeline, *shown, state.get()), asio::detached);
-  asio::co_spawn(io, source->run(bridge), [&](std::exception_ptr error) {
-    if (error) {
+  asio::co_spawn(io, source->run(bridge), asio::bind_cancellation_slot(stop_source.slot(), [&](std::exception_ptr error) {
+    if (error && !stopping) {  // stopping: what it threw is the cancellation's echo
       try {
         std::rethrow_exception(error);
       } catch (const sources::FatalSourceError& e) {
@@ -124,9 +144,10 @@ int run_live(const RunOptions& options, const LiveSourceFactory& make_source) {
         status = kExitFailure;
       }
     }
-    io.stop();  // a finite source is done (or failed): end the run
-  });
+    io.stop();  // a finite source is done (or failed), or it stopped when asked: end the run
+  }));
   io.run();
+  // Phase 2: the pipeline finishes, then the sinks flush.
   source.reset();
   pipeline.finish();
   if (state) state->finish();

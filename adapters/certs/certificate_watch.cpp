@@ -3,10 +3,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <utility>  // Boost 1.74's Asio uses std::exchange without including it
+#include <utility>
 
-#include <boost/asio/post.hpp>
 #include <fmt/format.h>
+
+#include "adapters/net/asio.hpp"
 
 namespace klaxon::certs {
 namespace {

@@ -6,26 +6,19 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <utility>  // Boost 1.74's Asio uses std::exchange without including it
+#include <utility>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <simdjson.h>
 
 #include "adapters/certs/list_items.hpp"
+#include "adapters/net/asio.hpp"
 #include "adapters/sources/child_process.hpp"
 
 namespace klaxon::certs {
 namespace {
 
-namespace asio = boost::asio;
 using simdjson::dom::element;
 using simdjson::dom::object;
 

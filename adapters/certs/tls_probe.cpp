@@ -2,22 +2,19 @@
 #include "adapters/certs/tls_probe.hpp"
 
 #include <functional>
-#include <utility>  // Boost 1.74's Asio uses std::exchange without including it
+#include <utility>
 
 #include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 #include <openssl/x509.h>
+
+#include "adapters/net/asio.hpp"
 
 namespace klaxon::certs {
 namespace {
 
-namespace asio = boost::asio;
 namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
 
 bool is_ip_literal(const std::string& host) {
   boost::system::error_code ec;

@@ -1,21 +1,14 @@
 #include "adapters/sinks/alertmanager_sink.hpp"
 
 #include <algorithm>
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+#include <utility>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
+#include "adapters/net/asio.hpp"
 #include "engine/json_text.hpp"
 
 namespace klaxon::sinks {
-
-namespace asio = boost::asio;
 
 namespace {
 
@@ -83,7 +76,7 @@ AlertmanagerSink::AlertmanagerSink(DeliveryWorker& worker, const std::vector<End
   for (Endpoint e : alertmanagers) {
     while (!e.target.empty() && e.target.back() == '/') e.target.pop_back();
     e.target += "/api/v2/alerts";
-    queues_.push_back(&worker_.add_queue("alertmanager " + e.url, e, {}, "application/json", retry));
+    queues_.push_back(&worker_.add_queue("alertmanager " + e.shown, e, {}, "application/json", retry));
   }
   asio::co_spawn(
       worker_.executor(),
@@ -153,8 +146,10 @@ void AlertmanagerSink::summary(const RunSummary&) { post_state(); }
 
 void AlertmanagerSink::post_state() {
   post_scheduled_ = false;
-  std::string body = alerts_json(wall_now());
-  if (body == "[]") return;
+  std::size_t alerts = 0;
+  std::string body = alerts_json(wall_now(), &alerts);
+  if (alerts == 0) return;
+  last_posted_ = alerts;
   for (DeliveryQueue* q : queues_) q->post(body, /*supersede=*/true);
 }
 
@@ -187,7 +182,7 @@ std::string AlertmanagerSink::annotations_json(const Alert& a) const {
   return b;
 }
 
-std::string AlertmanagerSink::alerts_json(Nanos now) {
+std::string AlertmanagerSink::alerts_json(Nanos now, std::size_t* count) {
   std::lock_guard lock(mu_);
   const Nanos horizon = std::max<Nanos>(4 * std::chrono::nanoseconds(options_.resend).count(), kMinFiringHorizon);
   std::string b = "[";
@@ -212,6 +207,7 @@ std::string AlertmanagerSink::alerts_json(Nanos now) {
     }
     b += '}';
     ++it;
+    if (count) ++*count;
   }
   b += ']';
   return b;

@@ -63,9 +63,13 @@ class AlertmanagerSink final : public EventSink {
   /// The run ended: posts the state now, before the worker drains.
   void summary(const RunSummary& summary) override;
 
-  /// The JSON array posted at wall time `now` (drops resolved alerts past their retention).
-  std::string alerts_json(Nanos now);
+  /// The JSON array posted at wall time `now` (drops resolved alerts past their retention);
+  /// with `count`, the number of alerts in it.
+  std::string alerts_json(Nanos now, std::size_t* count = nullptr);
   std::size_t firing() const;
+  /// Alerts (firing and resolved) in the last state posted: what Alertmanager misses when that
+  /// post is not delivered.
+  std::size_t last_posted() const { return last_posted_; }
 
  private:
   struct Alert {
@@ -89,6 +93,7 @@ class AlertmanagerSink final : public EventSink {
   std::unordered_map<std::string, std::string> key_of_incident_;  // incident id -> label set
   std::map<std::string, std::set<std::string>> symptoms_of_;      // root id -> symptom ids
   std::atomic<bool> post_scheduled_{false};
+  std::atomic<std::size_t> last_posted_{0};
 };
 
 

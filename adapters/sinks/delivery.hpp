@@ -3,16 +3,23 @@
 // Network sinks (Alertmanager, webhooks) must never slow reading or matching, and must not lose
 // an alert because a receiver restarted. So a sink only hands a finished body to its
 // DeliveryQueue, which returns at once; one DeliveryWorker thread (its own io_context) sends
-// every queue's posts with Boost.Beast over HTTP/1.1, or HTTPS with OpenSSL. Each queue is
-// bounded and sends in order, one post at a time; a post that fails is retried with exponential
-// backoff and jitter until its retry budget is spent, then counted as failed. When a queue is
-// full its oldest waiting post is dropped and counted. A sink that sends state rather than
-// events (Alertmanager: the whole set of alerts) posts with `supersede`, so waiting posts that a
-// newer one makes stale are let go instead of being sent.
+// every queue's posts with the one HTTP client (adapters/net/http_client.hpp), over HTTP/1.1 or
+// HTTPS. Each queue is bounded and sends in order, one post at a time; a post that fails is
+// retried with the one backoff (adapters/net/retry.hpp: exponential, with jitter) until its
+// retry budget is spent, then counted as failed. When a queue is full its oldest waiting post
+// is dropped and counted. A sink that sends state rather than events (Alertmanager: the whole
+// set of alerts) posts with `supersede`, so waiting posts that a newer one makes stale are let
+// go instead of being sent.
+//
+// Shutdown: flush() is the second phase of a run's shutdown (after the source stopped and the
+// pipeline finished, so every sink has queued its last post): it waits, without polling, until
+// every queue is empty or the deadline passes, then stops the thread. What was still queued is
+// counted (`left_at_exit`) so the operator hears how much was not delivered. The destructor only
+// stops the thread and frees.
 //
 // Errors: a receiver's trouble is said once on stderr when it starts and once when it ends,
-// counted in DeliveryStats, and never thrown. A 4xx answer (other than 408/429) is not retried:
-// the receiver will not take that body, whatever we do.
+// counted in DeliveryStats, and never thrown. A permanent answer (net::permanent_status: a 4xx
+// other than 408/429) is not retried: the receiver will not take that body, whatever we do.
 // Thread safety: DeliveryQueue::post and stats, and DeliveryWorker::stats, may be called from
 // any thread.
 #pragma once
@@ -28,23 +35,19 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "adapters/net/tls_client.hpp"
+#include "adapters/net/url.hpp"
+
 namespace klaxon::sinks {
 
-/// An http(s) URL taken apart for a client.
-struct Endpoint {
-  std::string url;  // for messages and metric labels: redact_url() of the URL given, no secret in it
-  bool tls = false;
-  std::string host;
-  std::string port;
-  std::string target;  // path and query, at least "/"
-};
-/// Parses `http://host[:port][/path]` or `https://...`; nullopt with `error` set otherwise.
+/// An http(s) URL taken apart for a client (`shown` names it in messages and metric labels).
+using Endpoint = net::Url;
+/// Parses `http://host[:port][/path]` or `https://...`; nullopt with `error` set otherwise, and
+/// for a URL with credentials in it (they belong in a header).
 std::optional<Endpoint> parse_endpoint(std::string_view url, std::string& error);
 
-struct TlsOptions {
-  std::string ca_file;                // trust these CAs instead of the system's
-  bool insecure_skip_verify = false;  // accept any certificate (said as a warning)
-};
+/// Whom to trust: --ca-file or the system's store; --insecure-skip-verify.
+using TlsOptions = net::TlsClientOptions;
 
 struct RetryPolicy {
   std::chrono::milliseconds first_backoff{250};
@@ -60,6 +63,7 @@ struct DeliveryStats {
   std::uint64_t sent = 0;
   std::uint64_t failed = 0;   // gave up after the retry budget, or refused (4xx)
   std::uint64_t dropped = 0;  // let go because the queue was full, or left at exit
+  std::uint64_t left_at_exit = 0;  // of `dropped`: still queued or in flight when flush's deadline passed
   std::uint64_t retries = 0;
   std::size_t queue_depth = 0;  // waiting or in flight
 };
@@ -98,9 +102,10 @@ class DeliveryWorker {
   /// The delivery thread's executor, for sinks' own timers (Alertmanager's resend).
   boost::asio::any_io_executor executor();
 
-  /// Waits at most `limit` for every queue to empty, then stops the thread. What was still
-  /// queued is counted as dropped. Returns true when everything was delivered or given up on.
-  bool drain_and_stop(std::chrono::milliseconds limit);
+  /// Waits at most `limit` for every queue to empty (sent, or given up on after its retries),
+  /// then stops the thread. What was still queued is counted as dropped and left_at_exit.
+  /// Returns true when nothing was left. Call once, from the thread that runs the pipeline.
+  bool flush(std::chrono::milliseconds limit);
 
   std::vector<DeliveryStats> stats() const;
 

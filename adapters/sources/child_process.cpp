@@ -16,13 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include "adapters/net/asio.hpp"
 
 namespace klaxon::sources {
-
-namespace asio = boost::asio;
 
 namespace {
 

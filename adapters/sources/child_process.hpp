@@ -9,7 +9,7 @@
 
 #include <chrono>
 #include <string>
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+#include <utility>
 #include <vector>
 
 #include <sys/types.h>

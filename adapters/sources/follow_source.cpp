@@ -25,13 +25,9 @@
 #include <filesystem>
 #include <map>
 #include <set>
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+#include <utility>
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fcntl.h>
 #include <glob.h>
 #include <sys/inotify.h>
@@ -41,10 +37,11 @@
 
 #include <fmt/format.h>
 
+#include "adapters/net/asio.hpp"
+
 namespace klaxon::sources {
 namespace {
 
-namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 

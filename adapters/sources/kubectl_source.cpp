@@ -7,15 +7,13 @@
 #include <cstring>
 #include <set>
 #include <system_error>
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+#include <utility>
 
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "adapters/net/asio.hpp"
 #include "adapters/sources/child_process.hpp"
 #include "adapters/sources/log_resume.hpp"
 #include "engine/civil_time.hpp"
@@ -23,7 +21,6 @@
 
 namespace klaxon::sources {
 
-namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 

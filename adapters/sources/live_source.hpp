@@ -5,8 +5,12 @@
 // pipeline's Intake under a stream key (one per pod/container, file, or Loki stream). It knows nothing
 // of rules. It returns only when its input is finite and done; a fatal configuration error
 // (kubectl missing, forbidden, no such namespace, bad query) is thrown as FatalSourceError with
-// a message for the operator. Shutdown stops the event loop; a source's destructor releases
-// what it holds (children are killed, connections closed).
+// a message for the operator. Shutdown is two-phase (cli/run_live.cpp): run() is cancelled
+// first (Asio's terminal cancellation, through the slot its coroutine was spawned with), so the
+// source stops reading and returns or throws operation_aborted; what it threw then is not an
+// error. The pipeline then finishes and the sinks flush; a source that has not returned within
+// a short grace is left behind, and its destructor releases what it holds (children killed,
+// connections closed).
 #pragma once
 
 #include <stdexcept>

@@ -7,28 +7,22 @@
 #include <cstdio>
 #include <map>
 #include <vector>
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+#include <utility>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <fmt/format.h>
 
+#include "adapters/net/asio.hpp"
 #include "adapters/sources/loki_push_decoder.hpp"
 #include "engine/printable.hpp"
 
 namespace klaxon::sources {
 namespace {
 
-namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 constexpr std::string_view kPushPath = "/loki/api/v1/push";
 // Rejections are said on stderr only this often; /metrics counts every one.

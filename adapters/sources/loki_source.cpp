@@ -13,6 +13,8 @@
 //   `dropped_entries` instead of lines.
 // - A tail re-opened at start = now - ingest_delay overlaps what the previous tail sent; the
 //   overlap is dropped the same way (see read_tail).
+// - Requests, the URL and TLS are adapters/net/'s, as for every peer of klaxon; the tail's
+//   WebSocket keeps its own stream but connects and verifies through the same HttpClient.
 // - Frames are handled as they arrive, on the event loop: Loki closes a tail whose client reads
 //   slowly, and matching a frame costs far less than the network.
 #include "adapters/sources/loki_source.hpp"
@@ -22,29 +24,24 @@
 #include <chrono>
 #include <exception>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <unordered_map>
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+#include <utility>
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
 
 #include <fmt/format.h>
 
+#include "adapters/net/asio.hpp"
+#include "adapters/net/http_client.hpp"
+#include "adapters/net/retry.hpp"
+#include "adapters/net/url.hpp"
 #include "adapters/sources/loki_entries.hpp"
 #include "engine/civil_time.hpp"
 #include "engine/printable.hpp"
@@ -53,18 +50,15 @@
 namespace klaxon::sources {
 namespace {
 
-namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
-namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
 using asio::awaitable;
 using asio::use_awaitable;
 
 constexpr std::string_view kSourceName = "loki";
 constexpr std::size_t kMaxBodyBytes = 512u << 20;
-constexpr std::chrono::seconds kConnectTimeout{10};
+constexpr auto kConnectTimeout = net::HttpClient::kConnectTimeout;
 
 std::chrono::nanoseconds as_duration(Nanos n) { return std::chrono::nanoseconds(n); }
 
@@ -73,39 +67,15 @@ std::string format_ms(Nanos n) {
   return fmt::format("{:.1f}s", double(n) / double(kNanosPerSecond));
 }
 
-struct Url {
-  bool tls = false;
-  std::string host, port, prefix;
-};
-
-Url parse_url(const std::string& url) {
-  Url u;
-  std::string rest;
-  for (auto [scheme, tls] : {std::pair{"http://", false}, {"ws://", false}, {"https://", true}, {"wss://", true}}) {
-    if (url.starts_with(scheme)) {
-      u.tls = tls;
-      rest = url.substr(std::string_view(scheme).size());
-    }
-  }
-  if (rest.empty()) throw FatalSourceError("--url " + redact_url(url) + " is not an http(s):// address of Loki (e.g. http://loki:3100)");
-  const std::size_t slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  if (slash != std::string::npos) u.prefix = rest.substr(slash);
-  while (!u.prefix.empty() && u.prefix.back() == '/') u.prefix.pop_back();
-  if (authority.find('@') != std::string::npos)
+net::Url parse_loki_url(const std::string& text) {
+  std::string error;
+  std::optional<net::Url> url = net::parse_url(text, {"http", "https", "ws", "wss"}, error);
+  if (!url) throw FatalSourceError("--url " + redact_url(text) + ": " + error + " (write Loki's address, e.g. http://loki:3100)");
+  if (url->has_credentials)
     throw FatalSourceError("--url must not hold credentials: use --user/--password or --bearer-token-file");
-  const std::size_t colon = authority.rfind(':');
-  if (colon != std::string::npos && authority.find(']', colon) == std::string::npos) {
-    u.host = authority.substr(0, colon);
-    u.port = authority.substr(colon + 1);
-  } else {
-    u.host = authority;
-    u.port = u.tls ? "443" : "80";
-  }
-  if (u.host.size() > 2 && u.host.front() == '[' && u.host.back() == ']') u.host = u.host.substr(1, u.host.size() - 2);
-  if (u.host.empty() || u.port.empty() || u.port.find_first_not_of("0123456789") != std::string::npos)
-    throw FatalSourceError("--url " + redact_url(url) + " has no usable host:port");
-  return u;
+  // The target is a path prefix (Loki behind a proxy): the API's paths are appended to it.
+  while (!url->target.empty() && url->target.back() == '/') url->target.pop_back();
+  return *std::move(url);
 }
 
 std::string url_encode(std::string_view s) {
@@ -136,7 +106,7 @@ class LokiRefused : public std::runtime_error {
  public:
   LokiRefused(unsigned status, const std::string& message) : std::runtime_error(message), status(status) {}
   /// A refusal that retrying will not fix (credentials, tenant, query, URL).
-  bool about_configuration() const { return status >= 400 && status < 500 && status != 408 && status != 429; }
+  bool about_configuration() const { return net::permanent_status(status); }
   unsigned status;
 };
 
@@ -169,8 +139,8 @@ struct TailEnd {
 class LokiSource final : public LiveSource {
  public:
   LokiSource(asio::any_io_executor executor, LokiOptions options)
-      : options_(std::move(options)), url_(parse_url(options_.url)), ssl_(ssl::context::tls_client),
-        random_(std::random_device{}()) {
+      : options_(std::move(options)), url_(parse_loki_url(options_.url)),
+        backoff_(std::chrono::nanoseconds(options_.reconnect_min), std::chrono::nanoseconds(options_.reconnect_max)) {
     (void)executor;
     if (options_.query.empty()) throw FatalSourceError("loki needs --query, a LogQL selector such as '{namespace=\"dapr-system\"}'");
     if (options_.limit == 0) options_.limit = 1;
@@ -180,16 +150,15 @@ class LokiSource final : public LiveSource {
         throw FatalSourceError("--header '" + h + "' is not 'Name: value'");
     }
     if (!options_.bearer_token_file.empty()) bearer_token();  // unreadable: say so now, not at the first reconnect
+    std::shared_ptr<const net::TlsClient> tls;
     if (url_.tls) {
-      if (!options_.ca_file.empty()) {
-        boost::system::error_code ec;
-        ssl_.load_verify_file(options_.ca_file, ec);
-        if (ec) throw FatalSourceError("--ca-file " + options_.ca_file + ": " + ec.message());
-      } else {
-        ssl_.set_default_verify_paths();
+      try {
+        tls = std::make_shared<const net::TlsClient>(net::TlsClientOptions{options_.ca_file, options_.insecure_skip_verify});
+      } catch (const std::runtime_error& e) {
+        throw FatalSourceError(e.what());
       }
-      ssl_.set_verify_mode(options_.insecure_skip_verify ? ssl::verify_none : ssl::verify_peer);
     }
+    client_.emplace(url_, std::move(tls));
   }
 
   awaitable<void> run(Intake& out) override {
@@ -213,6 +182,7 @@ class LokiSource final : public LiveSource {
       } catch (const std::runtime_error& e) {
         why = e.what();
       }
+      co_await return_if_cancelled();
       why = fmt::format("cannot reach Loki at {}: {}", redact_url(options_.url), why);
       if (why.find("certificate verify failed") != std::string::npos)
         why += " (give the CA that signed Loki's certificate with --ca-file)";
@@ -221,7 +191,7 @@ class LokiSource final : public LiveSource {
       out.notice("loki_errors", fmt::format("loki: {}; retrying in {}", why, format_ms(wait)));
       co_await sleep(wait);
     }
-    attempt_ = 0;
+    backoff_.reset();
 
     Nanos cursor = settled_now();
     if (options_.from) {
@@ -233,8 +203,9 @@ class LokiSource final : public LiveSource {
     started_ = true;
     for (;;) {
       const TailEnd end = co_await tail(out, cursor);
+      co_await return_if_cancelled();  // ended by shutdown, not by Loki: nothing to say
       out.connected(kSourceName, false);
-      if (end.delivered) attempt_ = 0;
+      if (end.delivered) backoff_.reset();
       const Nanos wait = backoff();
       out.notice("loki_reconnects", fmt::format("loki: the tail ended ({}); reconnecting in {} and filling the gap",
                                                 end.why, format_ms(wait)));
@@ -271,6 +242,7 @@ class LokiSource final : public LiveSource {
       } catch (const std::runtime_error& e) {
         why = e.what();
       }
+      co_await return_if_cancelled();
       if (!options_.follow && ++failures >= 5) throw std::runtime_error("loki: the replay failed 5 times: " + why);
       const Nanos wait = backoff();
       out.notice("loki_errors", fmt::format("loki: query_range failed ({}); retrying in {}", why, format_ms(wait)));
@@ -305,58 +277,33 @@ class LokiSource final : public LiveSource {
   }
 
   awaitable<LokiBatch> query_page(Nanos start, Nanos end, std::uint32_t limit) {
-    const std::string target = fmt::format("{}/loki/api/v1/query_range?query={}&start={}&end={}&limit={}&direction=forward",
-                                           url_.prefix, url_encode(options_.query), start, end, limit);
-    auto [status, body] = co_await get(target);
-    if (status != 200) throw refusal(status, std::move(body), options_.url);
+    net::HttpRequest req;
+    req.target = fmt::format("{}/loki/api/v1/query_range?query={}&start={}&end={}&limit={}&direction=forward",
+                             url_.target, url_encode(options_.query), start, end, limit);
+    req.headers = headers();
+    net::HttpResult res = co_await client_->request(std::move(req), as_duration(options_.request_timeout), kMaxBodyBytes);
+    if (!res.answered()) throw std::runtime_error(res.why());
+    if (res.status != 200) throw refusal(res.status, std::move(res.body), options_.url);
     LokiBatch page;
     std::string error;
-    if (!parse_query_range(body, page, error)) throw std::runtime_error("Loki's query_range answer held " + error);
+    if (!parse_query_range(res.body, page, error)) throw std::runtime_error("Loki's query_range answer held " + error);
     co_return page;
-  }
-
-  awaitable<std::pair<unsigned, std::string>> get(const std::string& target) {
-    auto executor = co_await asio::this_coro::executor;
-    http::request<http::empty_body> req{http::verb::get, target, 11};
-    add_headers(req);
-    if (url_.tls) {
-      beast::ssl_stream<beast::tcp_stream> stream(executor, ssl_);
-      co_await connect(beast::get_lowest_layer(stream));
-      prepare_tls(stream);
-      co_await stream.async_handshake(ssl::stream_base::client, use_awaitable);
-      co_return co_await exchange(stream, req);
-    }
-    beast::tcp_stream stream(executor);
-    co_await connect(stream);
-    co_return co_await exchange(stream, req);
-  }
-
-  template <class Stream>
-  awaitable<std::pair<unsigned, std::string>> exchange(Stream& stream, http::request<http::empty_body>& req) {
-    beast::get_lowest_layer(stream).expires_after(as_duration(options_.request_timeout));
-    co_await http::async_write(stream, req, use_awaitable);
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(kMaxBodyBytes);
-    co_await http::async_read(stream, buffer, parser, use_awaitable);
-    auto res = parser.release();
-    co_return std::pair{res.result_int(), std::move(res.body())};
   }
 
   // --- the tail -------------------------------------------------------------------------------
 
   awaitable<TailEnd> tail(Intake& out, Nanos start) {
-    const std::string target = fmt::format("{}/loki/api/v1/tail?query={}&start={}&limit={}", url_.prefix,
+    const std::string target = fmt::format("{}/loki/api/v1/tail?query={}&start={}&limit={}", url_.target,
                                            url_encode(options_.query), start, options_.tail_limit);
     heard_until_ = wall_now();
     TailEnd end;
     try {
       auto executor = co_await asio::this_coro::executor;
       if (url_.tls) {
-        websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(executor, ssl_);
+        websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(executor, client_->tls()->context());
         co_await connect(beast::get_lowest_layer(ws));
-        prepare_tls(ws.next_layer());
-        co_await ws.next_layer().async_handshake(ssl::stream_base::client, use_awaitable);
+        boost::system::error_code ec;
+        if (auto step = co_await client_->handshake(ws.next_layer(), ec)) throw std::runtime_error(client_->failure(*step, ec).why());
         co_await read_tail(ws, out, target, end);
       } else {
         websocket::stream<beast::tcp_stream> ws(executor);
@@ -381,11 +328,14 @@ class LokiSource final : public LiveSource {
     timeouts.idle_timeout = as_duration(options_.idle_timeout);
     timeouts.keep_alive_pings = true;  // our pings get pongs even when Loki's own pings are late
     ws.set_option(timeouts);
-    ws.set_option(websocket::stream_base::decorator([this](websocket::request_type& req) { add_headers(req); }));
+    ws.set_option(websocket::stream_base::decorator([this](websocket::request_type& req) {
+      req.set(http::field::user_agent, "klaxon");
+      for (const auto& [name, value] : headers()) req.set(name, value);
+    }));
     ws.read_message_max(kMaxBodyBytes);
     websocket::response_type res;
     try {
-      co_await ws.async_handshake(res, host_header(), target, use_awaitable);
+      co_await ws.async_handshake(res, url_.host_header(), target, use_awaitable);
     } catch (const boost::system::system_error& e) {
       if (e.code() == websocket::error::upgrade_declined) throw refusal(res.result_int(), res.body(), options_.url);
       throw;
@@ -467,27 +417,10 @@ class LokiSource final : public LiveSource {
     }
   }
 
+  /// Resolves and connects, as every request does; a failure is thrown with the step that failed.
   awaitable<void> connect(beast::tcp_stream& stream) {
-    tcp::resolver resolver(co_await asio::this_coro::executor);
-    stream.expires_after(kConnectTimeout);
-    auto endpoints = co_await resolver.async_resolve(url_.host, url_.port, use_awaitable);
-    co_await stream.async_connect(endpoints, use_awaitable);
-  }
-
-  void prepare_tls(beast::ssl_stream<beast::tcp_stream>& stream) {
-    SSL* ssl = stream.native_handle();
-    boost::system::error_code not_ip;
-    asio::ip::make_address(url_.host, not_ip);
-    if (not_ip) SSL_set_tlsext_host_name(ssl, url_.host.c_str());  // SNI carries names only
-    if (options_.insecure_skip_verify) return;
-    // The certificate must name the host of --url: a DNS name, or an IP address in its SANs.
-    if (not_ip) SSL_set1_host(ssl, url_.host.c_str());
-    else X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url_.host.c_str());
-  }
-
-  std::string host_header() const {
-    const bool default_port = (url_.tls && url_.port == "443") || (!url_.tls && url_.port == "80");
-    return default_port ? url_.host : url_.host + ":" + url_.port;
+    boost::system::error_code ec;
+    if (auto step = co_await client_->connect(stream, ec)) throw std::runtime_error(client_->failure(*step, ec).why());
   }
 
   std::string bearer_token() const {
@@ -498,31 +431,32 @@ class LokiSource final : public LiveSource {
     return trimmed(s.str(), std::string::npos);
   }
 
-  template <class Fields>
-  void add_headers(Fields& req) const {
-    req.set(http::field::host, host_header());
-    req.set(http::field::user_agent, "klaxon");
-    if (!options_.tenant.empty()) req.set("X-Scope-OrgID", options_.tenant);
-    if (!options_.user.empty() || !options_.password.empty())
-      req.set(http::field::authorization, "Basic " + base64(options_.user + ":" + options_.password));
-    if (!options_.bearer_token_file.empty()) req.set(http::field::authorization, "Bearer " + bearer_token());
-    for (const std::string& h : options_.headers) {
-      const std::size_t colon = h.find(':');
-      std::string value = h.substr(colon + 1);
+  /// Who klaxon is to Loki, on every request and the tail's upgrade.
+  net::Headers headers() const {
+    net::Headers h;
+    if (!options_.tenant.empty()) h.emplace_back("X-Scope-OrgID", options_.tenant);
+    if (!options_.bearer_token_file.empty()) h.emplace_back("Authorization", "Bearer " + bearer_token());
+    else if (!options_.user.empty() || !options_.password.empty())
+      h.emplace_back("Authorization", "Basic " + base64(options_.user + ":" + options_.password));
+    for (const std::string& line : options_.headers) {
+      const std::size_t colon = line.find(':');
+      std::string value = line.substr(colon + 1);
       value.erase(0, value.find_first_not_of(' '));
-      req.set(h.substr(0, colon), value);
+      h.emplace_back(line.substr(0, colon), std::move(value));
     }
+    return h;
   }
 
-  /// Exponential backoff with full jitter (half to all of the step), so that many klaxons do not
-  /// reconnect to one Loki in step.
-  Nanos backoff() {
-    Nanos step = options_.reconnect_min;
-    for (int i = 0; i < attempt_ && step < options_.reconnect_max; ++i) step *= 2;
-    step = std::min(step, options_.reconnect_max);
-    ++attempt_;
-    return std::uniform_int_distribution<Nanos>(step / 2, step)(random_);
+  /// Shutdown cancels run() (cli/run_live.cpp): a request or tail that ended because of it is
+  /// no failure to say or retry; the source returns (by operation_aborted, as Asio does).
+  static awaitable<void> return_if_cancelled() {
+    const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none) throw boost::system::system_error(asio::error::operation_aborted);
   }
+
+  /// Exponential backoff with jitter (adapters/net/retry.hpp), so that many klaxons do not
+  /// reconnect to one Loki in step.
+  Nanos backoff() { return backoff_.next().count(); }
 
   awaitable<void> sleep(Nanos n) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -531,14 +465,13 @@ class LokiSource final : public LiveSource {
   }
 
   LokiOptions options_;
-  Url url_;
-  ssl::context ssl_;
-  std::mt19937_64 random_;
+  net::Url url_;
+  std::optional<net::HttpClient> client_;
+  net::Backoff backoff_;
   EntryMemory memory_;
   std::unordered_map<std::string, bool> shard_of_;  // stream key -> in this shard
   Nanos heard_until_ = 0;  // wall time the tail last sent a frame (or opened)
   Nanos fill_resume_ = 0;  // where a failed fill resumes
-  int attempt_ = 0;        // failures since the last tail that delivered
   bool in_drop_burst_ = false;
   bool started_ = false;   // past startup: refusals are retried, not fatal
 };

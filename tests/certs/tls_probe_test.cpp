@@ -8,12 +8,11 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
 #include "adapters/certs/tls_probe.hpp"
+#include "adapters/net/asio.hpp"
 #include "adapters/sources/child_process.hpp"
 #include "tests/certs/test_certificates.hpp"
 #include "tests/support/klaxon_process.hpp"
@@ -23,9 +22,6 @@ extern char** environ;
 
 namespace klaxon {
 namespace {
-
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
 
 // A port nobody listens on now (the kernel's next free one).
 std::uint16_t free_port() {

@@ -4,6 +4,7 @@
 // sent and answers with the statuses it is told. Everything is on 127.0.0.1 and bounded in time.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -17,16 +18,10 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+#include <utility>
 #include <vector>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -36,9 +31,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "adapters/net/asio.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/test_support.hpp"
-
 
 namespace klaxon::test {
 
@@ -69,7 +64,6 @@ inline std::string slurp(const fs::path& p) {
   s << in.rdbuf();
   return s.str();
 }
-
 
 /// A real child process (tests/support/process.hpp): stdin a pipe we write to, stdout and stderr
 /// files we read. `argv[0]` is the program (KLAXON_BINARY for klaxon).
@@ -121,7 +115,7 @@ inline HttpAnswer http_get(unsigned short port, const std::string& target) {
 }
 
 /// An HTTP (or HTTPS) server on 127.0.0.1 that records each request and answers with the
-/// statuses given, in order, then 200.
+/// statuses given, in order, then 200; after `answer_after` (a slow receiver) when set.
 class HttpReceiver {
  public:
   struct Request {
@@ -150,6 +144,9 @@ class HttpReceiver {
     std::lock_guard lock(mu_);
     return requests_.size();
   }
+  /// Requests whose answer was written whole (the client had it).
+  std::size_t answered() const { return answered_; }
+  void answer_after(std::chrono::milliseconds delay) { delay_ms_ = delay.count(); }
 
  private:
   boost::asio::awaitable<void> accept_loop() {
@@ -195,12 +192,17 @@ class HttpReceiver {
                            std::string(req[http::field::authorization]), req.body()});
       if (next_ < statuses_.size()) status = statuses_[next_++];
     }
+    if (const long delay = delay_ms_; delay > 0) {
+      boost::asio::steady_timer slow(co_await boost::asio::this_coro::executor, std::chrono::milliseconds(delay));
+      co_await slow.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+    }
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     res.set(http::field::content_type, "text/plain");
     res.body() = status == 200 ? "ok" : "test receiver says no";
     res.keep_alive(false);
     res.prepare_payload();
     co_await http::async_write(stream, res, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+    if (!ec) ++answered_;
   }
 
   std::vector<int> statuses_;
@@ -211,6 +213,8 @@ class HttpReceiver {
   mutable std::mutex mu_;
   std::vector<Request> requests_;
   std::size_t next_ = 0;
+  std::atomic<long> delay_ms_{0};
+  std::atomic<std::size_t> answered_{0};
 };
 
 }  // namespace klaxon::test

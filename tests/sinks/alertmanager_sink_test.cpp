@@ -64,7 +64,7 @@ class AlertmanagerSinkTest : public ::testing::Test {
     options.generator_url = "http://klaxon.example:8080/";
     sink = std::make_unique<AlertmanagerSink>(worker, std::vector<Endpoint>{*am}, std::vector<RuleSpec>{rule}, options);
   }
-  void TearDown() override { worker.drain_and_stop(0ms); }
+  void TearDown() override { worker.flush(0ms); }
 };
 
 TEST_F(AlertmanagerSinkTest, AnOpenIncidentIsAFiringAlertWithLabelsAndAnnotations) {
@@ -168,7 +168,7 @@ TEST(AlertmanagerSink, AnHaPairGetsEveryAlertAndOneDeadMemberDoesNotHoldTheOther
   ASSERT_EQ(stats.size(), 2u);
   EXPECT_EQ(stats[0].sent, 0u);
   EXPECT_EQ(stats[1].sent, 1u);
-  worker.drain_and_stop(0ms);
+  worker.flush(0ms);
 }
 
 }  // namespace

@@ -72,7 +72,7 @@ TEST(Delivery, RetriesUntilTheReceiverAnswers) {
   EXPECT_EQ(s.retries, 2u);
   EXPECT_EQ(s.failed, 0u);
   EXPECT_EQ(s.queue_depth, 0u);
-  EXPECT_TRUE(worker.drain_and_stop(1s));
+  EXPECT_TRUE(worker.flush(1s));
 }
 
 TEST(Delivery, GivesUpAfterTheRetryBudgetAndGoesOn) {
@@ -112,7 +112,7 @@ TEST(Delivery, ADeadReceiverFillsOnlyItsOwnBoundedQueue) {
   EXPECT_EQ(s.sent, 0u);
   EXPECT_LE(s.queue_depth, 6u);  // five waiting, one being retried
   EXPECT_GE(s.dropped, 44u);
-  EXPECT_FALSE(worker.drain_and_stop(200ms));
+  EXPECT_FALSE(worker.flush(200ms));
   const DeliveryStats end = worker.stats()[0];
   EXPECT_EQ(end.dropped + end.failed, 50u) << "every post is accounted for";
   EXPECT_EQ(end.queue_depth, 0u);

@@ -11,12 +11,9 @@
 #include <set>
 #include <thread>
 #include <tuple>
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+#include <utility>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-
+#include "adapters/net/asio.hpp"
 #include "adapters/sources/loki_source.hpp"
 #include "tests/support/loki_test_server.hpp"
 #include "tests/support/self_signed_cert.hpp"
@@ -25,7 +22,6 @@
 namespace klaxon::sources {
 namespace {
 
-namespace asio = boost::asio;
 using test::LokiTestServer;
 using namespace std::chrono_literals;
 

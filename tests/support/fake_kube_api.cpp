@@ -12,12 +12,12 @@
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
 
+#include "adapters/net/asio.hpp"
+
 namespace klaxon::test {
 namespace {
 
-namespace asio = boost::asio;
 namespace http = boost::beast::http;
-using tcp = asio::ip::tcp;
 
 std::string url_decode(std::string_view s) {
   std::string out;
