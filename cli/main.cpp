@@ -157,10 +157,17 @@ int run_main(int argc, char** argv) {
       ->type_name("warning|critical")
       ->group(kOutput);
 
-  // Status endpoints (any mode).
-  app.add_option("--listen", run.listen, "Serve /metrics, /healthz, /readyz and a status page")
+  // Status endpoints (any mode) and the Loki push receiver.
+  app.add_option("--listen", run.listen, "Serve /metrics, /healthz, /readyz and a status page (TLS, auth: README)")
       ->type_name("HOST:PORT")
       ->group(kAlerts);
+  // --listen facing a network: serve's flags, before the source word. Out of --help's one
+  // screen; the --listen line points to README's "serve on a network".
+  app.add_option("--tls-cert-file", run.listen_guard.tls_cert_file, "--listen over TLS: certificate (PEM)")->group(klaxon::cli::kHiddenGroup);
+  app.add_option("--tls-key-file", run.listen_guard.tls_key_file, "--listen over TLS: its key (PEM)")->group(klaxon::cli::kHiddenGroup);
+  app.add_option("--client-ca-file", run.listen_guard.client_ca_file, "--listen: mutual TLS with this CA")->group(klaxon::cli::kHiddenGroup);
+  app.add_option("--bearer-token-file", run.listen_guard.bearer_token_file, "--listen asks for this token")->group(klaxon::cli::kHiddenGroup);
+  app.add_option("--basic-auth-file", run.listen_guard.basic_auth_file, "--listen asks for basic auth")->group(klaxon::cli::kHiddenGroup);
   app.add_option("--report", run.report, "Write the run as one HTML page (timeline, certificates) when it ends")
       ->type_name("FILE.html")
       ->group(kOutput);

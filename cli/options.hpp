@@ -68,6 +68,13 @@ struct RunOptions {
   TrackerOptions tracker;
   unsigned threads = 1;  // --threads (replay of files)
   std::string listen;    // --listen HOST:PORT: /metrics, /healthz, /readyz, / (cli/status.hpp)
+  struct ListenGuardFiles {  // --listen's TLS and credentials, the flags serve's push port takes
+    std::string tls_cert_file, tls_key_file, client_ca_file, bearer_token_file, basic_auth_file;
+    bool any() const {
+      return !tls_cert_file.empty() || !tls_key_file.empty() || !client_ca_file.empty() || !bearer_token_file.empty() ||
+             !basic_auth_file.empty();
+    }
+  } listen_guard;
   std::shared_ptr<sinks::StatusBoard> status_board;  // shown elsewhere too (serve's push port)
   std::string report;    // --report FILE.html: the run as one page, written when it ends (cli/status.hpp)
   bool hold = false;     // --hold: a replay with --listen keeps serving after its end until SIGINT/SIGTERM

@@ -44,9 +44,12 @@ void install_signal_handlers() {
 }
 
 // --hold: the replay is over, its pages stay up for a look until Ctrl-C or SIGTERM.
-void hold_until_signal(const std::string& address) {
-  std::fprintf(stderr, "klaxon: replay done; holding http://%s/ until Ctrl-C\n", address.c_str());
-  while (!g_stop) ::usleep(100'000);  // the handler sets g_stop (and interrupts the sleep)
+void hold_until_signal(StatusService& status) {
+  std::fprintf(stderr, "klaxon: replay done; holding %s until Ctrl-C\n", status.url().c_str());
+  while (!g_stop) {
+    ::usleep(100'000);  // the handler sets g_stop (and interrupts the sleep)
+    status.tick();      // what changes while held (clients the port refused) shows on /metrics
+  }
 }
 
 }  // namespace
@@ -215,7 +218,7 @@ int run_files(const RunOptions& options) {
   // for delivered (what was lost is said above).
   const bool delivered = !alerting || alerting->finish();
   status->publish();  // after the drain: /metrics shows what was not delivered
-  if (options.hold && !cut_short) hold_until_signal(status->address());
+  if (options.hold && !cut_short) hold_until_signal(*status);
 
   if (cut_short) return 128 + g_stop;
   if (!status->report_written()) return kExitFailure;

@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "adapters/net/http_auth.hpp"
+#include "adapters/net/tls_server.hpp"
 #include "adapters/sinks/report_html.hpp"
 #include "adapters/sources/loki_push_source.hpp"
 #include "engine/civil_time.hpp"
@@ -93,6 +95,22 @@ void check_report_path(const std::string& path) {
     throw std::runtime_error(fmt::format("--report {}: is a directory; give a file name such as report.html", path));
 }
 
+// --listen's TLS and credentials from their flags; throws (exit 2) naming what is wrong.
+sinks::ListenGuard listen_guard(const RunOptions::ListenGuardFiles& files) {
+  sinks::ListenGuard guard;
+  if (files.tls_cert_file.empty() != files.tls_key_file.empty())
+    throw std::runtime_error("--listen: --tls-cert-file and --tls-key-file go together (the certificate and its key)");
+  if (!files.client_ca_file.empty() && files.tls_cert_file.empty())
+    throw std::runtime_error("--listen: --client-ca-file needs TLS: give --tls-cert-file and --tls-key-file too");
+  if (!files.tls_cert_file.empty())
+    guard.tls = std::make_shared<net::ServerTls>(
+        net::ServerTlsFiles{files.tls_cert_file, files.tls_key_file, files.client_ca_file, "--listen"});
+  if (!files.bearer_token_file.empty() || !files.basic_auth_file.empty())
+    guard.auth = std::make_shared<net::HttpAuth>(
+        net::HttpAuthFiles{files.bearer_token_file, files.basic_auth_file, {}, "--listen"});
+  return guard;
+}
+
 }  // namespace
 
 StatusService::StatusService(const RunOptions& options, Pipeline& pipeline, bool live)
@@ -107,8 +125,24 @@ StatusService::StatusService(const RunOptions& options, Pipeline& pipeline, bool
   board_ = options.status_board;
   if (!options.listen.empty()) {
     if (!board_) board_ = std::make_shared<sinks::StatusBoard>();
-    server_ = std::make_unique<sinks::StatusServer>(board_, sources::parse_listen_address(options.listen, "--listen"));
-    std::fprintf(stderr, "klaxon: status on http://%s/ (/api/incidents /metrics /healthz /readyz)\n", server_->address().c_str());
+    const sinks::ListenGuard guard = listen_guard(options.listen_guard);
+    server_ = std::make_unique<sinks::StatusServer>(board_, sources::parse_listen_address(options.listen, "--listen"), guard);
+    url_ = fmt::format("{}://{}/", guard.tls ? "https" : "http", server_->address());
+    std::string guarded;  // what guards it, said so that an open port is never a surprise
+    if (guard.tls) guarded = "; " + guard.tls->describe();
+    if (guard.auth) guarded += (guarded.empty() ? "; " : ", ") + guard.auth->describe();
+    std::fprintf(stderr, "klaxon: status on %s (/api/incidents /metrics /healthz /readyz%s)\n", url_.c_str(), guarded.c_str());
+    if (guard.tls || guard.auth)
+      registry_.add([server = server_.get()](std::vector<MetricFamily>& out) {
+        const auto refused = server->refusals();
+        out.push_back(counter("klaxon_listen_refused_total", "Clients the --listen port turned away, by why")
+                          .add({{"reason", "tls"}}, double(refused.tls))
+                          .add({{"reason", "credential"}}, double(refused.credentials)));
+      });
+  } else if (options.listen_guard.any()) {
+    throw std::runtime_error(
+        "--tls-cert-file, --client-ca-file, --bearer-token-file and --basic-auth-file before the source word guard "
+        "--listen: add --listen HOST:PORT (for serve's push port or loki's token, put them after that word)");
   }
 }
 

@@ -54,6 +54,8 @@ class StatusService final : public EventSink {
   sinks::MetricsRegistry& metrics() { return registry_; }
   /// The --listen address actually bound ("127.0.0.1:9095"), empty without --listen.
   std::string address() const;
+  /// "https://127.0.0.1:9095/" (http:// without TLS), empty without --listen.
+  std::string url() const { return url_; }
 
   /// Renders and publishes now.
   void publish();
@@ -74,6 +76,7 @@ class StatusService final : public EventSink {
   std::unique_ptr<sinks::StatusServer> server_;
   sinks::RunRecorder recorder_;
   std::string report_path_;
+  std::string url_;
   bool report_ok_ = true;
   bool dirty_ = false;
   std::function<void()> wake_;

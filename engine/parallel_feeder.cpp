@@ -93,7 +93,7 @@ ParallelFeeder::~ParallelFeeder() = default;
 void ParallelFeeder::Block::reserve(std::size_t n) {
   if (n <= capacity) return;
   auto bigger = std::make_unique_for_overwrite<char[]>(n);
-  std::memcpy(bigger.get(), data.get(), size);
+  if (size > 0) std::memcpy(bigger.get(), data.get(), size);  // a new block's data is null: memcpy would be UB
   data = std::move(bigger);
   capacity = n;
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <utility>
 
 #include <fmt/format.h>
 #include <openssl/crypto.h>
@@ -33,9 +34,9 @@ bool same_digest(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string read_secret_file(const std::string& path, std::string_view flag) {
+std::string read_secret_file(const std::string& owner, const std::string& path, std::string_view flag) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw sources::FatalSourceError(fmt::format("serve {} {}: cannot read it", flag, printable(path)));
+  if (!in) throw sources::FatalSourceError(fmt::format("{} {} {}: cannot read it", owner, flag, printable(path)));
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -71,16 +72,29 @@ std::string crypt_of(const std::string& password, const std::string& hash) {
 
 }  // namespace
 
-HttpAuth::HttpAuth(HttpAuthFiles files) {
-  if (!files.bearer_token_file.empty()) {
-    const std::string token{trim(read_secret_file(files.bearer_token_file, "--bearer-token-file"))};
+HttpAuth::HttpAuth(HttpAuthFiles files) : files_(std::move(files)) {
+  loaded_ = stamps();
+  load();
+  for (const std::string& t : files_.tenants) tenants_.insert(t);
+}
+
+std::array<FileStamp, 2> HttpAuth::stamps() const {
+  return {stamp_of(files_.bearer_token_file), stamp_of(files_.basic_auth_file)};
+}
+
+void HttpAuth::load() {
+  std::string token_digest;
+  std::map<std::string, std::string, std::less<>> users;
+  const std::string& owner = files_.owner;
+  if (!files_.bearer_token_file.empty()) {
+    const std::string token{trim(read_secret_file(owner, files_.bearer_token_file, "--bearer-token-file"))};
     if (token.empty())
       throw sources::FatalSourceError(
-          fmt::format("serve --bearer-token-file {}: the file is empty", printable(files.bearer_token_file)));
-    token_digest_ = sha256(token);
+          fmt::format("{} --bearer-token-file {}: the file is empty", owner, printable(files_.bearer_token_file)));
+    token_digest = sha256(token);
   }
-  if (!files.basic_auth_file.empty()) {
-    std::istringstream in(read_secret_file(files.basic_auth_file, "--basic-auth-file"));
+  if (!files_.basic_auth_file.empty()) {
+    std::istringstream in(read_secret_file(owner, files_.basic_auth_file, "--basic-auth-file"));
     std::size_t number = 0;
     for (std::string raw; std::getline(in, raw);) {
       ++number;
@@ -93,16 +107,31 @@ HttpAuth::HttpAuth(HttpAuthFiles files) {
       // plain password, fails here rather than on the first push.
       if (user.empty() || hash.empty() || hash.front() != '$' || crypt_of("klaxon", hash).empty())
         throw sources::FatalSourceError(fmt::format(
-            "serve --basic-auth-file {} line {}: write USER:HASH with a bcrypt ($2y$…, htpasswd -nbB USER) or "
+            "{} --basic-auth-file {} line {}: write USER:HASH with a bcrypt ($2y$…, htpasswd -nbB USER) or "
             "SHA-256-crypt ($5$…, openssl passwd -5) hash",
-            printable(files.basic_auth_file), number));
-      users_[user] = hash;
+            owner, printable(files_.basic_auth_file), number));
+      users[user] = hash;
     }
-    if (users_.empty())
+    if (users.empty())
       throw sources::FatalSourceError(
-          fmt::format("serve --basic-auth-file {}: no USER:HASH line", printable(files.basic_auth_file)));
+          fmt::format("{} --basic-auth-file {}: no USER:HASH line", owner, printable(files_.basic_auth_file)));
   }
-  for (const std::string& t : files.tenants) tenants_.insert(t);
+  token_digest_ = std::move(token_digest);
+  users_ = std::move(users);
+  verified_.clear();  // a password that verified against the old hashes proves nothing now
+}
+
+void HttpAuth::refresh(std::string* said) {
+  const auto now = stamps();
+  if (now == loaded_ || now == refused_) return;
+  try {
+    load();
+    loaded_ = now;
+    if (said) *said = fmt::format("{}: credentials reloaded", files_.owner);
+  } catch (const sources::FatalSourceError& e) {
+    refused_ = now;
+    if (said) *said = fmt::format("{}; still asking for the previous credentials (said once per change)", e.what());
+  }
 }
 
 bool HttpAuth::admits(std::string_view authorization) {

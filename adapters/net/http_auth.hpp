@@ -14,12 +14,20 @@
 // (CRYPTO_memcmp over fixed-size digests), so the token cannot be found byte by byte. bcrypt is
 // slow by design (milliseconds); a password that verified is remembered as its SHA-256 digest,
 // so a client pushing every second pays it once. Credentials are never printed or exported.
+//
+// The files are re-read when they change (refresh(), a stat of each per request), because a
+// Kubernetes Secret mounted as a file is rotated in place: a new token or a removed user takes
+// effect at the next request, not at the next restart. A changed file that does not load (half
+// written, emptied) keeps the credentials that were in force and is said once per change.
 #pragma once
 
+#include <array>
 #include <map>
 #include <set>
 #include <string>
 #include <string_view>
+
+#include "adapters/net/file_stamp.hpp"
 
 namespace klaxon::net {
 
@@ -27,12 +35,18 @@ struct HttpAuthFiles {
   std::string bearer_token_file;  // "" = no token accepted
   std::string basic_auth_file;    // "" = no users
   std::set<std::string> tenants;  // X-Scope-OrgID values allowed; empty = any (or none)
+  std::string owner = "serve";    // who has the flags, in messages: "serve", "--listen"
 };
 
 class HttpAuth {
  public:
   /// Reads the files now; throws FatalSourceError naming the file and the fault (never its content).
   explicit HttpAuth(HttpAuthFiles files);
+
+  /// Re-reads the files if one changed since the last call. When a changed file does not load,
+  /// the credentials in force stay and `said` (if not null) receives the one message about it,
+  /// once per change; after a reload it says so; otherwise it is left empty.
+  void refresh(std::string* said = nullptr);
 
   /// True when a credential is asked for at all.
   bool required() const { return !token_digest_.empty() || !users_.empty(); }
@@ -50,6 +64,11 @@ class HttpAuth {
   std::string describe() const;
 
  private:
+  std::array<FileStamp, 2> stamps() const;
+  void load();  // throws FatalSourceError
+
+  HttpAuthFiles files_;
+  std::array<FileStamp, 2> loaded_{}, refused_{};  // token file, users file
   std::string token_digest_;                          // SHA-256 of the token; "" = none
   std::map<std::string, std::string, std::less<>> users_;  // user -> crypt(3) hash
   std::map<std::string, std::string, std::less<>> verified_;  // user -> SHA-256 of a password that matched

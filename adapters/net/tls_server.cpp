@@ -1,8 +1,6 @@
 // adapters/net/tls_server.cpp — server TLS contexts built from files, rebuilt when they change.
 #include "adapters/net/tls_server.hpp"
 
-#include <sys/stat.h>
-
 #include <array>
 #include <tuple>
 
@@ -12,6 +10,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "adapters/net/file_stamp.hpp"
 #include "adapters/sources/live_source.hpp"
 #include "engine/printable.hpp"
 
@@ -19,28 +18,6 @@ namespace klaxon::net {
 namespace {
 
 namespace ssl = boost::asio::ssl;
-
-// What identifies a version of a file: a rotation that swaps a symlink changes the inode, one
-// that rewrites in place changes the time or the size.
-struct Stamp {
-  dev_t device = 0;
-  ino_t inode = 0;
-  off_t size = -1;
-  std::int64_t mtime_ns = 0;
-  bool operator==(const Stamp&) const = default;
-};
-
-Stamp stamp_of(const std::string& path) {
-  Stamp s;
-  if (path.empty()) return s;
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return s;
-  s.device = st.st_dev;
-  s.inode = st.st_ino;
-  s.size = st.st_size;
-  s.mtime_ns = std::int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-  return s;
-}
 
 // OpenSSL's reason for the last failure ("no certificate or crl found", "key values mismatch"),
 // rather than asio's "asio.ssl error"; the queue is cleared so the next failure starts afresh.
@@ -65,7 +42,7 @@ std::shared_ptr<ssl::context> load(const ServerTlsFiles& files) {
                        ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
                    ec);
   auto fail = [&](std::string_view flag, const std::string& path, std::string_view what) {
-    return LoadError(fmt::format("serve {} {}: {}: {}", flag, printable(path), what, openssl_reason(ec)));
+    return LoadError(fmt::format("{} {} {}: {}: {}", files.owner, flag, printable(path), what, openssl_reason(ec)));
   };
   ctx->use_certificate_chain_file(files.cert_file, ec);
   if (ec) throw fail("--tls-cert-file", files.cert_file, "not a PEM certificate (chain) that can be read");
@@ -92,11 +69,11 @@ std::shared_ptr<ssl::context> load(const ServerTlsFiles& files) {
 
 struct ServerTls::Impl {
   ServerTlsFiles files;
-  std::array<Stamp, 3> loaded;     // the stamps the current context was built from
-  std::array<Stamp, 3> refused{};  // the stamps of the last set that failed (said once)
+  std::array<FileStamp, 3> loaded;     // the stamps the current context was built from
+  std::array<FileStamp, 3> refused{};  // the stamps of the last set that failed (said once)
   std::shared_ptr<ssl::context> current;
 
-  std::array<Stamp, 3> stamps() const {
+  std::array<FileStamp, 3> stamps() const {
     return {stamp_of(files.cert_file), stamp_of(files.key_file), stamp_of(files.client_ca_file)};
   }
 };
@@ -119,7 +96,7 @@ std::shared_ptr<ssl::context> ServerTls::context(std::string* said) {
   try {
     impl_->current = load(impl_->files);
     impl_->loaded = now;
-    if (said) *said = fmt::format("serve: TLS certificate reloaded from {}", printable(impl_->files.cert_file));
+    if (said) *said = fmt::format("{}: TLS certificate reloaded from {}", impl_->files.owner, printable(impl_->files.cert_file));
   } catch (const LoadError& e) {
     impl_->refused = now;
     if (said) *said = fmt::format("{}; still serving the previous certificate (said once per change)", e.what());

@@ -28,6 +28,7 @@ struct ServerTlsFiles {
   std::string cert_file;       // PEM: the certificate, then any intermediates
   std::string key_file;        // PEM: its private key (unencrypted)
   std::string client_ca_file;  // PEM: CAs a client certificate must chain to; "" = none asked
+  std::string owner = "serve";  // who has the flags, in messages: "serve", "--listen"
 };
 
 class ServerTls {

@@ -710,8 +710,12 @@ std::string render_incident_page(const RunPicture& p, std::string_view id) {
 }
 
 std::string write_file_atomically(const std::string& path, std::string_view content) {
+  // The temp file's name is guessable and its directory may be shared (/tmp): it is made new
+  // (O_EXCL, O_NOFOLLOW), so a symlink planted there is unlinked, never written through (a root
+  // klaxon would overwrite its target), and one planted again in between makes the open fail.
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  ::unlink(tmp.c_str());
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!fd) return fmt::format("cannot write {}: {}", tmp, std::strerror(errno));
   std::size_t done = 0;
   while (done < content.size()) {

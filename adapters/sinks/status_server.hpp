@@ -13,10 +13,20 @@
 // Pages are rendered on the HTTP thread from what was published last (an immutable picture,
 // adapters/sinks/run_picture.hpp), so a page per incident costs nothing until someone asks.
 //
+// The port can face a network (a status page behind an ingress, Prometheus scraping across
+// nodes): a ListenGuard adds TLS (certificate re-read when it changes, client certificates
+// optional) and credentials (bearer token or basic auth, re-read when their files change), the
+// same adapters/net/ pieces as serve's push port. /healthz and /readyz stay open: a kubelet
+// probe carries no credential. A refused client gets a failed handshake or a 401 before any
+// page is rendered; the first ten refusals are said, all are counted.
+//
 // Thread safety: StatusBoard is safe from any thread; StatusServer owns its thread and stops
-// and joins it in its destructor.
+// and joins it in its destructor. The guard's objects are used on that thread only.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,6 +35,11 @@
 #include <thread>
 
 #include <boost/asio/ip/tcp.hpp>
+
+namespace klaxon::net {
+class ServerTls;
+class HttpAuth;
+}  // namespace klaxon::net
 
 namespace klaxon::sinks {
 
@@ -58,17 +73,32 @@ class StatusBoard {
   std::string not_ready_ = "starting";
 };
 
+/// What guards the status port; either may be null (plain HTTP, no credential asked).
+struct ListenGuard {
+  std::shared_ptr<net::ServerTls> tls;
+  std::shared_ptr<net::HttpAuth> auth;
+  /// Where the guard's few messages go (a reload, the first refusals); stderr when empty.
+  std::function<void(const std::string&)> say;
+};
+
 class StatusServer {
  public:
   /// Binds `at` (port 0 picks one) and starts serving. Throws std::runtime_error with the
   /// operator's fix when the address is taken.
-  StatusServer(std::shared_ptr<const StatusBoard> board, const boost::asio::ip::tcp::endpoint& at);
+  StatusServer(std::shared_ptr<const StatusBoard> board, const boost::asio::ip::tcp::endpoint& at,
+               ListenGuard guard = {});
   ~StatusServer();
   StatusServer(const StatusServer&) = delete;
   StatusServer& operator=(const StatusServer&) = delete;
 
   /// "127.0.0.1:9095", the real port when 0 was asked.
   std::string address() const;
+
+  /// Clients turned away so far: failed TLS handshakes, requests without the credential.
+  struct Refusals {
+    std::uint64_t tls = 0, credentials = 0;
+  };
+  Refusals refusals() const;
 
  private:
   struct Impl;

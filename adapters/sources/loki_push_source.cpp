@@ -156,6 +156,11 @@ struct LokiPushSource::Impl : std::enable_shared_from_this<Impl> {
   std::optional<http::response<http::string_body>> refusal(const http::request_header<>& req, Intake& out) {
     const std::string_view path = path_of(sv(req.target()));
     if (path == "/ready" || path == "/healthz" || path == "/readyz") return std::nullopt;
+    if (options.auth) {  // a rotated token or users file counts from this request on
+      std::string said;
+      options.auth->refresh(&said);
+      if (!said.empty()) out.notice("loki_push_auth_reloads", said);
+    }
     if (options.auth && !options.auth->admits(sv(req[http::field::authorization]))) {
       auto res = reject(out, 401,
                         req[http::field::authorization].empty() ? "no credential; send the one serve was given"

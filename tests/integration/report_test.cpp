@@ -201,6 +201,23 @@ TEST(Report, AnUnwritableReportPathIsAUsageErrorBeforeReading) {
   EXPECT_NE(r.err.find("--report /nonexistent-dir-klaxon/r.html: no directory"), std::string::npos) << r.err;
 }
 
+// The report's temp file sits beside it under a guessable name (FILE.tmp-PID), often in a
+// directory others can write (/tmp). A symlink planted there must not make klaxon (often root)
+// write through it: the target stays as it was and the report is still written.
+TEST(Report, ItsTempFileNeverWritesThroughAPlantedSymlink) {
+  const test::TempDir dir;
+  const fs::path target = dir.path() / "precious", report = dir.path() / "out.html";
+  { std::ofstream(target) << "precious\n"; }
+  // exec keeps the shell's pid, so the link is planted at the very name klaxon will use.
+  const auto r = test::run_process({"/bin/bash", "-c", R"(ln -s "$1" "$2.tmp-$$" && exec "$3" --report "$2" "$4")", "_",
+                                    target.string(), report.string(), kBin, kSource + "/samples/quickstart.log"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::ifstream in(target);
+  const std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(kept, "precious\n") << "the report was written through the planted symlink";
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(report))) << "no report written";
+}
+
 // ---- the status page of a held replay ------------------------------------------------------------
 
 // GET with Connection: close, bounded by socket timeouts. Returns {status, body}.

@@ -526,6 +526,37 @@ TEST(ServeTls, BearerTokenAndTenantAreCheckedBeforeTheBody) {
   EXPECT_EQ(k.err().find("tok-0123"), std::string::npos) << "the token was printed:\n" << k.err();
 }
 
+// A rotated Secret mounted as a file: the new token counts from the next request, the old one
+// no longer does; a token file emptied mid-rotation keeps the one in force, said once.
+TEST(ServeTls, ARotatedTokenCountsFromTheNextRequest) {
+  Pki pki("rotate");
+  test::write_file(pki.dir / "token", "tok-before-0123\n");
+  Klaxon k({"serve", "--listen", "127.0.0.1:0", "--bearer-token-file", pki.path("token")});
+  const std::string at = k.address("pushes on http://");
+  const std::string path = "/loki/api/v1/push";
+  const std::string body = protobuf_push(R"({app="dapr-sentry"})", {kDaprLine});
+  const std::string proto = "Content-Type: application/x-protobuf";
+  auto rotate = [&](const std::string& content) {
+    test::write_file(pki.dir / "token.new", content);
+    fs::rename(pki.dir / "token.new", pki.dir / "token");
+  };
+
+  EXPECT_EQ(http(at, "POST", path, body, {proto, "Authorization: Bearer tok-before-0123"}).status, 204);
+  rotate("tok-after-4567\n");
+  EXPECT_EQ(http(at, "POST", path, body, {proto, "Authorization: Bearer tok-before-0123"}).status, 401);
+  EXPECT_EQ(http(at, "POST", path, body, {proto, "Authorization: Bearer tok-after-4567"}).status, 204);
+  rotate("");
+  EXPECT_EQ(http(at, "POST", path, body, {proto, "Authorization: Bearer tok-after-4567"}).status, 204);
+  EXPECT_EQ(http(at, "POST", path, body, {proto, "Authorization: Bearer tok-after-4567"}).status, 204);
+  EXPECT_EQ(k.stop(), 0) << k.err();
+  const std::string err = k.err();
+  EXPECT_NE(err.find("serve: credentials reloaded"), std::string::npos) << err;
+  const std::string kept = "still asking for the previous credentials";
+  ASSERT_NE(err.find(kept), std::string::npos) << err;
+  EXPECT_EQ(err.find(kept), err.rfind(kept)) << "said once per change:\n" << err;
+  EXPECT_EQ(err.find("tok-"), std::string::npos) << "a token was printed:\n" << err;
+}
+
 TEST(ServeTls, MutualTlsRefusesAClientWithoutACertificateFromTheCa) {
   REQUIRE_WINSTON();
   Pki pki("mtls");
