@@ -22,6 +22,19 @@ namespace klaxon::sources {
 
 namespace {
 
+// The guardian never executes anything, so O_CLOEXEC does not close what it inherited: without
+// this it would hold klaxon's sockets (a probe's connection, the --listen port, an Alertmanager
+// connection) open for as long as the program runs. It keeps only the program's two outputs.
+void close_inherited(int out_fd, int err_fd) {
+  unsigned from = 3;
+  for (const int kept : {std::min(out_fd, err_fd), std::max(out_fd, err_fd)}) {
+    if (kept < int(from)) continue;
+    if (unsigned(kept) > from) ::close_range(from, unsigned(kept) - 1, 0);
+    from = unsigned(kept) + 1;
+  }
+  ::close_range(from, ~0U, 0);
+}
+
 // The guardian: a forked copy of klaxon between it and the program. PR_SET_PDEATHSIG on the
 // program itself is not enough: kubectl is often a dispatcher (Go) that re-executes the real
 // binary from another thread, and the death signal does not survive that. The guardian keeps it
@@ -35,6 +48,7 @@ namespace {
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != parent) ::_exit(127);  // klaxon died before prctl took effect
   ::setpgid(0, 0);                          // the terminal's Ctrl-C is klaxon's to handle
+  close_inherited(out_fd, err_fd);
 
   const pid_t program = ::fork();
   if (program == 0) {
