@@ -10,7 +10,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
-#include <boost/asio/streambuf.hpp>
 
 #include "adapters/sources/child_process.hpp"
 
@@ -29,10 +28,10 @@ TEST(ChildProcess, TheGuardianHoldsNoneOfKlaxonsFiles) {
   boost::asio::io_context io;
   // The program's parent is the guardian: list the guardian's open descriptors.
   ChildProcess child(io.get_executor(), {"/bin/sh", "-c", "ls /proc/$PPID/fd"});
-  boost::asio::streambuf out;
+  std::string out;
   boost::system::error_code ec;
-  boost::asio::read(child.out(), out, ec);
-  std::istringstream listing{std::string(boost::asio::buffers_begin(out.data()), boost::asio::buffers_end(out.data()))};
+  boost::asio::read(child.out(), boost::asio::dynamic_buffer(out), ec);
+  std::istringstream listing(out);
   std::set<int> open_fds;
   for (int fd; listing >> fd;) open_fds.insert(fd);
   child.terminate();

@@ -40,6 +40,7 @@
 #include <fmt/format.h>
 
 #include "adapters/net/asio.hpp"
+#include "engine/labels.hpp"
 
 namespace klaxon::test {
 
